@@ -1,0 +1,40 @@
+package messages
+
+import "time"
+
+// Event is one observation made by a source (fsnotify, journald, metrics).
+//
+// Sent by: source actors. Received by: the dispatcher, which spools it (when
+// spooling is on), deduplicates it and fans it out to the rules that
+// subscribe to its Type.
+type Event struct {
+	// Source is the producing source: "journald", "inotify" or "metrics".
+	Source string
+	// Type is the classified event type, e.g. "promotion_new" (SPEC §2.1).
+	Type string
+	// TS is when the observed thing happened (journal entry time, file event
+	// time, scrape time).
+	TS time.Time
+	// Data is the source-specific payload. Keys "path" and "unit" take part in
+	// the dedup key; "value" carries a numeric measurement for threshold rules.
+	Data map[string]any
+}
+
+// DedupKey returns source:type[:path][:unit], the key the dispatcher uses to
+// drop repeats seen within its dedup window (SPEC §2.1).
+func (e *Event) DedupKey() string {
+	k := e.Source + ":" + e.Type
+	if p, ok := e.Data["path"].(string); ok && p != "" {
+		k += ":" + p
+	}
+	if u, ok := e.Data["unit"].(string); ok && u != "" {
+		k += ":" + u
+	}
+	return k
+}
+
+// Exempt reports whether the event bypasses dedup: operational and critical
+// error events are never deduplicated (SPEC §2.1).
+func (e *Event) Exempt() bool {
+	return e.Type == "error_operational" || e.Type == "error_critical"
+}

@@ -1,0 +1,45 @@
+package supervision
+
+import (
+	"io"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/kloros/kloros-observer/actors"
+	"github.com/kloros/kloros-observer/actors/clock"
+	"github.com/kloros/kloros-observer/actors/telemetry"
+)
+
+// version is set at build time with -ldflags "-X .../supervision.version=...".
+var version = ""
+
+// Version returns the build's version: the ldflags value, else the module
+// version, else "devel".
+func Version() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+// PrintTree declares the tree for cfg (nothing is started) and draws it.
+func PrintTree(w io.Writer, cfg Config, logger *slog.Logger) error {
+	metrics := telemetry.NewMetrics()
+	system := NewSystem(logger)
+	defer system.Shutdown()
+	b := &Builder{
+		System: system, Config: &cfg,
+		Deps:      actors.Deps{Logger: logger, Metrics: metrics, Clock: clock.Real{}},
+		Mailboxes: NewMailboxes(metrics),
+		Policy:    NewPolicy(cfg.Supervision, logger, metrics),
+	}
+	tree, err := BuildTree(b)
+	if err != nil {
+		return err
+	}
+	tree.Print(w, b.Policy)
+	return nil
+}

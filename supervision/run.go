@@ -1,0 +1,189 @@
+package supervision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/kloros/kloros-observer/actors"
+	"github.com/kloros/kloros-observer/actors/clock"
+	"github.com/kloros/kloros-observer/actors/telemetry"
+)
+
+// Hooks lets the caller (cmd, tests, the systemd notifier) observe the
+// daemon's life. Any may be nil.
+type Hooks struct {
+	// Ready is called once every actor of the tree has started.
+	Ready func(system *actor.ActorSystem, root *actor.PID)
+	// Stopping is called when shutdown begins.
+	Stopping func()
+	// Metrics receives the run's metrics before the tree starts.
+	Metrics func(*telemetry.Metrics)
+}
+
+// Run starts the supervision tree described by cfg and blocks until ctx is
+// done (clean shutdown, nil) or an escalation reaches the root (the error is
+// returned, so the process exits non-zero and systemd restarts it).
+//
+// Shutdown is ordered: sources are drained and stopped first, then the
+// dispatcher, the rules, the outputs (emitter, spool, ChemBus), then the rest,
+// each phase bounded by what is left of cfg.ShutdownTimeout. Final statistics
+// are logged last.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger, hooks Hooks) error {
+	started := time.Now()
+	metrics := telemetry.NewMetrics()
+	metrics.Core.StartTime.Set(float64(started.UnixNano()) / 1e9)
+	if hooks.Metrics != nil {
+		hooks.Metrics(metrics)
+	}
+	system := NewSystem(logger)
+	b := &Builder{
+		System:    system,
+		Config:    &cfg,
+		Deps:      actors.Deps{Logger: logger, Metrics: metrics, Clock: clock.Real{}},
+		Mailboxes: NewMailboxes(metrics),
+		Hooks:     hooks,
+	}
+	b.Policy = NewPolicy(cfg.Supervision, logger, metrics)
+	tree, err := BuildTree(b)
+	if err != nil {
+		return err
+	}
+
+	var fatalOnce sync.Once
+	fatal := make(chan error, 1)
+	guardian := &rootGuardian{logger: logger, fatal: func(err error) {
+		fatalOnce.Do(func() { fatal <- err })
+	}}
+	root, err := system.Root.SpawnNamed(tree.Props.Configure(actor.WithGuardian(guardian)), RootName)
+	if err != nil {
+		return fmt.Errorf("spawn supervision tree: %w", err)
+	}
+	if err := waitStarted(system, b, &tree, 10*time.Second); err != nil {
+		stopTree(system, b, &tree, root, cfg.ShutdownTimeout, logger)
+		return err
+	}
+	logger.Info("supervision tree started", "actors", countLeaves(&tree), "duration_seconds", time.Since(started).Seconds())
+	if hooks.Ready != nil {
+		hooks.Ready(system, root)
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down", "reason", context.Cause(ctx))
+	case runErr = <-fatal:
+	}
+	if hooks.Stopping != nil {
+		hooks.Stopping()
+	}
+	stopTree(system, b, &tree, root, cfg.ShutdownTimeout, logger)
+	logger.Info("final statistics", telemetry.Summarize(metrics.Registry, started).Attrs()...)
+	return runErr
+}
+
+// NewSystem makes an actor system that logs through logger. protoactor's own
+// default is a coloured handler on stdout; its chatter is lifted to warn unless
+// the daemon logs at debug.
+func NewSystem(logger *slog.Logger) *actor.ActorSystem {
+	lib := logger.With("lib", "protoactor")
+	if !logger.Enabled(context.Background(), slog.LevelDebug) {
+		lib = slog.New(minLevel{lib.Handler(), slog.LevelWarn})
+	}
+	return actor.NewActorSystemWithConfig(actor.Configure(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return lib }),
+		actor.WithDeadLetterThrottleCount(3),
+		actor.WithDeadLetterThrottleInterval(time.Minute),
+	))
+}
+
+// NewPolicy builds the restart policy every supervisor uses.
+func NewPolicy(c SupervisionConfig, logger *slog.Logger, m *telemetry.Metrics) *RestartPolicy {
+	return &RestartPolicy{
+		MaxRestarts: c.MaxRestarts, Window: c.Window,
+		BackoffInitial: c.BackoffInitial, BackoffMax: c.BackoffMax,
+		Decider: Decide, Logger: logger, Metrics: m.Core,
+	}
+}
+
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+func (h minLevel) WithAttrs(a []slog.Attr) slog.Handler { return minLevel{h.Handler.WithAttrs(a), h.min} }
+func (h minLevel) WithGroup(n string) slog.Handler      { return minLevel{h.Handler.WithGroup(n), h.min} }
+
+// waitStarted touches every leaf: protoactor runs Started before any user
+// message, so an answer means the actor (and the groups above it) started.
+func waitStarted(system *actor.ActorSystem, b *Builder, tree *ChildSpec, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var errs []error
+	for p := PhaseInput; p <= PhaseSupport; p++ {
+		for _, path := range tree.Leaves("", p) {
+			for {
+				_, err := system.Root.RequestFuture(b.PID(path), &actor.Touch{}, 200*time.Millisecond).Result()
+				if err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					errs = append(errs, fmt.Errorf("actor %s did not start: %w", path, err))
+					break
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func countLeaves(t *ChildSpec) int {
+	n := 0
+	for p := PhaseInput; p <= PhaseSupport; p++ {
+		n += len(t.Leaves("", p))
+	}
+	return n
+}
+
+// stopTree drains phase by phase, then stops the root (which stops whatever
+// is left, dynamic children included).
+func stopTree(system *actor.ActorSystem, b *Builder, tree *ChildSpec, root *actor.PID, timeout time.Duration, logger *slog.Logger) {
+	deadline := time.Now().Add(timeout)
+	for p := PhaseInput; p <= PhaseSupport; p++ {
+		paths := tree.Leaves("", p)
+		futures := make([]*actor.Future, 0, len(paths))
+		for _, path := range paths {
+			futures = append(futures, system.Root.PoisonFuture(b.PID(path)))
+		}
+		for i, f := range futures {
+			if err := waitFuture(f, time.Until(deadline)); err != nil {
+				logger.Warn("actor did not drain before the shutdown timeout", "actor", paths[i], "phase", p.String(), "err", err)
+			}
+		}
+	}
+	if err := system.Root.StopFuture(root).Wait(); err != nil {
+		logger.Warn("root did not stop cleanly", "err", err)
+	}
+	system.Shutdown()
+}
+
+func waitFuture(f *actor.Future, d time.Duration) error {
+	if d <= 0 {
+		d = time.Millisecond
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		return fmt.Errorf("timed out after %s", d.Round(time.Millisecond))
+	}
+}

@@ -1,0 +1,183 @@
+package supervision
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/kloros/kloros-observer/actors"
+)
+
+// RootName is the id of the root supervisor; every actor's PID id is
+// RootName/<group>/<name>, so PIDs are known before anything is spawned and
+// stay the same across restarts.
+const RootName = "kloros"
+
+// Phase orders the drain at shutdown: Run drains every leaf of one phase (a
+// PoisonPill behind what is already in its mailbox) before the next.
+type Phase int
+
+// Shutdown phases, in the order they are drained.
+const (
+	PhaseInput   Phase = iota // sources: stop producing first
+	PhaseRoute                // the dispatcher
+	PhaseRules                // rules and the zooid registry
+	PhaseOutput               // emitter, spool, ChemBus publisher
+	PhaseSupport              // housekeeping, HTTP, systemd notifier
+)
+
+func (p Phase) String() string {
+	return [...]string{"input", "route", "rules", "output", "support"}[p]
+}
+
+// ChildSpec declares one node of the supervision tree: a leaf actor (Props
+// set) or a group supervisor (Children set), which starts its children in
+// order and supervises them with Policy.
+type ChildSpec struct {
+	Name     string
+	Props    *actor.Props
+	Children []ChildSpec
+	Phase    Phase
+	// Mailbox is the bound of the leaf's mailbox; 0 means protoactor's
+	// unbounded default (for actors no source can flood).
+	Mailbox int
+	// Doc says in a few words what the node does (printed by --print-tree).
+	Doc string
+}
+
+// Builder makes ChildSpecs with the daemon's mailboxes and restart policy.
+type Builder struct {
+	System    *actor.ActorSystem
+	Config    *Config
+	Deps      actors.Deps
+	Mailboxes *Mailboxes
+	Policy    *RestartPolicy
+	// Hooks lets tests and the systemd notifier observe the tree.
+	Hooks Hooks
+}
+
+// PID returns the PID of the actor at path below the root, e.g. "emitter"
+// or "rules/gpu_oom".
+func (b *Builder) PID(path string) *actor.PID {
+	return actor.NewPID(b.System.Address(), RootName+"/"+path)
+}
+
+// Leaf declares a leaf actor. bound > 0 gives it a bounded mailbox of that
+// size (use b.Config.Supervision.MailboxSize for anything a source can flood).
+// The actor also supervises any children it spawns with the daemon's policy.
+func (b *Builder) Leaf(name string, phase Phase, bound int, doc string, producer actor.Producer) ChildSpec {
+	opts := []actor.PropsOption{actor.WithSupervisor(b.Policy)}
+	if bound > 0 {
+		opts = append(opts, actor.WithMailbox(b.Mailboxes.Bounded(KindOf(name), bound)))
+	}
+	return ChildSpec{Name: name, Phase: phase, Mailbox: bound, Doc: doc, Props: actor.PropsFromProducer(producer, opts...)}
+}
+
+// Group declares a supervisor over children.
+func (b *Builder) Group(name, doc string, children ...ChildSpec) ChildSpec {
+	spec := ChildSpec{Name: name, Children: children, Doc: doc}
+	spec.Props = actor.PropsFromProducer(func() actor.Actor { return &group{spec: &spec} },
+		actor.WithSupervisor(b.Policy))
+	return spec
+}
+
+// group is a supervisor actor: it spawns its children in declared order on
+// Started. protoactor stops all children before restarting or stopping a
+// group, so a restarted group starts a fresh set.
+type group struct{ spec *ChildSpec }
+
+func (g *group) Receive(ctx actor.Context) {
+	switch ctx.Message().(type) {
+	case *actor.Started:
+		for _, c := range g.spec.Children {
+			if _, err := ctx.SpawnNamed(c.Props, c.Name); err != nil {
+				panic(fmt.Errorf("spawn %s/%s: %w", g.spec.Name, c.Name, err))
+			}
+		}
+	}
+}
+
+// Leaves returns the paths (below the root) of every leaf in phase p.
+func (s *ChildSpec) Leaves(prefix string, p Phase) []string {
+	var out []string
+	for _, c := range s.Children {
+		path := c.Name
+		if prefix != "" {
+			path = prefix + "/" + c.Name
+		}
+		if c.Children != nil {
+			out = append(out, c.Leaves(path, p)...)
+		} else if c.Phase == p {
+			out = append(out, path)
+		}
+	}
+	return out
+}
+
+// Print draws the tree, one node per line.
+func (s *ChildSpec) Print(w io.Writer, p *RestartPolicy) {
+	fmt.Fprintf(w, "%s  (root supervisor; an escalation here exits the process non-zero)\n", s.Name)
+	fmt.Fprintf(w, "  strategy: one-for-one, backoff %s..%s x2 ±50%% jitter, at most %d restarts per %s then stop+escalate\n",
+		p.BackoffInitial, p.BackoffMax, p.MaxRestarts, p.Window)
+	s.print(w, 1)
+}
+
+func (s *ChildSpec) print(w io.Writer, depth int) {
+	for i, c := range s.Children {
+		branch := "├── "
+		if i == len(s.Children)-1 {
+			branch = "└── "
+		}
+		ind := strings.Repeat("│   ", depth-1)
+		if c.Children != nil {
+			fmt.Fprintf(w, "%s%s%s/  (group) %s\n", ind, branch, c.Name, c.Doc)
+			c.print(w, depth+1)
+			continue
+		}
+		mb := "unbounded"
+		if c.Mailbox > 0 {
+			mb = fmt.Sprintf("bounded %d", c.Mailbox)
+		}
+		fmt.Fprintf(w, "%s%s%s  [mailbox %s, drained in phase %s] %s\n", ind, branch, c.Name, mb, c.Phase, c.Doc)
+	}
+}
+
+// BuildTree declares the whole daemon. Each area adds its children in its own
+// function below, in the order they must start: outputs before the actors
+// that send to them, sources last.
+func BuildTree(b *Builder) (ChildSpec, error) {
+	var children []ChildSpec
+	for _, part := range []func(*Builder) ([]ChildSpec, error){
+		observerSpecs, heartbeatSpecs, sourceSpecs, supportSpecs,
+	} {
+		cs, err := part(b)
+		if err != nil {
+			return ChildSpec{}, err
+		}
+		children = append(children, cs...)
+	}
+	root := b.Group(RootName, "root", children...)
+	return root, nil
+}
+
+// observerSpecs: emitter, spool, rules, dispatcher, housekeeping.
+func observerSpecs(b *Builder) ([]ChildSpec, error) {
+	return nil, nil
+}
+
+// heartbeatSpecs: ChemBus actor, zooid registry (with one watcher per zooid).
+func heartbeatSpecs(b *Builder) ([]ChildSpec, error) {
+	return nil, nil
+}
+
+// sourceSpecs: the "sources" group (fsnotify, journald, scrape).
+func sourceSpecs(b *Builder) ([]ChildSpec, error) {
+	return nil, nil
+}
+
+// supportSpecs: HTTP metrics/health endpoint, systemd notifier.
+func supportSpecs(b *Builder) ([]ChildSpec, error) {
+	return nil, nil
+}
