@@ -144,13 +144,20 @@ func (s *ChildSpec) print(w io.Writer, depth int) {
 	}
 }
 
-// BuildTree declares the whole daemon. Each area adds its children in its own
-// function below, in the order they must start: outputs before the actors
-// that send to them, sources last.
+// BuildTree declares the whole daemon. Each area declares its children in its
+// own function (in its own file, tree_<area>.go), listed here in start order:
+// outputs before the actors that send to them, sources last. Stop order is by
+// Phase, not by this list.
 func BuildTree(b *Builder) (ChildSpec, error) {
 	var children []ChildSpec
 	for _, part := range []func(*Builder) ([]ChildSpec, error){
-		observerSpecs, heartbeatSpecs, sourceSpecs, supportSpecs,
+		emitterSpecs,     // tree_emitter.go: emitter
+		spoolSpecs,       // tree_spool.go: spool (when enabled), housekeeping
+		chembusSpecs,     // tree_chembus.go: chembus (socket owner, embedded proxy)
+		zooidSpecs,       // tree_zooids.go: zooid registry, one watcher per zooid
+		ruleSpecs,        // tree_rules.go: rules group, dispatcher
+		sourceGroupSpecs, // below: the sources group
+		supportSpecs,     // tree_support.go: HTTP endpoint, systemd notifier
 	} {
 		cs, err := part(b)
 		if err != nil {
@@ -158,26 +165,26 @@ func BuildTree(b *Builder) (ChildSpec, error) {
 		}
 		children = append(children, cs...)
 	}
-	root := b.Group(RootName, "root", children...)
-	return root, nil
+	return b.Group(RootName, "root", children...), nil
 }
 
-// observerSpecs: emitter, spool, rules, dispatcher, housekeeping.
-func observerSpecs(b *Builder) ([]ChildSpec, error) {
-	return nil, nil
-}
-
-// heartbeatSpecs: ChemBus actor, zooid registry (with one watcher per zooid).
-func heartbeatSpecs(b *Builder) ([]ChildSpec, error) {
-	return nil, nil
-}
-
-// sourceSpecs: the "sources" group (fsnotify, journald, scrape).
-func sourceSpecs(b *Builder) ([]ChildSpec, error) {
-	return nil, nil
-}
-
-// supportSpecs: HTTP metrics/health endpoint, systemd notifier.
-func supportSpecs(b *Builder) ([]ChildSpec, error) {
-	return nil, nil
+// sourceGroupSpecs groups every source under "sources", so a failing source
+// is restarted alone and a source group past its limit is restarted whole.
+func sourceGroupSpecs(b *Builder) ([]ChildSpec, error) {
+	var srcs []ChildSpec
+	for _, part := range []func(*Builder) ([]ChildSpec, error){
+		fsnotifySources, // tree_fsnotify.go
+		journaldSources, // tree_journald.go
+		scrapeSources,   // tree_scrape.go
+	} {
+		cs, err := part(b)
+		if err != nil {
+			return nil, err
+		}
+		srcs = append(srcs, cs...)
+	}
+	if len(srcs) == 0 {
+		return nil, nil
+	}
+	return []ChildSpec{b.Group("sources", "event sources", srcs...)}, nil
 }
