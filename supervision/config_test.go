@@ -1,0 +1,111 @@
+package supervision
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "observer.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
+	return p
+}
+
+func TestDefaultConfigIsValid(t *testing.T) {
+	c := DefaultConfig()
+	c.Resolve()
+	require.NoError(t, c.Validate())
+	require.Equal(t, filepath.Join(c.StateDir, "intents"), c.IntentsDir)
+	require.Equal(t, filepath.Join(c.StateDir, "events"), c.Spool.Dir)
+}
+
+func TestLoadConfigFileOverridesDefaults(t *testing.T) {
+	c := DefaultConfig()
+	p := writeFile(t, "state_dir: /srv/kloros\nemitter:\n  retention: 3h\nheartbeat:\n  threshold: 45s\n  niche_thresholds:\n    slow: 2m\n")
+	require.NoError(t, LoadConfigFile(p, &c))
+	c.Resolve()
+	require.NoError(t, c.Validate())
+	require.Equal(t, "/srv/kloros/intents", c.IntentsDir)
+	require.Equal(t, 3*time.Hour, c.Emitter.Retention)
+	require.Equal(t, time.Hour, c.Emitter.DedupWindow, "unset keys keep their defaults")
+	require.Equal(t, 2*time.Minute, c.Heartbeat.NicheThresholds["slow"])
+}
+
+func TestLoadConfigFileEmptyKeepsDefaults(t *testing.T) {
+	c := DefaultConfig()
+	require.NoError(t, LoadConfigFile(writeFile(t, ""), &c))
+	require.Equal(t, DefaultConfig().Heartbeat, c.Heartbeat)
+}
+
+func TestLoadConfigFileStrict(t *testing.T) {
+	for name, tc := range map[string]struct{ body, want string }{
+		"unknown top key":    {"bogus: 1\n", "field bogus not found"},
+		"unknown nested key": {"emitter:\n  retentoin: 3h\n", "field retentoin not found"},
+		"bad duration":       {"emitter:\n  retention: banana\n", "banana"},
+		"wrong type":         {"supervision:\n  max_restarts: lots\n", "lots"},
+		"names the line":     {"log_level: info\nbogus: 1\n", "line 2"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := DefaultConfig()
+			err := LoadConfigFile(writeFile(t, tc.body), &c)
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tc.want)
+		})
+	}
+	c := DefaultConfig()
+	err := LoadConfigFile(filepath.Join(t.TempDir(), "absent.yaml"), &c)
+	require.ErrorContains(t, err, "no such file")
+}
+
+func TestValidateNamesFieldAndValue(t *testing.T) {
+	for name, tc := range map[string]struct {
+		mut  func(*Config)
+		want string
+	}{
+		"log level":     {func(c *Config) { c.LogLevel = "loud" }, "log_level = loud"},
+		"endpoint":      {func(c *Config) { c.Scrape.Endpoints = []string{"ftp://x"} }, "scrape.endpoints[0] = ftp://x"},
+		"timeout":       {func(c *Config) { c.Scrape.Timeout = time.Minute }, "scrape.timeout = 1m0s: must be shorter than scrape.interval"},
+		"proxy":         {func(c *Config) { c.ChemBus.Proxy = "maybe" }, "chembus.proxy = maybe"},
+		"on kill":       {func(c *Config) { c.ChemBus.OnKill = "panic" }, "chembus.on_kill = panic"},
+		"threshold":     {func(c *Config) { c.Heartbeat.Threshold = 0 }, "heartbeat.threshold = 0s"},
+		"niche":         {func(c *Config) { c.Heartbeat.NicheThresholds = map[string]time.Duration{"x": -1} }, "heartbeat.niche_thresholds.x"},
+		"journal since": {func(c *Config) { c.Journald.Since = "yesterday" }, "journald.since = yesterday"},
+		"xsub":          {func(c *Config) { c.ChemBus.XSub = "localhost" }, "chembus.xsub = localhost"},
+		"http listen":   {func(c *Config) { c.HTTP.Listen = "nowhere" }, "http.listen = nowhere"},
+		"backoff":       {func(c *Config) { c.Supervision.BackoffMax = time.Millisecond }, "supervision.backoff_max"},
+		"mailbox":       {func(c *Config) { c.Supervision.MailboxSize = 1 }, "supervision.mailbox_size = 1"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := DefaultConfig()
+			tc.mut(&c)
+			err := c.Validate()
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+func TestValidateReportsAllProblems(t *testing.T) {
+	c := DefaultConfig()
+	c.LogLevel, c.ChemBus.Proxy = "loud", "maybe"
+	err := c.Validate()
+	require.Error(t, err)
+	require.Equal(t, 2, strings.Count(err.Error(), "config: "))
+}
+
+func TestResolveExpandsHome(t *testing.T) {
+	home, err := os.UserHomeDir()
+	require.NoError(t, err)
+	c := DefaultConfig()
+	c.StateDir = "~/state"
+	c.Watch.Paths = []string{"~/w"}
+	c.Resolve()
+	require.Equal(t, filepath.Join(home, "state"), c.StateDir)
+	require.Equal(t, filepath.Join(home, "w"), c.Watch.Paths[0])
+}
