@@ -116,6 +116,13 @@ func write(sb *strings.Builder, v any, depth int) error {
 			sb.WriteString("{}")
 			return nil
 		}
+		for i := 1; i < len(x); i++ {
+			for j := range i {
+				if x[j].Key == x[i].Key {
+					return fmt.Errorf("duplicate key %q: a Python dict cannot hold it twice", x[i].Key)
+				}
+			}
+		}
 		sb.WriteString("{")
 		for i, kv := range x {
 			if i > 0 {

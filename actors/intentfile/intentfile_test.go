@@ -128,6 +128,9 @@ func TestEncodeVerifiesAndNames(t *testing.T) {
 	bad := messages.Intent{Type: "x", Priority: 11}
 	_, err := Encode(&bad, at)
 	require.ErrorContains(t, err, "priority 11")
+	dup := messages.Intent{Type: "x", Data: messages.Object{{Key: "k", Value: 1}, {Key: "k", Value: 2}}}
+	_, err = Encode(&dup, at)
+	require.ErrorContains(t, err, "duplicate key")
 	nan := messages.Intent{Type: "x", Data: messages.Object{{Key: "v", Value: math.NaN()}}}
 	_, err = Encode(&nan, at)
 	require.ErrorContains(t, err, "NaN")
@@ -241,6 +244,9 @@ func FuzzEncodeVerify(f *testing.F) {
 	f.Fuzz(func(t *testing.T, typ, reason, key, sval string, fl float64, n int64) {
 		if math.IsNaN(fl) || math.IsInf(fl, 0) {
 			return
+		}
+		if key == "f" || key == "n" || key == "l" {
+			key += "_"
 		}
 		in := messages.Intent{Type: typ + "x", Priority: int(uint64(n) % 11), Reason: reason,
 			Data: messages.Object{{Key: key, Value: sval}, {Key: "f", Value: fl}, {Key: "n", Value: n}, {Key: "l", Value: []any{sval, fl}}}}
