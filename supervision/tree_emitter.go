@@ -1,6 +1,15 @@
 package supervision
 
-// emitterSpecs is filled in by the emitter area.
+import "github.com/kloros/kloros-observer/actors"
+
+// emitterSpecs declares the emitter: the only writer of the intents dir.
 func emitterSpecs(b *Builder) ([]ChildSpec, error) {
-	return nil, nil
+	c := b.Config
+	return []ChildSpec{b.Leaf("emitter", PhaseOutput, c.Supervision.MailboxSize,
+		"writes intents durably into "+c.IntentsDir,
+		actors.NewEmitter(actors.EmitterConfig{
+			Dir: c.IntentsDir, DedupWindow: c.Emitter.DedupWindow, Retention: c.Emitter.Retention,
+			RetryInitial: c.Emitter.RetryInitial, RetryMax: c.Emitter.RetryMax, MaxBatch: c.Emitter.MaxBatch,
+			DrainTimeout: c.ShutdownTimeout,
+		}, b.Deps))}, nil
 }
