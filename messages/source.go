@@ -38,3 +38,12 @@ func (e *Event) DedupKey() string {
 func (e *Event) Exempt() bool {
 	return e.Type == "error_operational" || e.Type == "error_critical"
 }
+
+// EventBatch carries many events in one mailbox hop, in order.
+//
+// Sent by: sources under load (journald catching up) and the dispatcher to
+// rules. Received by: the dispatcher and rules, which treat it exactly as
+// the events one by one.
+type EventBatch struct {
+	Events []*Event
+}

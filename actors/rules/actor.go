@@ -1,0 +1,93 @@
+package rules
+
+import (
+	"log/slog"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/scheduler"
+
+	"github.com/kloros/kloros-observer/actors/clock"
+	"github.com/kloros/kloros-observer/messages"
+)
+
+// Actor runs one Rule.
+//
+// Receives: *messages.Event (from the dispatcher) → Rule.OnEvent;
+// *messages.EventBatch (the same, many at once); its own tick →
+// Rule.OnTick; *messages.Flush → forwarded unchanged to the emitter after
+// the intents of every earlier event. Sends: *messages.EmitIntent to the
+// emitter.
+//
+// The rule's state lives in the Rule, made by the producer: a restarted rule
+// actor starts from a fresh Rule (a panic means its state is suspect).
+// Releases its tick timer on Stopping and Restarting.
+type Actor struct {
+	name    string
+	rule    Rule
+	emitter *actor.PID
+	clock   clock.Clock
+	log     *slog.Logger
+	stop    scheduler.CancelFunc
+}
+
+type tick struct{}
+
+func (tick) NotInfluenceReceiveTimeout() {}
+
+// NewActor returns a producer for the named rule's actor. The rule is built
+// (and its config checked) once here so that a bad config fails at start-up;
+// each incarnation gets a fresh Rule from the factory.
+func NewActor(name string, factory func() (Rule, error), emitter *actor.PID, c clock.Clock, logger *slog.Logger) actor.Producer {
+	return func() actor.Actor {
+		r, err := factory()
+		if err != nil {
+			panic(err) // checked at tree build; cannot happen at restart
+		}
+		return &Actor{name: name, rule: r, emitter: emitter, clock: c, log: logger.With("actor", "rules/"+name)}
+	}
+}
+
+// Receive implements actor.Actor.
+func (a *Actor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		if every := a.rule.TickEvery(); every > 0 {
+			a.stop = scheduler.NewTimerScheduler(ctx).SendRepeatedly(0, every, ctx.Self(), tick{})
+		}
+	case *actor.Stopping, *actor.Restarting:
+		if a.stop != nil {
+			a.stop()
+			a.stop = nil
+		}
+	case *messages.Event:
+		a.send(ctx, a.rule.OnEvent(m, a.clock.Now()))
+	case *messages.EventBatch:
+		now := a.clock.Now()
+		for _, ev := range m.Events {
+			a.send(ctx, a.rule.OnEvent(ev, now))
+		}
+	case tick:
+		a.send(ctx, a.rule.OnTick(a.clock.Now()))
+	case *messages.Tick:
+		a.send(ctx, a.rule.OnTick(m.Now))
+	case *messages.Flush:
+		ctx.Send(a.emitter, m)
+	default:
+		a.log.Debug("unhandled message", "type", typeName(m))
+	}
+}
+
+func (a *Actor) send(ctx actor.Context, intents []messages.Intent) {
+	for _, in := range intents {
+		a.log.Info("rule fired", "intent_type", in.Type, "priority", in.Priority, "reason", in.Reason)
+		ctx.Send(a.emitter, &messages.EmitIntent{Intent: in})
+	}
+}
+
+func typeName(v any) string {
+	if v == nil {
+		return "nil"
+	}
+	return reflectName(v)
+}
+
