@@ -90,4 +90,3 @@ func typeName(v any) string {
 	}
 	return reflectName(v)
 }
-
