@@ -1,6 +1,13 @@
 package supervision
 
-// fsnotifySources is filled in by the fsnotify area.
+import "github.com/kloros/kloros-observer/actors"
+
+// fsnotifySources declares the file-watch source.
 func fsnotifySources(b *Builder) ([]ChildSpec, error) {
-	return nil, nil
+	c := b.Config
+	if !c.Watch.Enabled || len(c.Watch.Paths) == 0 {
+		return nil, nil
+	}
+	return []ChildSpec{b.Leaf("fsnotify", PhaseInput, 0, "inotify on the watch paths",
+		actors.NewFSNotifySource(actors.FSNotifyConfig{Paths: c.Watch.Paths, Dispatcher: b.PID("dispatcher")}, b.Deps))}, nil
 }

@@ -18,6 +18,7 @@ const Namespace = "kloros_observer"
 type Metrics struct {
 	Registry *prometheus.Registry
 	Core     *CoreMetrics
+	FSWatch  *FSWatchMetrics
 }
 
 // NewMetrics builds a fresh registry with every metric registered, plus the Go
@@ -28,5 +29,6 @@ func NewMetrics() *Metrics {
 	return &Metrics{
 		Registry: reg,
 		Core:     newCoreMetrics(reg),
+		FSWatch:  newFSWatchMetrics(reg),
 	}
 }
