@@ -1,11 +1,10 @@
 package actors
 
 import (
-	"context"
 	"errors"
 	"io/fs"
 	"log/slog"
-	"syscall"
+	"path/filepath"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -54,18 +53,10 @@ type Emitter struct {
 
 	seen       map[string]time.Time // dedup hash → when written
 	lastSweep  time.Time
-	jobs       chan emitJob
-	done       chan struct{}
-	cancel     context.CancelFunc
+	writer     *ownedWriter
+	root       *actor.RootContext
+	unparsable map[string]bool // touched only by the writer goroutine (prune chore)
 	stopTimers scheduler.CancelFunc
-}
-
-type emitJob struct {
-	file    *intentfile.File
-	typ     string
-	flush   *messages.Flush
-	prune   bool
-	replyTo *actor.PID
 }
 
 type pruneTick struct{}
@@ -101,9 +92,9 @@ func (e *Emitter) Receive(ctx actor.Context) {
 	case *messages.EmitIntent:
 		e.emit(ctx, m)
 	case *messages.Flush:
-		e.jobs <- emitJob{flush: m}
+		e.writer.jobs <- writeJob{barrier: func() { e.root.Send(m.ReplyTo, &messages.Flushed{ID: m.ID}) }}
 	case pruneTick:
-		e.jobs <- emitJob{prune: true}
+		e.writer.jobs <- writeJob{chore: e.prune}
 	case *GoroutineFailed:
 		panic(m.Err)
 	default:
@@ -116,15 +107,16 @@ func (e *Emitter) start(ctx actor.Context) {
 	if e.seen == nil {
 		e.seen = map[string]time.Time{}
 	}
-	e.jobs = make(chan emitJob, 4*e.cfg.MaxBatch)
-	e.done = make(chan struct{})
-	wctx, cancel := context.WithCancel(context.Background())
-	e.cancel = cancel
-	w := &intentWriter{cfg: e.cfg, deps: e.deps, log: e.log, root: ctx.ActorSystem().Root, self: ctx.Self(),
-		unparsable: map[string]bool{}}
-	go w.run(wctx, e.jobs, e.done)
-	e.stopTimers = scheduler.NewTimerScheduler(ctx).SendRepeatedly(e.cfg.PruneEvery, e.cfg.PruneEvery, ctx.Self(), pruneTick{})
-	ctx.Send(ctx.Self(), pruneTick{}) // prune once at start
+	e.root = ctx.ActorSystem().Root
+	e.unparsable = map[string]bool{}
+	self := ctx.Self()
+	bw := &batchWriter{dir: e.cfg.Dir, what: "intent", maxBatch: e.cfg.MaxBatch,
+		retryInitial: e.cfg.RetryInitial, retryMax: e.cfg.RetryMax, log: e.log,
+		failed: func(reason string) { e.deps.Metrics.Core.EmitFailures.WithLabelValues(reason).Inc() }}
+	e.writer = startWriter(bw, 4*e.cfg.MaxBatch, func(f *GoroutineFailed) { e.root.Send(self, f) })
+	e.writer.jobs <- writeJob{chore: e.removeStale}
+	e.stopTimers = scheduler.NewTimerScheduler(ctx).SendRepeatedly(e.cfg.PruneEvery, e.cfg.PruneEvery, self, pruneTick{})
+	ctx.Send(self, pruneTick{}) // prune once at start
 }
 
 func (e *Emitter) release() {
@@ -132,19 +124,13 @@ func (e *Emitter) release() {
 		e.stopTimers()
 		e.stopTimers = nil
 	}
-	if e.jobs == nil {
+	if e.writer == nil {
 		return
 	}
-	close(e.jobs)
-	select {
-	case <-e.done:
-	case <-time.After(e.cfg.DrainTimeout):
-		e.log.Error("intent writer did not drain before the timeout; abandoning queued intents", "timeout_seconds", e.cfg.DrainTimeout.Seconds())
-		e.cancel()
-		<-e.done
+	if !e.writer.drain(e.cfg.DrainTimeout) {
+		e.log.Error("intent writer did not drain before the timeout; queued intents abandoned", "timeout_seconds", e.cfg.DrainTimeout.Seconds())
 	}
-	e.cancel()
-	e.jobs = nil
+	e.writer = nil
 }
 
 func (e *Emitter) emit(ctx actor.Context, m *messages.EmitIntent) {
@@ -170,7 +156,14 @@ func (e *Emitter) emit(ctx actor.Context, m *messages.EmitIntent) {
 		return
 	}
 	e.seen[enc.Dedup] = now
-	e.jobs <- emitJob{file: &intentfile.File{Name: enc.Name, Body: enc.Body}, typ: m.Intent.Type, replyTo: reply}
+	typ, path := m.Intent.Type, filepath.Join(e.cfg.Dir, enc.Name)
+	e.writer.jobs <- writeJob{file: &intentfile.File{Name: enc.Name, Body: enc.Body}, written: func() {
+		e.deps.Metrics.Core.Intents.WithLabelValues(typ).Inc()
+		e.log.Info("intent written", "intent_type", typ, "file", path)
+		if reply != nil {
+			e.root.Send(reply, &messages.IntentWritten{Path: path, Type: typ})
+		}
+	}}
 }
 
 // sweep forgets dedup entries older than the window, at most once a minute,
@@ -187,142 +180,28 @@ func (e *Emitter) sweep(now time.Time) {
 	}
 }
 
-// intentWriter is the emitter's writer goroutine.
-type intentWriter struct {
-	cfg        EmitterConfig
-	deps       Deps
-	log        *slog.Logger
-	root       *actor.RootContext
-	self       *actor.PID
-	unparsable map[string]bool
-}
-
-func (w *intentWriter) run(ctx context.Context, jobs <-chan emitJob, done chan<- struct{}) {
-	defer close(done)
-	defer Recover("intent writer", func(f *GoroutineFailed) { w.root.Send(w.self, f) })
-	if n, err := intentfile.RemoveStale(w.cfg.Dir); err == nil && n > 0 {
-		w.log.Info("removed stale temporary intent files", "count", n, "dir", w.cfg.Dir)
-	}
-	batch := make([]emitJob, 0, w.cfg.MaxBatch)
-	for {
-		job, ok := <-jobs
-		if !ok {
-			return
-		}
-		batch = append(batch[:0], job)
-	fill:
-		for len(batch) < w.cfg.MaxBatch {
-			select {
-			case j, ok := <-jobs:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, j)
-			default:
-				break fill
-			}
-		}
-		if !w.commit(ctx, batch) {
-			return
-		}
+// removeStale and prune run on the writer goroutine (as chores), so they
+// never race with a write.
+func (e *Emitter) removeStale() {
+	if n, err := intentfile.RemoveStale(e.cfg.Dir); err == nil && n > 0 {
+		e.log.Info("removed stale temporary intent files", "count", n, "dir", e.cfg.Dir)
 	}
 }
 
-// commit makes a batch durable, retrying failures in order, then answers.
-// It returns false when ctx was cancelled before everything was written.
-func (w *intentWriter) commit(ctx context.Context, batch []emitJob) bool {
-	var files []intentfile.File
-	var idx []int
-	prune := false
-	for i, j := range batch {
-		switch {
-		case j.file != nil:
-			files = append(files, *j.file)
-			idx = append(idx, i)
-		case j.prune:
-			prune = true
-		}
-	}
-	delay := w.cfg.RetryInitial
-	for attempt := 1; len(files) > 0; attempt++ {
-		errs := intentfile.CommitBatch(w.cfg.Dir, files)
-		var failed []intentfile.File
-		var failedIdx []int
-		for k, err := range errs {
-			j := batch[idx[k]]
-			if err == nil {
-				w.deps.Metrics.Core.Intents.WithLabelValues(j.typ).Inc()
-				w.log.Info("intent written", "intent_type", j.typ, "file", files[k].Name)
-				if j.replyTo != nil {
-					w.root.Send(j.replyTo, &messages.IntentWritten{Path: w.cfg.Dir + "/" + files[k].Name, Type: j.typ})
-				}
-				continue
-			}
-			w.deps.Metrics.Core.EmitFailures.WithLabelValues(failureReason(err)).Inc()
-			if attempt == 1 || attempt%10 == 0 {
-				w.log.Error("intent write failed, retrying", "intent_type", j.typ, "attempt", attempt,
-					"retry_in_seconds", delay.Seconds(), "err", err)
-			}
-			failed = append(failed, files[k])
-			failedIdx = append(failedIdx, idx[k])
-		}
-		files, idx = failed, failedIdx
-		if len(files) == 0 {
-			if attempt > 1 {
-				w.log.Info("intent writes recovered", "attempts", attempt)
-			}
-			break
-		}
-		select {
-		case <-ctx.Done():
-			w.log.Error("stopping with intents not written", "count", len(files))
-			return false
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, w.cfg.RetryMax)
-	}
-	for _, j := range batch {
-		if j.flush != nil && j.flush.ReplyTo != nil {
-			w.root.Send(j.flush.ReplyTo, &messages.Flushed{ID: j.flush.ID})
-		}
-	}
-	if prune {
-		w.prune()
-	}
-	return true
-}
-
-func (w *intentWriter) prune() {
-	before := w.deps.Clock.Now().Add(-w.cfg.Retention)
-	removed, unparsable, err := intentfile.Prune(w.cfg.Dir, before)
+func (e *Emitter) prune() {
+	before := e.deps.Clock.Now().Add(-e.cfg.Retention)
+	removed, unparsable, err := intentfile.Prune(e.cfg.Dir, before)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		w.log.Warn("pruning intents failed", "dir", w.cfg.Dir, "err", err)
+		e.log.Warn("pruning intents failed", "dir", e.cfg.Dir, "err", err)
 	}
 	if removed > 0 {
-		w.deps.Metrics.Core.Pruned.WithLabelValues("intents").Add(float64(removed))
-		w.log.Info("pruned old intents", "count", removed, "older_than_seconds", w.cfg.Retention.Seconds())
+		e.deps.Metrics.Core.Pruned.WithLabelValues("intents").Add(float64(removed))
+		e.log.Info("pruned old intents", "count", removed, "older_than_seconds", e.cfg.Retention.Seconds())
 	}
 	for _, n := range unparsable {
-		if !w.unparsable[n] {
-			w.unparsable[n] = true
-			w.log.Warn("file in the intents directory has a name that does not parse; leaving it alone", "file", n)
+		if !e.unparsable[n] {
+			e.unparsable[n] = true
+			e.log.Warn("file in the intents directory has a name that does not parse; leaving it alone", "file", n)
 		}
 	}
-}
-
-// failureReason names an I/O error for the failures metric.
-func failureReason(err error) string {
-	switch {
-	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
-		return "disk_full"
-	case errors.Is(err, syscall.EROFS):
-		return "read_only"
-	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
-		return "permission"
-	case errors.Is(err, syscall.ENOTDIR):
-		return "not_a_directory"
-	case errors.Is(err, fs.ErrNotExist):
-		return "missing"
-	}
-	return "io"
 }

@@ -1,6 +1,22 @@
 package supervision
 
-// spoolSpecs is filled in by the spool area.
+import (
+	"time"
+
+	"github.com/kloros/kloros-observer/actors"
+)
+
+// spoolSpecs declares the spool (when enabled) and housekeeping.
 func spoolSpecs(b *Builder) ([]ChildSpec, error) {
-	return nil, nil
+	c := b.Config
+	var out []ChildSpec
+	if c.Spool.Enabled {
+		out = append(out, b.Leaf("spool", PhaseOutput, c.Supervision.MailboxSize, "writes every raw event to "+c.Spool.Dir,
+			actors.NewSpool(actors.SpoolConfig{Dir: c.Spool.Dir, Retention: c.Spool.Retention,
+				RetryInitial: c.Emitter.RetryInitial, RetryMax: c.Emitter.RetryMax, MaxBatch: c.Emitter.MaxBatch,
+				DrainTimeout: c.ShutdownTimeout}, b.Deps)))
+	}
+	out = append(out, b.Leaf("housekeeping", PhaseSupport, 0, "stats line every "+c.StatsInterval.String(),
+		actors.NewHousekeeping(c.StatsInterval, time.Now(), b.Deps)))
+	return out, nil
 }
