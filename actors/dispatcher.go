@@ -97,7 +97,7 @@ func (d *Dispatcher) Receive(ctx actor.Context) {
 			ctx.Send(b.orig.ReplyTo, &messages.Flushed{ID: b.orig.ID})
 		}
 	default:
-		d.log.Debug("unhandled message", "type", typeName(m))
+		unhandled(d.log, m)
 	}
 }
 

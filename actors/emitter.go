@@ -98,7 +98,7 @@ func (e *Emitter) Receive(ctx actor.Context) {
 	case *GoroutineFailed:
 		panic(m.Err)
 	default:
-		e.log.Debug("unhandled message", "type", typeName(m))
+		unhandled(e.log, m)
 	}
 }
 

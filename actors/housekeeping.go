@@ -46,6 +46,6 @@ func (h *Housekeeping) Receive(ctx actor.Context) {
 	case statsTick:
 		h.log.Info("observer stats", telemetry.Summarize(h.deps.Metrics.Registry, h.started).Attrs()...)
 	default:
-		h.log.Debug("unhandled message", "type", typeName(m))
+		unhandled(h.log, m)
 	}
 }

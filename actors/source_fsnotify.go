@@ -89,7 +89,7 @@ func (s *FSNotifySource) Receive(ctx actor.Context) {
 	case *GoroutineFailed:
 		panic(m.Err)
 	default:
-		s.log.Debug("unhandled message", "type", typeName(m))
+		unhandled(s.log, m)
 	}
 }
 

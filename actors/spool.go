@@ -96,7 +96,7 @@ func (s *Spool) Receive(ctx actor.Context) {
 	case *GoroutineFailed:
 		panic(m.Err)
 	default:
-		s.log.Debug("unhandled message", "type", typeName(m))
+		unhandled(s.log, m)
 	}
 }
 

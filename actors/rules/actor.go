@@ -73,7 +73,11 @@ func (a *Actor) Receive(ctx actor.Context) {
 	case *messages.Flush:
 		ctx.Send(a.emitter, m)
 	default:
-		a.log.Debug("unhandled message", "type", typeName(m))
+		switch m.(type) {
+		case *actor.Stopped, *actor.Touch, *actor.PoisonPill:
+		default:
+			a.log.Debug("unhandled message", "type", typeName(m))
+		}
 	}
 }
 
