@@ -42,6 +42,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, hooks Hooks) erro
 		hooks.Metrics(metrics)
 	}
 	system := NewSystem(logger)
+	defer system.Shutdown() // stops the system's own processes; the tree is stopped by stopTree
 	b := &Builder{
 		System:    system,
 		Config:    &cfg,
@@ -173,7 +174,6 @@ func stopTree(system *actor.ActorSystem, b *Builder, tree *ChildSpec, root *acto
 	if err := system.Root.StopFuture(root).Wait(); err != nil {
 		logger.Warn("root did not stop cleanly", "err", err)
 	}
-	system.Shutdown()
 }
 
 func waitFuture(f *actor.Future, d time.Duration) error {
