@@ -114,9 +114,8 @@ func (e *Emitter) start(ctx actor.Context) {
 		retryInitial: e.cfg.RetryInitial, retryMax: e.cfg.RetryMax, log: e.log,
 		failed: func(reason string) { e.deps.Metrics.Core.EmitFailures.WithLabelValues(reason).Inc() }}
 	e.writer = startWriter(bw, 4*e.cfg.MaxBatch, func(f *GoroutineFailed) { e.root.Send(self, f) })
-	e.writer.jobs <- writeJob{chore: e.removeStale}
+	e.writer.jobs <- writeJob{chore: func() { e.removeStale(); e.prune() }} // before any write
 	e.stopTimers = scheduler.NewTimerScheduler(ctx).SendRepeatedly(e.cfg.PruneEvery, e.cfg.PruneEvery, self, pruneTick{})
-	ctx.Send(self, pruneTick{}) // prune once at start
 }
 
 func (e *Emitter) release() {

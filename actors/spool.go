@@ -71,9 +71,9 @@ func (s *Spool) Receive(ctx actor.Context) {
 			retryInitial: s.cfg.RetryInitial, retryMax: s.cfg.RetryMax, log: s.log,
 			failed: func(string) { s.deps.Metrics.Core.SpoolFailures.Inc() }}
 		s.writer = startWriter(bw, 4*s.cfg.MaxBatch, func(f *GoroutineFailed) { s.root.Send(self, f) })
-		s.writer.jobs <- writeJob{chore: func() { intentfile.RemoveStale(s.cfg.Dir) }}
+		s.writer.jobs <- writeJob{chore: func() { intentfile.RemoveStale(s.cfg.Dir); s.prune() }}
 		every := min(s.cfg.Retention/24, time.Hour)
-		s.stop = scheduler.NewTimerScheduler(ctx).SendRepeatedly(0, every, self, pruneTick{})
+		s.stop = scheduler.NewTimerScheduler(ctx).SendRepeatedly(every, every, self, pruneTick{})
 	case *actor.Stopping, *actor.Restarting:
 		if s.stop != nil {
 			s.stop()
