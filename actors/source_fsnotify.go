@@ -239,7 +239,7 @@ func (s *FSNotifySource) handle(ctx actor.Context, ev fsnotify.Event) {
 			delete(s.watched, path) // inotify dropped the watch with the directory
 			_ = s.w.Remove(path)
 			s.log.Info("watched directory went away; watching its parent until it returns", "dir", path)
-			s.ensureAll(ctx, false)
+			s.ensureAll(ctx, true) // it may be back already, with files in it
 			return
 		}
 	}
