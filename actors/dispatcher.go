@@ -39,7 +39,7 @@ type Dispatcher struct {
 	deps Deps
 	log  *slog.Logger
 
-	seen      map[string]time.Time
+	seen      map[messages.DedupID]time.Time
 	lastSweep time.Time
 	counters  map[[2]string]prometheus.Counter
 	deduped   map[[2]string]prometheus.Counter
@@ -63,7 +63,7 @@ const barrierTimeout = time.Minute
 func NewDispatcher(cfg DispatcherConfig, deps Deps) actor.Producer {
 	return func() actor.Actor {
 		return &Dispatcher{cfg: cfg, deps: deps, log: deps.Logger.With("actor", "dispatcher"),
-			seen: map[string]time.Time{}, counters: map[[2]string]prometheus.Counter{},
+			seen: map[messages.DedupID]time.Time{}, counters: map[[2]string]prometheus.Counter{},
 			deduped: map[[2]string]prometheus.Counter{}, pending: map[uint64]*barrier{}}
 	}
 }
@@ -136,7 +136,7 @@ func (d *Dispatcher) admit(ev *messages.Event, now time.Time) bool {
 	if ev.Exempt() {
 		return true
 	}
-	k := ev.DedupKey()
+	k := ev.ID()
 	if at, dup := d.seen[k]; dup && now.Sub(at) < d.cfg.DedupWindow {
 		c, ok := d.deduped[key]
 		if !ok {

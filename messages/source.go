@@ -33,6 +33,18 @@ func (e *Event) DedupKey() string {
 	return k
 }
 
+// DedupID is DedupKey as a comparable value, built without allocating (the
+// dispatcher's hot path).
+type DedupID struct{ Source, Type, Path, Unit string }
+
+// ID returns the event's DedupID.
+func (e *Event) ID() DedupID {
+	id := DedupID{Source: e.Source, Type: e.Type}
+	id.Path, _ = e.Data["path"].(string)
+	id.Unit, _ = e.Data["unit"].(string)
+	return id
+}
+
 // Exempt reports whether the event bypasses dedup: operational and critical
 // error events are never deduplicated (SPEC §2.1).
 func (e *Event) Exempt() bool {

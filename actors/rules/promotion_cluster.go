@@ -27,6 +27,10 @@ type promotionCluster struct {
 	lastFired time.Time
 }
 
+// maxRemembered bounds the promotions kept in the window (and listed in the
+// intent), so a flood of promotions during the cooldown costs nothing.
+const maxRemembered = 100
+
 type promotion struct {
 	at   time.Time
 	path string
@@ -66,6 +70,9 @@ func (r *promotionCluster) OnEvent(ev *messages.Event, now time.Time) []messages
 		}
 	}
 	r.seen = append(keep, promotion{at: now, path: str(ev, "path")})
+	if len(r.seen) > maxRemembered { // a flood during the cooldown: keep the newest
+		r.seen = append(r.seen[:0], r.seen[len(r.seen)-maxRemembered:]...)
+	}
 	if len(r.seen) < r.cfg.Threshold {
 		return none
 	}
