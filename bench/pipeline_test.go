@@ -15,7 +15,9 @@ import (
 
 type messagesFlushed = messages.Flushed
 
-func newFlush(id uint64, reply *actor.PID) *messages.Flush { return &messages.Flush{ID: id, ReplyTo: reply} }
+func newFlush(id uint64, reply *actor.PID) *messages.Flush {
+	return &messages.Flush{ID: id, ReplyTo: reply}
+}
 
 // pipeline spawns the eight rules and the dispatcher, with a sink standing
 // in for the emitter (it counts intents and answers Flush).
