@@ -34,6 +34,17 @@ func Marshal(v any) ([]byte, error) {
 	return []byte(sb.String()), nil
 }
 
+// MarshalCompact is Python's json.dumps(v, separators=(",", ":")) with
+// ensure_ascii: the ChemBus wire form. Floats keep Python's repr (1.0 stays
+// 1.0), so Python peers read floats as floats.
+func MarshalCompact(v any) ([]byte, error) {
+	var sb strings.Builder
+	if err := write(&sb, v, compact); err != nil {
+		return nil, err
+	}
+	return []byte(sb.String()), nil
+}
+
 func write(sb *strings.Builder, v any, depth int) error {
 	switch x := v.(type) {
 	case nil:
@@ -130,7 +141,11 @@ func write(sb *strings.Builder, v any, depth int) error {
 			}
 			newline(sb, depth+1)
 			writeString(sb, kv.Key)
-			sb.WriteString(": ")
+			if depth < 0 {
+				sb.WriteString(":")
+			} else {
+				sb.WriteString(": ")
+			}
 			if err := write(sb, kv.Value, depth+1); err != nil {
 				return fmt.Errorf("%s: %w", kv.Key, err)
 			}
@@ -154,7 +169,13 @@ func write(sb *strings.Builder, v any, depth int) error {
 	return nil
 }
 
+// compact as a depth means "no newlines or indentation at all".
+const compact = -1 << 20
+
 func newline(sb *strings.Builder, depth int) {
+	if depth < 0 {
+		return
+	}
 	sb.WriteByte('\n')
 	for range depth {
 		sb.WriteString("  ")

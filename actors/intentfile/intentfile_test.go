@@ -257,3 +257,10 @@ func FuzzEncodeVerify(f *testing.F) {
 		require.True(t, ok, enc.Name)
 	})
 }
+
+func TestMarshalCompact(t *testing.T) {
+	b, err := MarshalCompact(messages.Object{{Key: "a", Value: 1.0}, {Key: "b", Value: []any{1, "é"}},
+		{Key: "c", Value: messages.Object{{Key: "d", Value: nil}}}, {Key: "e", Value: messages.Object{}}})
+	require.NoError(t, err)
+	require.Equal(t, `{"a":1.0,"b":[1,"\u00e9"],"c":{"d":null},"e":{}}`, string(b))
+}

@@ -19,6 +19,7 @@ type Metrics struct {
 	Registry *prometheus.Registry
 	Core     *CoreMetrics
 	FSWatch  *FSWatchMetrics
+	ChemBus  *ChemBusMetrics
 }
 
 // NewMetrics builds a fresh registry with every metric registered, plus the Go
@@ -30,5 +31,6 @@ func NewMetrics() *Metrics {
 		Registry: reg,
 		Core:     newCoreMetrics(reg),
 		FSWatch:  newFSWatchMetrics(reg),
+		ChemBus:  newChemBusMetrics(reg),
 	}
 }

@@ -1,0 +1,265 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/scheduler"
+	zmq "github.com/pebbe/zmq4"
+
+	"github.com/kloros/kloros-observer/actors/intentfile"
+	"github.com/kloros/kloros-observer/messages"
+)
+
+// ChemBusConfig sets the ChemBus actor.
+type ChemBusConfig struct {
+	XSub, XPub        string
+	HeartbeatInterval time.Duration
+	Zooid, Niche      string
+	OnKill            string // ignore | pause | exit
+	MaxFrameBytes     int
+	Linger            time.Duration // how long queued publishes may take at stop
+	Registry          *actor.PID    // receives HeartbeatReceived and KillReceived
+	ProcessStart      time.Time
+}
+
+// ChemBus is this process's ChemBus citizen.
+//
+// It owns three goroutines: the SUB socket's (locked to its thread; hands
+// raw messages over in batches), a decoder (validates and decodes off the
+// socket thread, counts and rate-limits logs of bad messages, delivers
+// *messages.HeartbeatReceived to the registry and governance.kill to this
+// actor) and the PUB socket's (locked to its thread; publishes what this
+// actor queues). Receives: *messages.Publish; *messages.KillReceived (from
+// its decoder); its own heartbeat tick. It sends its own HEARTBEAT every
+// HeartbeatInterval. On Stopping and Restarting it stops the SUB side, lets
+// the PUB socket deliver what is queued (bounded by Linger) and terminates
+// its ZeroMQ context — closing a socket alone drops what is queued.
+type ChemBus struct {
+	cfg  ChemBusConfig
+	deps Deps
+	log  *slog.Logger
+
+	zctx     *zmq.Context
+	pub      chan outMsg
+	stopSub  chan struct{}
+	subDone  chan struct{}
+	decDone  chan struct{}
+	pubDone  chan struct{}
+	beats    atomic.Int64 // heartbeats received (our processed_count)
+	stopBeat scheduler.CancelFunc
+}
+
+type ownBeat struct{}
+
+// NewChemBus returns the ChemBus actor's producer.
+func NewChemBus(cfg ChemBusConfig, deps Deps) actor.Producer {
+	if cfg.Linger <= 0 {
+		cfg.Linger = 2 * time.Second
+	}
+	return func() actor.Actor { return &ChemBus{cfg: cfg, deps: deps} }
+}
+
+// Receive implements actor.Actor.
+func (c *ChemBus) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		c.start(ctx)
+	case *actor.Stopping, *actor.Restarting:
+		c.release()
+	case *messages.Publish:
+		c.publish(m)
+	case ownBeat:
+		c.heartbeat()
+	case *messages.KillReceived:
+		c.kill(ctx, m)
+	case *GoroutineFailed:
+		panic(m.Err)
+	default:
+		unhandled(c.log, m)
+	}
+}
+
+func (c *ChemBus) start(ctx actor.Context) {
+	c.log = c.deps.Logger.With("actor", "chembus")
+	zctx, err := zmq.NewContext()
+	if err != nil {
+		panic(fmt.Errorf("zeromq context: %w", err))
+	}
+	c.zctx = zctx
+	root, self := ctx.ActorSystem().Root, ctx.Self()
+	report := func(f *GoroutineFailed) { root.Send(self, f) }
+	m := c.deps.Metrics.ChemBus
+
+	c.pub, c.pubDone = make(chan outMsg, 4096), make(chan struct{})
+	go func() {
+		defer close(c.pubDone)
+		defer Recover("chembus publisher", report)
+		err := pubLoop(zctx, c.cfg.XSub, c.cfg.Linger, c.pub, func(topic string, err error) {
+			if err != nil {
+				m.PublishErrors.Inc()
+				return
+			}
+			m.Published.WithLabelValues(topic).Inc()
+		})
+		if err != nil {
+			report(&GoroutineFailed{Err: err})
+		}
+	}()
+
+	raw := make(chan []rawMsg, 64)
+	c.stopSub, c.subDone, c.decDone = make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(c.subDone)
+		defer close(raw)
+		defer Recover("chembus subscriber", report)
+		if err := subLoop(zctx, c.cfg.XPub, []string{TopicHeartbeat, TopicKill}, raw, c.stopSub); err != nil {
+			report(&GoroutineFailed{Err: err})
+		}
+	}()
+	go func() {
+		defer close(c.decDone)
+		defer Recover("chembus decoder", report)
+		c.decode(raw, root, self)
+	}()
+	c.stopBeat = scheduler.NewTimerScheduler(ctx).SendRepeatedly(0, c.cfg.HeartbeatInterval, self, ownBeat{})
+	c.log.Info("on ChemBus", "xsub", c.cfg.XSub, "xpub", c.cfg.XPub, "zooid", c.cfg.Zooid)
+}
+
+// decode runs on its own goroutine: it validates, counts and delivers.
+func (c *ChemBus) decode(raw <-chan []rawMsg, root *actor.RootContext, self *actor.PID) {
+	m := c.deps.Metrics.ChemBus
+	lastLog := map[string]time.Time{}
+	for batch := range raw {
+		for _, r := range batch {
+			d := decodeFrames(r.frames, c.cfg.MaxFrameBytes, r.at)
+			switch {
+			case d.reason != "":
+				m.Dropped.WithLabelValues(d.reason).Inc()
+				if time.Since(lastLog[d.reason]) >= time.Minute { // at most once per reason per minute
+					lastLog[d.reason] = time.Now()
+					c.log.Warn("dropped malformed ChemBus message", "reason", d.reason, "frames", len(r.frames))
+				}
+			case d.hb != nil:
+				m.Received.WithLabelValues(TopicHeartbeat).Inc()
+				c.beats.Add(1)
+				root.Send(c.cfg.Registry, d.hb)
+			case d.kill != nil:
+				m.Received.WithLabelValues(TopicKill).Inc()
+				root.Send(self, d.kill)
+			}
+		}
+	}
+}
+
+func (c *ChemBus) release() {
+	if c.stopBeat != nil {
+		c.stopBeat()
+		c.stopBeat = nil
+	}
+	if c.zctx == nil {
+		return
+	}
+	close(c.stopSub)
+	<-c.subDone
+	<-c.decDone
+	close(c.pub)
+	<-c.pubDone // the PUB socket closed after lingering over what was queued
+	c.zctx.Term()
+	c.zctx = nil
+}
+
+func (c *ChemBus) publish(m *messages.Publish) {
+	payload, err := EncodeSignal(&m.Signal)
+	if err != nil {
+		c.deps.Metrics.ChemBus.PublishErrors.Inc()
+		c.log.Error("signal cannot be encoded", "topic", m.Topic, "err", err)
+		return
+	}
+	select {
+	case c.pub <- outMsg{topic: m.Topic, payload: payload}:
+	default:
+		c.deps.Metrics.ChemBus.PublishErrors.Inc()
+		c.log.Error("publish queue full, message dropped", "topic", m.Topic)
+	}
+}
+
+// heartbeat sends our own HEARTBEAT. Unlike today's Python producers,
+// uptime_s is the real uptime of this process in seconds.
+func (c *ChemBus) heartbeat() {
+	c.publish(&messages.Publish{Topic: TopicHeartbeat, Signal: messages.Signal{
+		Signal: TopicHeartbeat, Ecosystem: "colony", Intensity: 1.0,
+		Facts: map[string]any{"zooid": c.cfg.Zooid, "niche": c.cfg.Niche,
+			"uptime_s": time.Since(c.cfg.ProcessStart).Seconds(), "processed_count": c.beats.Load()},
+		TS: intentfile.Epoch(c.deps.Clock.Now()),
+	}})
+}
+
+func (c *ChemBus) kill(ctx actor.Context, m *messages.KillReceived) {
+	switch c.cfg.OnKill {
+	case "ignore":
+		c.log.Warn("governance.kill received; ignoring it (chembus.on_kill=ignore)", "facts", fmt.Sprint(m.Facts))
+	case "exit":
+		c.log.Error("governance.kill received; shutting down (chembus.on_kill=exit)", "facts", fmt.Sprint(m.Facts))
+		ctx.Send(c.cfg.Registry, m)
+		// The same path as SIGTERM from systemd: an ordered shutdown, exit 0.
+		_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	default:
+		ctx.Send(c.cfg.Registry, m) // the registry pauses gap publishing and says so
+	}
+}
+
+// ChemBusProxy runs the XSUB/XPUB proxy inside this process when asked
+// (mode embedded), or when nothing else has bound the endpoints (mode auto),
+// so the daemon works on a bare machine. Mode external never binds.
+// Releases the proxy on Stopping and Restarting.
+type ChemBusProxy struct {
+	mode, xsub, xpub string
+	deps             Deps
+	log              *slog.Logger
+	p                *proxy
+}
+
+// NewChemBusProxy returns the proxy actor's producer.
+func NewChemBusProxy(mode, xsub, xpub string, deps Deps) actor.Producer {
+	return func() actor.Actor { return &ChemBusProxy{mode: mode, xsub: xsub, xpub: xpub, deps: deps} }
+}
+
+// Receive implements actor.Actor.
+func (a *ChemBusProxy) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.log = a.deps.Logger.With("actor", "chembus_proxy")
+		if a.mode == "external" {
+			a.log.Info("using the external ChemBus proxy", "xsub", a.xsub, "xpub", a.xpub)
+			return
+		}
+		p, err := startProxy(a.xsub, a.xpub)
+		switch {
+		case err == nil:
+			a.p = p
+			a.deps.Metrics.ChemBus.ProxyEmbedded.Set(1)
+			a.log.Info("running an embedded ChemBus proxy", "xsub", a.xsub, "xpub", a.xpub, "mode", a.mode)
+		case a.mode == "auto" && isAddrInUse(err):
+			a.log.Info("a ChemBus proxy is already bound; using it", "xsub", a.xsub, "xpub", a.xpub)
+		default:
+			panic(&ConfigError{Field: "chembus.proxy", Value: a.mode, Why: "cannot run the embedded proxy: " + err.Error()})
+		}
+	case *actor.Stopping, *actor.Restarting:
+		if a.p != nil {
+			a.p.stop()
+			a.p = nil
+			a.deps.Metrics.ChemBus.ProxyEmbedded.Set(0)
+		}
+	default:
+		unhandled(a.log, m)
+	}
+}
+
+func isAddrInUse(err error) bool { return errors.Is(err, ErrAddrInUse) }

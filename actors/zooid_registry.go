@@ -1,0 +1,505 @@
+package actors
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/scheduler"
+
+	"github.com/kloros/kloros-observer/actors/intentfile"
+	"github.com/kloros/kloros-observer/messages"
+)
+
+// RegistryConfig sets the heartbeat monitor.
+type RegistryConfig struct {
+	Threshold       time.Duration
+	NicheThresholds map[string]time.Duration
+	GapRepeat       time.Duration // 0: one CAPABILITY_GAP per episode
+	PublishRecovery bool
+	RecoveryTopic   string
+	Retention       time.Duration
+	MaxZooids       int
+	CheckpointEvery time.Duration
+	StateFile       string
+	OnKill          string
+	ChemBus         *actor.PID
+	ProbeEvery      time.Duration // lag probe period (0: 250 ms)
+}
+
+// ZooidRegistry tracks every zooid seen on ChemBus and publishes
+// CAPABILITY_GAP when one falls silent.
+//
+// Design:
+//   - One HeartbeatWatcher child per zooid keeps the deadline. The registry
+//     forwards heartbeats to it and decides what a silence means.
+//   - Episodes: a silence opens an episode with a fresh incident_id and one
+//     CAPABILITY_GAP (repeated every GapRepeat if set); the zooid beating
+//     again closes it (logged; published on RecoveryTopic if
+//     PublishRecovery). Duplicate or double-tapped heartbeats only reset a
+//     deadline, so they can never open a second episode.
+//   - Our own stalls (SIGSTOP, VM pause): a lag probe ticks every ProbeEvery
+//     and notes its monotonic time. A deadline that expires while the probe
+//     is overdue (we were not running) or within one threshold after a stall
+//     is re-armed, not reported — every zooid gets one threshold of grace
+//     from our resumption, and the heartbeats queued in the socket during the
+//     stall arrive within it. Wall-clock jumps are logged; deadlines are
+//     monotonic and do not move.
+//   - A deadline that races a heartbeat (the beat arrived after the timer
+//     fired but before the registry acted) is checked against the last beat
+//     and re-armed.
+//   - Our own restarts: known zooids, niches, last-seen times and open
+//     episodes are checkpointed atomically to StateFile every
+//     CheckpointEvery and at once when an episode opens or closes. On start
+//     every known zooid gets one threshold of grace; one that never beats
+//     again is reported, and an episode announced before the restart is not
+//     announced again.
+//
+// Receives: *messages.HeartbeatReceived, *messages.KillReceived (from the
+// ChemBus actor), *messages.ZooidWentSilent / *messages.ZooidRecovered
+// (from watchers), its own timers. Sends: *messages.Publish to ChemBus.
+// Releases its timers and checkpoint writer (after a final checkpoint) on
+// Stopping and Restarting; its watchers are stopped with it.
+type ZooidRegistry struct {
+	cfg  RegistryConfig
+	deps Deps
+	log  *slog.Logger
+
+	zooids     map[string]*zooidState
+	silent     int
+	paused     bool
+	lastProbe  time.Time
+	graceUntil time.Time
+	maxThresh  time.Duration
+	dirty      bool
+	lastRefuse time.Time
+	sweeps     int
+
+	root    *actor.RootContext
+	cancels []scheduler.CancelFunc
+	ckpt    chan []byte
+	ckDone  chan struct{}
+}
+
+// zooidState is one zooid's record, shared with its watcher (which reads
+// only name, threshold and the atomics).
+type zooidState struct {
+	name      string
+	niche     string
+	threshold time.Duration
+	lastBeatN atomic.Int64 // monotonic: nanoseconds since monoBase
+	announced atomic.Bool  // an episode is open and was announced
+	lastSeen  time.Time    // wall time of the last heartbeat
+	processed int64
+	episode   *episode
+	pid       *actor.PID
+}
+
+type episode struct {
+	IncidentID string    `json:"incident_id"`
+	Since      time.Time `json:"since"`
+	Announced  bool      `json:"announced"`
+	nextRepeat time.Time
+}
+
+var monoBase = time.Now()
+
+func (s *zooidState) lastBeat() time.Time      { return monoBase.Add(time.Duration(s.lastBeatN.Load())) }
+func (s *zooidState) setLastBeat(at time.Time) { s.lastBeatN.Store(int64(at.Sub(monoBase))) }
+
+type probeTick struct{}
+type sweepTick struct{}
+type checkpointTick struct{}
+
+func (probeTick) NotInfluenceReceiveTimeout()      {}
+func (sweepTick) NotInfluenceReceiveTimeout()      {}
+func (checkpointTick) NotInfluenceReceiveTimeout() {}
+
+// NewZooidRegistry returns the registry's producer.
+func NewZooidRegistry(cfg RegistryConfig, deps Deps) actor.Producer {
+	if cfg.ProbeEvery <= 0 {
+		cfg.ProbeEvery = 250 * time.Millisecond
+	}
+	return func() actor.Actor { return &ZooidRegistry{cfg: cfg, deps: deps} }
+}
+
+// Receive implements actor.Actor.
+func (r *ZooidRegistry) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		r.start(ctx)
+	case *actor.Stopping, *actor.Restarting:
+		r.release()
+	case *messages.HeartbeatReceived:
+		r.beat(ctx, m)
+	case *messages.ZooidWentSilent:
+		r.wentSilent(ctx, m)
+	case *messages.ZooidRecovered:
+		r.recovered(ctx, m)
+	case *messages.KillReceived:
+		if r.cfg.OnKill != "ignore" && !r.paused {
+			r.paused = true
+			r.deps.Metrics.ChemBus.Paused.Set(1)
+			r.log.Warn("governance.kill received: CAPABILITY_GAP publishing paused; silences are still tracked and logged")
+		}
+	case probeTick:
+		r.probe()
+	case sweepTick:
+		r.sweep(ctx)
+	case checkpointTick:
+		if r.dirty {
+			r.checkpoint()
+		}
+	default:
+		unhandled(r.log, m)
+	}
+}
+
+func (r *ZooidRegistry) start(ctx actor.Context) {
+	r.log = r.deps.Logger.With("actor", "zooids")
+	r.zooids = map[string]*zooidState{}
+	r.maxThresh = r.cfg.Threshold
+	for _, d := range r.cfg.NicheThresholds {
+		r.maxThresh = max(r.maxThresh, d)
+	}
+	r.lastProbe = time.Now()
+	r.ckpt, r.ckDone = make(chan []byte, 1), make(chan struct{})
+	root, self := ctx.ActorSystem().Root, ctx.Self()
+	r.root = root
+	go r.writeCheckpoints(func(f *GoroutineFailed) { root.Send(self, f) })
+	r.restore(ctx)
+	ts := scheduler.NewTimerScheduler(ctx)
+	r.cancels = []scheduler.CancelFunc{
+		ts.SendRepeatedly(r.cfg.ProbeEvery, r.cfg.ProbeEvery, self, probeTick{}),
+		ts.SendRepeatedly(time.Second, time.Second, self, sweepTick{}),
+		ts.SendRepeatedly(r.cfg.CheckpointEvery, r.cfg.CheckpointEvery, self, checkpointTick{}),
+	}
+}
+
+func (r *ZooidRegistry) release() {
+	for _, c := range r.cancels {
+		c()
+	}
+	r.cancels = nil
+	if r.ckpt == nil {
+		return
+	}
+	r.checkpoint()
+	close(r.ckpt)
+	<-r.ckDone
+	r.ckpt = nil
+}
+
+func (r *ZooidRegistry) thresholdFor(niche string) time.Duration {
+	if d, ok := r.cfg.NicheThresholds[niche]; ok {
+		return d
+	}
+	return r.cfg.Threshold
+}
+
+func (r *ZooidRegistry) spawn(ctx actor.Context, st *zooidState) {
+	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(newHeartbeatWatcher(st)), "watcher:"+url.PathEscape(st.name))
+	if err != nil {
+		panic(fmt.Errorf("spawn watcher for %s: %w", st.name, err))
+	}
+	st.pid = pid
+}
+
+func (r *ZooidRegistry) beat(ctx actor.Context, hb *messages.HeartbeatReceived) {
+	m := r.deps.Metrics.ChemBus
+	st, ok := r.zooids[hb.Zooid]
+	if !ok {
+		if len(r.zooids) >= r.cfg.MaxZooids {
+			m.Refused.Inc()
+			if time.Since(r.lastRefuse) > time.Minute {
+				r.lastRefuse = time.Now()
+				r.log.Warn("too many zooids tracked; refusing new ones", "max_zooids", r.cfg.MaxZooids, "zooid", hb.Zooid)
+			}
+			return
+		}
+		st = &zooidState{name: hb.Zooid, niche: hb.Niche, threshold: r.thresholdFor(hb.Niche), processed: hb.ProcessedCount}
+		st.setLastBeat(hb.At)
+		st.lastSeen = hb.At
+		r.zooids[hb.Zooid] = st
+		r.spawn(ctx, st)
+		r.gauges()
+		r.dirty = true
+		r.log.Info("zooid first seen", "zooid", hb.Zooid, "niche", hb.Niche, "threshold_seconds", st.threshold.Seconds())
+		return
+	}
+	m.HeartbeatAge.Observe(hb.At.Sub(st.lastBeat()).Seconds())
+	if hb.ProcessedCount < st.processed {
+		m.Restarts.Inc()
+		r.log.Info("zooid restarted (processed_count went down)", "zooid", hb.Zooid,
+			"processed_count", hb.ProcessedCount, "previous", st.processed)
+	}
+	st.processed = hb.ProcessedCount
+	if hb.Niche != st.niche {
+		st.niche, st.threshold, r.dirty = hb.Niche, r.thresholdFor(hb.Niche), true
+	}
+	st.setLastBeat(hb.At)
+	st.lastSeen = hb.At
+	ctx.Send(st.pid, &watchBeat{at: hb.At})
+}
+
+func (r *ZooidRegistry) wentSilent(ctx actor.Context, m *messages.ZooidWentSilent) {
+	st, ok := r.zooids[m.Zooid]
+	if !ok || st.episode != nil {
+		return
+	}
+	now := time.Now()
+	if since := now.Sub(st.lastBeat()); since < st.threshold {
+		// A heartbeat raced the deadline; the watcher has (or will have) it.
+		ctx.Send(st.pid, &watchRearm{after: st.threshold - since})
+		return
+	}
+	if now.Sub(r.lastProbe) > 3*r.cfg.ProbeEvery {
+		r.stalled(now, now.Sub(r.lastProbe)) // the probe is overdue: we were not running
+		r.lastProbe = now                    // noted once, not again by the late probe
+	}
+	if now.Before(r.graceUntil) {
+		r.deps.Metrics.ChemBus.Rearmed.Inc()
+		ctx.Send(st.pid, &watchRearm{after: r.graceUntil.Sub(now)})
+		return
+	}
+	missing := now.Sub(st.lastBeat())
+	if st.lastSeen.Before(monoBase) { // restored from a checkpoint: only the wall clock knows
+		missing = now.Round(0).Sub(st.lastSeen.Round(0))
+	}
+	id := newIncidentID()
+	st.episode = &episode{IncidentID: id, Since: now, Announced: !r.paused}
+	r.silent++
+	r.gauges()
+	r.log.Warn("zooid went silent", "zooid", st.name, "niche", st.niche, "incident_id", id,
+		"missing_seconds", missing.Seconds(), "published", !r.paused)
+	if !r.paused {
+		st.announced.Store(true)
+		r.publishGap(st, missing, false)
+		if r.cfg.GapRepeat > 0 {
+			st.episode.nextRepeat = now.Add(r.cfg.GapRepeat)
+		}
+	}
+	r.checkpoint()
+}
+
+func (r *ZooidRegistry) publishGap(st *zooidState, missing time.Duration, repeat bool) {
+	id := st.episode.IncidentID
+	r.deps.Metrics.ChemBus.Gaps.Inc()
+	facts := map[string]any{
+		"gap_type": "heartbeat_missing", "gap_name": "heartbeat_" + st.name, "zooid": st.name, "niche": st.niche,
+		"last_seen": intentfile.Epoch(st.lastSeen), "missing_seconds": missing.Seconds(),
+	}
+	if repeat {
+		facts["repeat"] = true
+	}
+	r.send(&messages.Publish{Topic: TopicGap, Signal: messages.Signal{
+		Signal: TopicGap, Ecosystem: "monitoring", Intensity: 1.0, Facts: facts, IncidentID: &id,
+		TS: intentfile.Epoch(time.Now()),
+	}})
+}
+
+func (r *ZooidRegistry) send(p *messages.Publish) {
+	if r.cfg.ChemBus != nil {
+		r.root.Send(r.cfg.ChemBus, p)
+	}
+}
+
+func (r *ZooidRegistry) recovered(ctx actor.Context, m *messages.ZooidRecovered) {
+	st, ok := r.zooids[m.Zooid]
+	if !ok || st.episode == nil {
+		return
+	}
+	ep := st.episode
+	st.episode = nil
+	st.announced.Store(false)
+	r.silent--
+	r.gauges()
+	r.deps.Metrics.ChemBus.Recoveries.Inc()
+	r.log.Info("zooid recovered", "zooid", st.name, "niche", st.niche, "incident_id", ep.IncidentID,
+		"silent_seconds", time.Since(ep.Since).Seconds())
+	if r.cfg.PublishRecovery && ep.Announced && !r.paused {
+		id := ep.IncidentID
+		r.send(&messages.Publish{Topic: r.cfg.RecoveryTopic, Signal: messages.Signal{
+			Signal: r.cfg.RecoveryTopic, Ecosystem: "monitoring", Intensity: 1.0, IncidentID: &id,
+			Facts: map[string]any{"gap_type": "heartbeat_missing", "gap_name": "heartbeat_" + st.name, "zooid": st.name,
+				"niche": st.niche, "silent_seconds": time.Since(ep.Since).Seconds(), "last_seen": intentfile.Epoch(st.lastSeen)},
+			TS: intentfile.Epoch(time.Now()),
+		}})
+	}
+	r.checkpoint()
+}
+
+// stalled notes that this process did not run for gap.
+func (r *ZooidRegistry) stalled(now time.Time, gap time.Duration) {
+	r.deps.Metrics.ChemBus.StallsDetected.Inc()
+	r.graceUntil = now.Add(r.maxThresh)
+	r.log.Warn("this process was not running (paused or starved); re-arming zooid deadlines instead of reporting them",
+		"stalled_seconds", gap.Seconds(), "grace_seconds", r.maxThresh.Seconds())
+}
+
+func (r *ZooidRegistry) probe() {
+	now := time.Now()
+	gap := now.Sub(r.lastProbe)
+	if gap > 3*r.cfg.ProbeEvery {
+		r.stalled(now, gap)
+	}
+	if wall := now.Round(0).Sub(r.lastProbe.Round(0)); wall-gap > time.Second || gap-wall > time.Second {
+		r.log.Warn("wall clock jumped; deadlines are monotonic and unaffected", "jump_seconds", (wall - gap).Seconds())
+	}
+	r.lastProbe = now
+}
+
+func (r *ZooidRegistry) sweep(ctx actor.Context) {
+	now := time.Now()
+	r.sweeps++
+	for _, st := range r.zooids {
+		ep := st.episode
+		if ep != nil && ep.Announced && r.cfg.GapRepeat > 0 && !r.paused && !ep.nextRepeat.IsZero() && now.After(ep.nextRepeat) {
+			ep.nextRepeat = now.Add(r.cfg.GapRepeat)
+			r.publishGap(st, now.Sub(st.lastBeat()), true)
+		}
+	}
+	if r.sweeps%60 != 0 {
+		return
+	}
+	for name, st := range r.zooids { // once a minute: forget the long gone
+		if st.episode != nil && now.Round(0).Sub(st.lastSeen.Round(0)) > r.cfg.Retention {
+			ctx.Stop(st.pid)
+			delete(r.zooids, name)
+			r.silent--
+			r.dirty = true
+			r.deps.Metrics.ChemBus.Forgotten.Inc()
+			r.log.Info("forgetting zooid silent longer than the retention", "zooid", name, "retention_seconds", r.cfg.Retention.Seconds())
+		}
+	}
+	r.gauges()
+}
+
+func (r *ZooidRegistry) gauges() {
+	r.deps.Metrics.ChemBus.Zooids.WithLabelValues("alive").Set(float64(len(r.zooids) - r.silent))
+	r.deps.Metrics.ChemBus.Zooids.WithLabelValues("silent").Set(float64(r.silent))
+}
+
+func newIncidentID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "hbgap-" + hex.EncodeToString(b[:])
+}
+
+// checkpointFile is the registry's on-disk form.
+type checkpointFile struct {
+	Version int               `json:"version"`
+	SavedAt time.Time         `json:"saved_at"`
+	Zooids  []checkpointZooid `json:"zooids"`
+}
+
+type checkpointZooid struct {
+	Zooid          string    `json:"zooid"`
+	Niche          string    `json:"niche"`
+	LastSeen       time.Time `json:"last_seen"`
+	ProcessedCount int64     `json:"processed_count"`
+	Episode        *episode  `json:"episode,omitempty"`
+}
+
+// checkpoint snapshots the registry and hands it to the writer goroutine
+// (the newest snapshot replaces one not yet written).
+func (r *ZooidRegistry) checkpoint() {
+	if r.ckpt == nil || r.cfg.StateFile == "" {
+		return
+	}
+	f := checkpointFile{Version: 1, SavedAt: time.Now().Round(0), Zooids: make([]checkpointZooid, 0, len(r.zooids))}
+	for _, st := range r.zooids {
+		z := checkpointZooid{Zooid: st.name, Niche: st.niche, LastSeen: st.lastSeen.Round(0), ProcessedCount: st.processed}
+		if st.episode != nil {
+			ep := *st.episode
+			ep.Since = ep.Since.Round(0)
+			z.Episode = &ep
+		}
+		f.Zooids = append(f.Zooids, z)
+	}
+	sort.Slice(f.Zooids, func(i, j int) bool { return f.Zooids[i].Zooid < f.Zooids[j].Zooid })
+	b, err := json.Marshal(f)
+	if err != nil {
+		r.log.Error("cannot encode the registry checkpoint", "err", err)
+		return
+	}
+	select {
+	case <-r.ckpt: // drop the older snapshot still waiting
+	default:
+	}
+	r.ckpt <- b
+	r.dirty = false
+}
+
+func (r *ZooidRegistry) writeCheckpoints(report func(*GoroutineFailed)) {
+	defer close(r.ckDone)
+	defer Recover("registry checkpoint writer", report)
+	dir, name := filepath.Dir(r.cfg.StateFile), filepath.Base(r.cfg.StateFile)
+	for b := range r.ckpt {
+		for attempt := 1; ; attempt++ {
+			errs := intentfile.CommitBatch(dir, []intentfile.File{{Name: name, Body: b}})
+			if errs[0] == nil {
+				break
+			}
+			if attempt == 1 {
+				r.log.Error("cannot write the registry checkpoint, retrying", "file", r.cfg.StateFile, "err", errs[0])
+			}
+			if attempt >= 5 {
+				break // the next snapshot will try again
+			}
+			time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
+		}
+	}
+}
+
+// restore loads the checkpoint: every known zooid gets one threshold of
+// grace from now; open episodes stay open (announced ones are not re-sent).
+func (r *ZooidRegistry) restore(ctx actor.Context) {
+	if r.cfg.StateFile == "" {
+		return
+	}
+	b, err := os.ReadFile(r.cfg.StateFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	var f checkpointFile
+	if err == nil {
+		err = json.Unmarshal(b, &f)
+	}
+	if err != nil {
+		r.log.Error("registry checkpoint unreadable; starting empty", "file", r.cfg.StateFile, "err", err)
+		return
+	}
+	now := time.Now()
+	for _, z := range f.Zooids {
+		if len(r.zooids) >= r.cfg.MaxZooids {
+			break
+		}
+		st := &zooidState{name: z.Zooid, niche: z.Niche, threshold: r.thresholdFor(z.Niche), lastSeen: z.LastSeen,
+			processed: z.ProcessedCount, episode: z.Episode}
+		st.setLastBeat(now) // grace: one threshold from our start
+		if st.episode != nil {
+			r.silent++
+			st.announced.Store(st.episode.Announced)
+			if r.cfg.GapRepeat > 0 {
+				st.episode.nextRepeat = now.Add(r.cfg.GapRepeat)
+			}
+		}
+		r.zooids[z.Zooid] = st
+		r.spawn(ctx, st)
+	}
+	r.gauges()
+	r.log.Info("registry restored from checkpoint", "zooids", len(r.zooids), "open_episodes", r.silent,
+		"saved_seconds_ago", now.Round(0).Sub(f.SavedAt).Seconds())
+}
