@@ -138,6 +138,11 @@ func startProxy(xsub, xpub string) (*proxy, error) {
 		front, _ := zctx.NewSocket(zmq.XSUB)
 		back, _ := zctx.NewSocket(zmq.XPUB)
 		ctl, _ := zctx.NewSocket(zmq.PAIR)
+		// Room for a burst of heartbeats from 100k zooids (the default is 1000).
+		for _, s := range []*zmq.Socket{front, back} {
+			_ = s.SetRcvhwm(200000)
+			_ = s.SetSndhwm(200000)
+		}
 		closeAll := func() {
 			for _, s := range []*zmq.Socket{front, back, ctl} {
 				s.SetLinger(0)

@@ -83,6 +83,7 @@ type ZooidRegistry struct {
 	graceUntil time.Time
 	maxThresh  time.Duration
 	dirty      bool
+	released   bool
 	lastRefuse time.Time
 	sweeps     int
 
@@ -136,11 +137,21 @@ func NewZooidRegistry(cfg RegistryConfig, deps Deps) actor.Producer {
 
 // Receive implements actor.Actor.
 func (r *ZooidRegistry) Receive(ctx actor.Context) {
-	switch m := ctx.Message().(type) {
+	switch ctx.Message().(type) {
 	case *actor.Started:
 		r.start(ctx)
 	case *actor.Stopping, *actor.Restarting:
 		r.release()
+	case *actor.Terminated:
+		// a watcher stopped (we are stopping, or it was forgotten)
+	}
+	if r.released {
+		// protoactor keeps delivering user messages while an actor with
+		// children stops; a stopping registry must not spawn or publish.
+		return
+	}
+	switch m := ctx.Message().(type) {
+	case *actor.Started, *actor.Stopping, *actor.Restarting, *actor.Terminated:
 	case *messages.HeartbeatReceived:
 		r.beat(ctx, m)
 	case *messages.ZooidWentSilent:
@@ -188,6 +199,7 @@ func (r *ZooidRegistry) start(ctx actor.Context) {
 }
 
 func (r *ZooidRegistry) release() {
+	r.released = true
 	for _, c := range r.cancels {
 		c()
 	}

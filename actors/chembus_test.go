@@ -1,0 +1,312 @@
+package actors
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	zmq "github.com/pebbe/zmq4"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kloros/kloros-observer/messages"
+)
+
+func freeEndpoint(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return fmt.Sprintf("tcp://%s", l.Addr())
+}
+
+// busProxy runs a real XSUB/XPUB proxy on fresh loopback ports.
+func busProxy(t *testing.T) (xsub, xpub string, p *proxy) {
+	t.Helper()
+	xsub, xpub = freeEndpoint(t), freeEndpoint(t)
+	p, err := startProxy(xsub, xpub)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if p != nil {
+			p.stop()
+		}
+	})
+	return xsub, xpub, p
+}
+
+// testPub is a PUB socket used from the test goroutine only (locked).
+type testPub struct {
+	ctx *zmq.Context
+	s   *zmq.Socket
+}
+
+func newTestPub(t *testing.T, xsub string) *testPub {
+	t.Helper()
+	runtime.LockOSThread()
+	ctx, err := zmq.NewContext()
+	require.NoError(t, err)
+	s, err := ctx.NewSocket(zmq.PUB)
+	require.NoError(t, err)
+	require.NoError(t, s.SetSndhwm(0)) // never shed in the test publisher
+	require.NoError(t, s.Connect(xsub))
+	p := &testPub{ctx: ctx, s: s}
+	t.Cleanup(func() { s.SetLinger(0); s.Close(); ctx.Term(); runtime.UnlockOSThread() })
+	return p
+}
+
+func (p *testPub) send(t *testing.T, frames ...any) {
+	t.Helper()
+	_, err := p.s.SendMessage(frames...)
+	require.NoError(t, err)
+}
+
+func heartbeatJSON(zooid string, n int) string {
+	return fmt.Sprintf(`{"signal":"HEARTBEAT","ecosystem":"colony","intensity":1.0,"facts":{"zooid":%q,"niche":"n","uptime_s":1795408000.5,"processed_count":%d},"incident_id":null,"trace":null,"ts":1795408000.5,"schema_version":1}`, zooid, n)
+}
+
+func startChemBus(t *testing.T, xsub, xpub string) (*actor.PID, chan any, Deps, *actor.ActorSystem) {
+	t.Helper()
+	s := newSystem(t)
+	reg, ch := probe(t, s)
+	deps := testDeps(t, nil)
+	pid := s.Root.Spawn(actor.PropsFromProducer(NewChemBus(ChemBusConfig{XSub: xsub, XPub: xpub, HeartbeatInterval: time.Hour,
+		Zooid: "kloros_observer", Niche: "monitoring", OnKill: "pause", MaxFrameBytes: 4096, Registry: reg,
+		ProcessStart: time.Now()}, deps)))
+	t.Cleanup(func() { s.Root.StopFuture(pid).Wait() })
+	return pid, ch, deps, s
+}
+
+// subscribed publishes a heartbeat until the actor has it: the slow-joiner
+// window of a fresh SUB is over.
+func subscribed(t *testing.T, p *testPub, ch chan any) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		p.send(t, "HEARTBEAT", heartbeatJSON("warmup", 0))
+		select {
+		case m := <-ch:
+			if hb, ok := m.(*messages.HeartbeatReceived); ok && hb.Zooid == "warmup" {
+				for len(ch) > 0 {
+					<-ch
+				}
+				return
+			}
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatal("the ChemBus actor never received a heartbeat")
+}
+
+func TestChemBusDeliversHeartbeatsThroughProxy(t *testing.T) {
+	xsub, xpub, _ := busProxy(t)
+	_, ch, _, _ := startChemBus(t, xsub, xpub)
+	p := newTestPub(t, xsub)
+	subscribed(t, p, ch)
+	p.send(t, "HEARTBEAT", heartbeatJSON("zooid_a", 42))
+	hb := next[*messages.HeartbeatReceived](t, ch, 5*time.Second)
+	require.Equal(t, "zooid_a", hb.Zooid)
+	require.Equal(t, "n", hb.Niche)
+	require.Equal(t, int64(42), hb.ProcessedCount)
+	require.WithinDuration(t, time.Now(), hb.At, 5*time.Second)
+}
+
+func TestChemBusDropsMalformedByReason(t *testing.T) {
+	xsub, xpub, _ := busProxy(t)
+	_, ch, deps, _ := startChemBus(t, xsub, xpub)
+	p := newTestPub(t, xsub)
+	subscribed(t, p, ch)
+	cases := []struct {
+		reason string
+		frames []any
+	}{
+		{"frame_count", []any{"HEARTBEAT"}},
+		{"frame_count", []any{"HEARTBEAT", heartbeatJSON("x", 1), "extra"}},
+		{"oversize", []any{"HEARTBEAT", `{"facts":{"zooid":"` + strings.Repeat("x", 5000) + `"}}`}},
+		{"invalid_utf8", []any{"HEARTBEAT", []byte{'{', 0xff, '}'}}},
+		{"invalid_json", []any{"HEARTBEAT", `{"facts":`}},
+		{"not_object", []any{"HEARTBEAT", `[1,2]`}},
+		{"topic_mismatch", []any{"HEARTBEAT", `{"signal":"OTHER","facts":{"zooid":"x"}}`}},
+		{"facts_not_object", []any{"HEARTBEAT", `{"signal":"HEARTBEAT","facts":[1]}`}},
+		{"bad_zooid", []any{"HEARTBEAT", `{"facts":{"niche":"n"}}`}},
+		{"bad_zooid", []any{"HEARTBEAT", `{"facts":{"zooid":""}}`}},
+		{"bad_zooid", []any{"HEARTBEAT", `{"facts":{"zooid":"` + strings.Repeat("z", 300) + `"}}`}},
+		{"bad_zooid", []any{"HEARTBEAT", `{"facts":{"zooid":7}}`}},
+		{"bad_zooid", []any{"HEARTBEAT", `{"facts":{"zooid":"a\u0000b"}}`}},
+		{"bad_niche", []any{"HEARTBEAT", `{"facts":{"zooid":"a","niche":5}}`}},
+		{"bad_number", []any{"HEARTBEAT", `{"facts":{"zooid":"a","processed_count":"many"}}`}},
+		{"bad_number", []any{"HEARTBEAT", `{"facts":{"zooid":"a","uptime_s":true}}`}},
+		{"bad_incident_id", []any{"HEARTBEAT", `{"facts":{"zooid":"a"},"incident_id":5}`}},
+	}
+	want := map[string]float64{}
+	for _, c := range cases {
+		p.send(t, c.frames...)
+		want[c.reason]++
+	}
+	p.send(t, "HEARTBEAT", heartbeatJSON("after_garbage", 1)) // still works
+	require.Equal(t, "after_garbage", next[*messages.HeartbeatReceived](t, ch, 5*time.Second).Zooid)
+	for reason, n := range want {
+		require.Equal(t, n, counterValue(t, deps.Metrics, "kloros_observer_chembus_messages_dropped_total", map[string]string{"reason": reason}), reason)
+	}
+}
+
+func TestChemBusSurvivesGarbageFlood(t *testing.T) {
+	xsub, xpub, _ := busProxy(t)
+	_, ch, deps, _ := startChemBus(t, xsub, xpub)
+	p := newTestPub(t, xsub)
+	subscribed(t, p, ch)
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	const n = 100000
+	junk := []byte(`{"facts":{"zooid":""},"x":"` + strings.Repeat("j", 200) + `"}`)
+	for i := range n {
+		if i%3 == 0 {
+			p.send(t, "HEARTBEAT", junk, "x")
+		} else {
+			p.send(t, "HEARTBEAT", junk)
+		}
+	}
+	p.send(t, "HEARTBEAT", heartbeatJSON("survivor", 1))
+	require.Equal(t, "survivor", next[*messages.HeartbeatReceived](t, ch, 30*time.Second).Zooid)
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	require.Less(t, int64(after.HeapAlloc)-int64(before.HeapAlloc), int64(32<<20), "memory stays bounded")
+	dropped := counterValue(t, deps.Metrics, "kloros_observer_chembus_messages_dropped_total", nil)
+	require.Equal(t, float64(n), dropped, "every garbage message is dropped and counted")
+}
+
+// A Python peer (python3-zmq) receives what we publish and reads it.
+func TestChemBusPythonPeerReadsOurSignals(t *testing.T) {
+	requirePython(t)
+	xsub, xpub, _ := busProxy(t)
+	pid, _, _, s := startChemBus(t, xsub, xpub)
+	script := `
+import json, sys, zmq
+ctx = zmq.Context(); sub = ctx.socket(zmq.SUB); sub.connect(sys.argv[1])
+sub.setsockopt_string(zmq.SUBSCRIBE, "CAPABILITY_GAP"); sub.setsockopt(zmq.RCVTIMEO, 15000)
+print("ready", flush=True)
+topic, payload = sub.recv_multipart()
+obj = json.loads(payload)
+assert topic == b"CAPABILITY_GAP", topic
+assert list(obj) == ["signal","ecosystem","intensity","facts","incident_id","trace","ts","schema_version"], list(obj)
+assert obj["schema_version"] == 1 and isinstance(obj["intensity"], float) and isinstance(obj["ts"], float)
+assert obj["facts"]["zooid"] == "zooid_\u00e9" and obj["incident_id"] == "inc-1" and obj["trace"] is None
+assert b'", "' not in payload and b'": ' not in payload, payload
+print("ok", flush=True)
+`
+	cmd := exec.Command("/usr/bin/python3", "-c", script, xpub)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	buf := make([]byte, 6)
+	_, err = out.Read(buf)
+	require.NoError(t, err)
+	id := "inc-1"
+	gap := &messages.Publish{Topic: TopicGap, Signal: messages.Signal{Signal: TopicGap, Ecosystem: "monitoring", Intensity: 1,
+		Facts: map[string]any{"zooid": "zooid_é", "missing_seconds": 30.0}, IncidentID: &id, TS: 1795408000}}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.After(15 * time.Second)
+	for {
+		s.Root.Send(pid, gap) // repeat until the peer's subscription has propagated
+		select {
+		case err := <-done:
+			require.NoError(t, err, "the Python peer rejected our payload")
+			return
+		case <-deadline:
+			t.Fatal("the Python peer never received a CAPABILITY_GAP")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func requirePython(t *testing.T) {
+	t.Helper()
+	if out, err := exec.Command("/usr/bin/python3", "-c", "import zmq").CombinedOutput(); err != nil {
+		t.Fatalf("this test needs python3-zmq: apt-get install python3-zmq (%v: %s)", err, out)
+	}
+}
+
+// The proxy is down when we start, then comes up: ZeroMQ reconnects.
+func TestChemBusSurvivesProxyDownAtStart(t *testing.T) {
+	xsub, xpub := freeEndpoint(t), freeEndpoint(t)
+	_, ch, _, _ := startChemBus(t, xsub, xpub)
+	time.Sleep(300 * time.Millisecond) // the actor runs with nothing to connect to
+	p, err := startProxy(xsub, xpub)
+	require.NoError(t, err)
+	t.Cleanup(p.stop)
+	subscribed(t, newTestPub(t, xsub), ch)
+}
+
+func TestProxyAutoModeEmbedsOnlyWhenFree(t *testing.T) {
+	s := newSystem(t)
+	xsub, xpub := freeEndpoint(t), freeEndpoint(t)
+	deps := testDeps(t, nil)
+	a := s.Root.Spawn(actor.PropsFromProducer(NewChemBusProxy("auto", xsub, xpub, deps)))
+	_, err := s.Root.RequestFuture(a, &actor.Touch{}, 5*time.Second).Result()
+	require.NoError(t, err)
+	require.Equal(t, 1.0, counterValue(t, deps.Metrics, "kloros_observer_chembus_proxy_embedded", nil))
+	deps2 := testDeps(t, nil)
+	b := s.Root.Spawn(actor.PropsFromProducer(NewChemBusProxy("auto", xsub, xpub, deps2)))
+	_, err = s.Root.RequestFuture(b, &actor.Touch{}, 5*time.Second).Result()
+	require.NoError(t, err)
+	require.Equal(t, 0.0, counterValue(t, deps2.Metrics, "kloros_observer_chembus_proxy_embedded", nil), "someone else is bound: use theirs")
+	require.NoError(t, s.Root.StopFuture(a).Wait())
+	require.NoError(t, s.Root.StopFuture(b).Wait())
+	_, err = startProxy(xsub, xpub) // released: bindable again
+	require.NoError(t, err)
+}
+
+// Messages published right before stop all arrive (linger + context term).
+func TestChemBusDeliversQueuedPublishesAtStop(t *testing.T) {
+	xsub, xpub, _ := busProxy(t)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	zctx, _ := zmq.NewContext()
+	sub, _ := zctx.NewSocket(zmq.SUB)
+	sub.SetSubscribe("LINGER_TEST")
+	sub.SetRcvtimeo(5 * time.Second)
+	require.NoError(t, sub.Connect(xpub))
+	defer func() { sub.SetLinger(0); sub.Close(); zctx.Term() }()
+	s := newSystem(t)
+	reg, _ := probe(t, s)
+	pid := s.Root.Spawn(actor.PropsFromProducer(NewChemBus(ChemBusConfig{XSub: xsub, XPub: xpub, HeartbeatInterval: time.Hour,
+		Zooid: "z", OnKill: "pause", MaxFrameBytes: 4096, Registry: reg, ProcessStart: time.Now()}, testDeps(t, nil))))
+	// Wait until the path is live, then queue a burst and stop at once.
+	live := false
+	for i := 0; i < 100 && !live; i++ {
+		s.Root.Send(pid, &messages.Publish{Topic: "LINGER_TEST", Signal: messages.Signal{Signal: "probe"}})
+		sub.SetRcvtimeo(50 * time.Millisecond)
+		if _, err := sub.RecvMessageBytes(0); err == nil {
+			live = true
+		}
+	}
+	require.True(t, live)
+	for { // drain probes
+		if _, err := sub.RecvMessageBytes(0); err != nil {
+			break
+		}
+	}
+	const n = 2000
+	for i := range n {
+		s.Root.Send(pid, &messages.Publish{Topic: "LINGER_TEST", Signal: messages.Signal{Signal: "burst", TS: float64(i)}})
+	}
+	require.NoError(t, s.Root.PoisonFuture(pid).Wait())
+	sub.SetRcvtimeo(2 * time.Second)
+	got := 0
+	for {
+		if _, err := sub.RecvMessageBytes(0); err != nil {
+			break
+		}
+		got++
+	}
+	require.Equal(t, n, got, "every message queued before stop was delivered")
+}
