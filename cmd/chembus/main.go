@@ -1,0 +1,174 @@
+// Command chembus is a developer tool for ChemBus: run a proxy, tail topics,
+// publish a signal, or generate heartbeat load.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kloros/kloros-observer/actors"
+	"github.com/kloros/kloros-observer/actors/intentfile"
+	"github.com/kloros/kloros-observer/messages"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	xsub := env("KLR_CHEM_XSUB", "tcp://127.0.0.1:5558")
+	xpub := env("KLR_CHEM_XPUB", "tcp://127.0.0.1:5559")
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	root := &cobra.Command{
+		Use:   "chembus",
+		Short: "ChemBus developer tool: proxy, tail, pub, load",
+		Long: `chembus talks to a ChemBus (ZeroMQ XSUB/XPUB proxy). Publishers connect to the
+XSUB endpoint (--xsub, env KLR_CHEM_XSUB, default tcp://127.0.0.1:5558);
+subscribers to the XPUB endpoint (--xpub, env KLR_CHEM_XPUB, default
+tcp://127.0.0.1:5559). Messages are two frames [topic, compact JSON payload].`,
+		SilenceUsage: true, SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&xsub, "xsub", xsub, "XSUB endpoint (publishers connect here)")
+	root.PersistentFlags().StringVar(&xpub, "xpub", xpub, "XPUB endpoint (subscribers connect here)")
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+
+	root.AddCommand(&cobra.Command{
+		Use:   "proxy",
+		Short: "Bind --xsub and --xpub and forward between them until interrupted",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			fmt.Fprintf(stderr, "chembus proxy: XSUB %s, XPUB %s\n", xsub, xpub)
+			return actors.RunProxy(ctx, xsub, xpub)
+		},
+	})
+	root.AddCommand(&cobra.Command{
+		Use:   "tail [TOPIC...]",
+		Short: "Print messages as JSON lines {\"topic\":..., \"payload\":...} (all topics if none given)",
+		RunE: func(_ *cobra.Command, topics []string) error {
+			if len(topics) == 0 {
+				topics = []string{""}
+			}
+			enc := json.NewEncoder(stdout)
+			return actors.Tail(ctx, xpub, topics, func(topic string, payload []byte) {
+				var p any = string(payload)
+				if json.Valid(payload) {
+					p = json.RawMessage(payload)
+				}
+				enc.Encode(map[string]any{"topic": topic, "payload": p, "received_at": intentfile.Epoch(time.Now())})
+			})
+		},
+	})
+	var pubCount int
+	var pubEvery time.Duration
+	pub := &cobra.Command{
+		Use:   "pub TOPIC JSON",
+		Short: "Publish a signal: JSON is a full payload (has \"signal\") or just its facts",
+		Long: `Publish on TOPIC. If JSON is an object with a "signal" key it is sent as the
+payload unchanged; otherwise it is taken as the facts of a new signal
+{"signal": TOPIC, "ecosystem": "dev", "intensity": 1.0, "facts": JSON, ...}.
+Example: chembus pub HEARTBEAT '{"zooid":"z1","niche":"test","processed_count":1}'`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(_ *cobra.Command, a []string) error {
+			var obj map[string]any
+			dec := json.NewDecoder(strings.NewReader(a[1]))
+			dec.UseNumber() // integers stay integers on the wire
+			if err := dec.Decode(&obj); err != nil {
+				return fmt.Errorf("JSON argument: %w", err)
+			}
+			payload := []byte(a[1])
+			if _, full := obj["signal"]; !full {
+				b, err := actors.EncodeSignal(&messages.Signal{Signal: a[0], Ecosystem: "dev", Intensity: 1, Facts: obj,
+					TS: intentfile.Epoch(time.Now())})
+				if err != nil {
+					return err
+				}
+				payload = b
+			}
+			p, err := actors.NewPublisher(xsub, 2*time.Second)
+			if err != nil {
+				return err
+			}
+			time.Sleep(300 * time.Millisecond) // let the PUB connect (ZeroMQ's slow joiner)
+			for i := range pubCount {
+				p.Send(a[0], payload)
+				if i+1 < pubCount {
+					time.Sleep(pubEvery)
+				}
+			}
+			return p.Close()
+		},
+	}
+	pub.Flags().IntVar(&pubCount, "count", 1, "how many times to send it")
+	pub.Flags().DurationVar(&pubEvery, "every", time.Second, "interval between sends with --count")
+	root.AddCommand(pub)
+
+	var zooids int
+	var interval, duration time.Duration
+	var prefix string
+	load := &cobra.Command{
+		Use:   "load",
+		Short: "Send HEARTBEATs for --zooids zooids, each every --interval, spread evenly, for --duration",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if zooids < 1 || interval <= 0 || duration <= 0 {
+				return fmt.Errorf("--zooids (%d), --interval (%s) and --duration (%s) must be positive", zooids, interval, duration)
+			}
+			p, err := actors.NewPublisher(xsub, 2*time.Second)
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			time.Sleep(300 * time.Millisecond) // let the PUB connect (ZeroMQ's slow joiner)
+			start := time.Now()
+			step := interval / time.Duration(zooids)
+			sent := 0
+			for n := 0; time.Since(start) < duration; n++ {
+				due := start.Add(time.Duration(n) * step)
+				if d := time.Until(due); d > 0 {
+					select {
+					case <-ctx.Done():
+						return nil
+					case <-time.After(d):
+					}
+				}
+				z := n % zooids
+				b, _ := actors.EncodeSignal(&messages.Signal{Signal: "HEARTBEAT", Ecosystem: "colony", Intensity: 1,
+					Facts: map[string]any{"zooid": fmt.Sprintf("%s%d", prefix, z), "niche": "load",
+						"uptime_s": time.Since(start).Seconds(), "processed_count": n / zooids},
+					TS: intentfile.Epoch(time.Now())})
+				p.Send("HEARTBEAT", b)
+				sent++
+			}
+			fmt.Fprintf(stderr, "sent %d heartbeats for %d zooids in %s\n", sent, zooids, time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+	load.Flags().IntVar(&zooids, "zooids", 100, "number of zooids")
+	load.Flags().DurationVar(&interval, "interval", 10*time.Second, "each zooid's heartbeat interval")
+	load.Flags().DurationVar(&duration, "duration", 30*time.Second, "how long to run")
+	load.Flags().StringVar(&prefix, "prefix", "load_zooid_", "zooid name prefix")
+	root.AddCommand(load)
+
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(stderr, "chembus:", err)
+		return 2
+	}
+	return 0
+}
