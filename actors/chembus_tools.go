@@ -76,7 +76,9 @@ func NewPublisher(xsub string, linger time.Duration) (*Publisher, error) {
 }
 
 // Send queues one message.
-func (p *Publisher) Send(topic string, payload []byte) { p.in <- outMsg{topic: topic, payload: payload} }
+func (p *Publisher) Send(topic string, payload []byte) {
+	p.in <- outMsg{topic: topic, payload: payload}
+}
 
 // Close flushes and releases the socket.
 func (p *Publisher) Close() error {
@@ -85,4 +87,3 @@ func (p *Publisher) Close() error {
 	p.zctx.Term()
 	return err
 }
-
