@@ -136,6 +136,7 @@ func (c *ChemBus) start(ctx actor.Context) {
 func (c *ChemBus) decode(raw <-chan []rawMsg, root *actor.RootContext, self *actor.PID) {
 	m := c.deps.Metrics.ChemBus
 	lastLog := map[string]time.Time{}
+	hbCount, killCount := m.Received.WithLabelValues(TopicHeartbeat), m.Received.WithLabelValues(TopicKill)
 	for batch := range raw {
 		for _, r := range batch {
 			d := decodeFrames(r.frames, c.cfg.MaxFrameBytes, r.at)
@@ -147,11 +148,11 @@ func (c *ChemBus) decode(raw <-chan []rawMsg, root *actor.RootContext, self *act
 					c.log.Warn("dropped malformed ChemBus message", "reason", d.reason, "frames", len(r.frames))
 				}
 			case d.hb != nil:
-				m.Received.WithLabelValues(TopicHeartbeat).Inc()
+				hbCount.Inc()
 				c.beats.Add(1)
 				root.Send(c.cfg.Registry, d.hb)
 			case d.kill != nil:
-				m.Received.WithLabelValues(TopicKill).Inc()
+				killCount.Inc()
 				root.Send(self, d.kill)
 			}
 		}

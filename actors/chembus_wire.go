@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"encoding/json"
 	"math"
 	"time"
 	"unicode"
@@ -44,23 +43,6 @@ func EncodeSignal(s *messages.Signal) ([]byte, error) {
 	})
 }
 
-// wirePayload is the shape decoded from peers. Numbers are read as
-// json.Number so a wrong type is caught, not coerced.
-type wirePayload struct {
-	Signal     *string         `json:"signal"`
-	Ecosystem  string          `json:"ecosystem"`
-	Facts      json.RawMessage `json:"facts"`
-	IncidentID any             `json:"incident_id"`
-	TS         any             `json:"ts"`
-}
-
-type heartbeatFacts struct {
-	Zooid          any `json:"zooid"`
-	Niche          any `json:"niche"`
-	UptimeS        any `json:"uptime_s"`
-	ProcessedCount any `json:"processed_count"`
-}
-
 // decoded is the outcome of checking one raw message.
 type decoded struct {
 	hb     *messages.HeartbeatReceived
@@ -78,73 +60,58 @@ func decodeFrames(frames [][]byte, maxBytes int, at time.Time) decoded {
 	if len(topic) > 256 || len(payload) > maxBytes {
 		return decoded{reason: "oversize"}
 	}
-	t := string(topic)
-	if t != TopicHeartbeat && t != TopicKill {
+	var t string
+	switch string(topic) { // no allocation for the known topics
+	case TopicHeartbeat:
+		t = TopicHeartbeat
+	case TopicKill:
+		t = TopicKill
+	default:
 		return decoded{reason: "unexpected_topic"}
 	}
 	if !utf8.Valid(payload) {
 		return decoded{reason: "invalid_utf8", topic: t}
 	}
-	var p wirePayload
-	if err := json.Unmarshal(payload, &p); err != nil {
-		if len(payload) > 0 && payload[0] != '{' {
-			return decoded{reason: "not_object", topic: t}
-		}
+	f, notObject, err := scanPayload(payload)
+	switch {
+	case notObject:
+		return decoded{reason: "not_object", topic: t}
+	case err != nil:
 		return decoded{reason: "invalid_json", topic: t}
-	}
-	if p.Signal != nil && *p.Signal != t {
+	case f.hasSignal && f.signal != t:
 		return decoded{reason: "topic_mismatch", topic: t}
 	}
 	if t == TopicKill {
 		var facts map[string]any
-		_ = json.Unmarshal(p.Facts, &facts)
+		if v, err := intentfile.Parse(payload); err == nil {
+			if o, ok := v.(messages.Object); ok {
+				if fo, ok := o.Get("facts"); ok {
+					if fobj, ok := fo.(messages.Object); ok {
+						facts = make(map[string]any, len(fobj))
+						for _, kv := range fobj {
+							facts[kv.Key] = kv.Value
+						}
+					}
+				}
+			}
+		}
 		return decoded{kill: &messages.KillReceived{Facts: facts, At: at}, topic: t}
 	}
-	var f heartbeatFacts
-	if len(p.Facts) == 0 || json.Unmarshal(p.Facts, &f) != nil {
+	switch {
+	case !f.factsSeen || f.factsNotObject:
 		return decoded{reason: "facts_not_object", topic: t}
-	}
-	zooid, ok := f.Zooid.(string)
-	if !ok || zooid == "" || len(zooid) > maxZooidBytes || !printable(zooid) {
+	case f.zooidKind != 's' || f.zooid == "" || len(f.zooid) > maxZooidBytes || !printable(f.zooid):
 		return decoded{reason: "bad_zooid", topic: t}
-	}
-	niche := ""
-	if f.Niche != nil {
-		if niche, ok = f.Niche.(string); !ok || len(niche) > maxZooidBytes {
-			return decoded{reason: "bad_niche", topic: t}
-		}
-	}
-	hb := &messages.HeartbeatReceived{Zooid: zooid, Niche: niche, At: at}
-	if f.UptimeS != nil {
-		if hb.UptimeS, ok = number(f.UptimeS); !ok {
-			return decoded{reason: "bad_number", topic: t}
-		}
-	}
-	if f.ProcessedCount != nil {
-		n, ok := number(f.ProcessedCount)
-		if !ok || n < 0 || n != math.Trunc(n) {
-			return decoded{reason: "bad_number", topic: t}
-		}
-		hb.ProcessedCount = int64(n)
-	}
-	if p.TS != nil {
-		if hb.SentTS, ok = number(p.TS); !ok {
-			return decoded{reason: "bad_number", topic: t}
-		}
-	}
-	switch v := p.IncidentID.(type) {
-	case nil:
-	case string:
-		hb.IncidentID = v
-	default:
+	case (f.nicheKind != 0 && f.nicheKind != 's' && f.nicheKind != 'l') || len(f.niche) > maxZooidBytes:
+		return decoded{reason: "bad_niche", topic: t}
+	case f.uptimeBad || f.processedBad || f.tsBad || math.IsInf(f.uptime, 0) || math.IsInf(f.ts, 0) ||
+		(f.hasCount && (f.processed < 0 || f.processed > 1<<53 || f.processed != math.Trunc(f.processed))):
+		return decoded{reason: "bad_number", topic: t}
+	case f.incidentBad:
 		return decoded{reason: "bad_incident_id", topic: t}
 	}
-	return decoded{hb: hb, topic: t}
-}
-
-func number(v any) (float64, bool) {
-	f, ok := v.(float64)
-	return f, ok && !math.IsNaN(f) && !math.IsInf(f, 0)
+	return decoded{hb: &messages.HeartbeatReceived{Zooid: f.zooid, Niche: f.niche, UptimeS: f.uptime,
+		ProcessedCount: int64(f.processed), IncidentID: f.incident, SentTS: f.ts, At: at}, topic: t}
 }
 
 func printable(s string) bool {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"sync/atomic"
@@ -53,4 +54,17 @@ func waitFlushed(b *testing.B, s *actor.ActorSystem, pid *actor.PID, id uint64) 
 	case <-time.After(2 * time.Minute):
 		b.Fatal("flush not answered")
 	}
+}
+
+// contextUntil is a context cancelled when stop closes.
+func contextUntil(stop <-chan struct{}) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-stop:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	return ctx, cancel
 }
