@@ -56,7 +56,11 @@ type Builder struct {
 	Policy    *RestartPolicy
 	// Hooks lets tests and the systemd notifier observe the tree.
 	Hooks Hooks
+	// NotYetBuilt lists enabled features that this build does not have yet.
+	NotYetBuilt []string
 }
+
+func (b *Builder) notYet(what string) { b.NotYetBuilt = append(b.NotYetBuilt, what) }
 
 // PID returns the PID of the actor at path below the root, e.g. "emitter"
 // or "rules/gpu_oom".
