@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +38,8 @@ type RegistryConfig struct {
 	OnKill          string
 	ChemBus         *actor.PID
 	ProbeEvery      time.Duration // lag probe period (0: 250 ms)
+	// WatcherMailbox makes each watcher's mailbox (nil: protoactor's default).
+	WatcherMailbox actor.MailboxProducer
 }
 
 // ZooidRegistry tracks every zooid seen on ChemBus and publishes
@@ -76,20 +80,24 @@ type ZooidRegistry struct {
 	deps Deps
 	log  *slog.Logger
 
-	zooids     map[string]*zooidState
-	silent     int
-	paused     bool
-	lastProbe  time.Time
-	graceUntil time.Time
-	maxThresh  time.Duration
-	dirty      bool
-	released   bool
-	lastRefuse time.Time
-	sweeps     int
+	zooids    map[string]*zooidState
+	silent    int
+	paused    bool
+	lag       *lagProbe
+	maxThresh time.Duration
+	dirty     bool
+	released  bool
+	soon      bool // a checkpointTick is queued
+
+	gaugesStale        bool // zooid gauges are refreshed by the 1 s sweep
+	logWindow          time.Time
+	logged, suppressed int
+	lastRefuse         time.Time
+	sweeps             int
 
 	root    *actor.RootContext
 	cancels []scheduler.CancelFunc
-	ckpt    chan []byte
+	ckpt    chan *checkpointFile
 	ckDone  chan struct{}
 }
 
@@ -119,11 +127,9 @@ var monoBase = time.Now()
 func (s *zooidState) lastBeat() time.Time      { return monoBase.Add(time.Duration(s.lastBeatN.Load())) }
 func (s *zooidState) setLastBeat(at time.Time) { s.lastBeatN.Store(int64(at.Sub(monoBase))) }
 
-type probeTick struct{}
 type sweepTick struct{}
 type checkpointTick struct{}
 
-func (probeTick) NotInfluenceReceiveTimeout()      {}
 func (sweepTick) NotInfluenceReceiveTimeout()      {}
 func (checkpointTick) NotInfluenceReceiveTimeout() {}
 
@@ -164,11 +170,10 @@ func (r *ZooidRegistry) Receive(ctx actor.Context) {
 			r.deps.Metrics.ChemBus.Paused.Set(1)
 			r.log.Warn("governance.kill received: CAPABILITY_GAP publishing paused; silences are still tracked and logged")
 		}
-	case probeTick:
-		r.probe()
 	case sweepTick:
 		r.sweep(ctx)
 	case checkpointTick:
+		r.soon = false
 		if r.dirty {
 			r.checkpoint()
 		}
@@ -184,15 +189,19 @@ func (r *ZooidRegistry) start(ctx actor.Context) {
 	for _, d := range r.cfg.NicheThresholds {
 		r.maxThresh = max(r.maxThresh, d)
 	}
-	r.lastProbe = time.Now()
-	r.ckpt, r.ckDone = make(chan []byte, 1), make(chan struct{})
+	r.ckpt, r.ckDone = make(chan *checkpointFile, 1), make(chan struct{})
+	log, m, grace := r.log, r.deps.Metrics.ChemBus, r.maxThresh
+	r.lag = startLagProbe(r.cfg.ProbeEvery, grace, func(gap time.Duration) {
+		m.StallsDetected.Inc()
+		log.Warn("this process was not running (paused or starved); re-arming zooid deadlines instead of reporting them",
+			"stalled_seconds", gap.Seconds(), "grace_seconds", grace.Seconds())
+	})
 	root, self := ctx.ActorSystem().Root, ctx.Self()
 	r.root = root
 	go r.writeCheckpoints(func(f *GoroutineFailed) { root.Send(self, f) })
 	r.restore(ctx)
 	ts := scheduler.NewTimerScheduler(ctx)
 	r.cancels = []scheduler.CancelFunc{
-		ts.SendRepeatedly(r.cfg.ProbeEvery, r.cfg.ProbeEvery, self, probeTick{}),
 		ts.SendRepeatedly(time.Second, time.Second, self, sweepTick{}),
 		ts.SendRepeatedly(r.cfg.CheckpointEvery, r.cfg.CheckpointEvery, self, checkpointTick{}),
 	}
@@ -202,6 +211,10 @@ func (r *ZooidRegistry) release() {
 	r.released = true
 	for _, c := range r.cancels {
 		c()
+	}
+	if r.lag != nil {
+		r.lag.stop()
+		r.lag = nil
 	}
 	r.cancels = nil
 	if r.ckpt == nil {
@@ -221,11 +234,18 @@ func (r *ZooidRegistry) thresholdFor(niche string) time.Duration {
 }
 
 func (r *ZooidRegistry) spawn(ctx actor.Context, st *zooidState) {
-	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(newHeartbeatWatcher(st)), "watcher:"+url.PathEscape(st.name))
+	pid, err := ctx.SpawnNamed(r.watcherProps(st), "watcher:"+url.PathEscape(st.name))
 	if err != nil {
 		panic(fmt.Errorf("spawn watcher for %s: %w", st.name, err))
 	}
 	st.pid = pid
+}
+
+func (r *ZooidRegistry) watcherProps(st *zooidState) *actor.Props {
+	if r.cfg.WatcherMailbox != nil {
+		return actor.PropsFromProducer(newHeartbeatWatcher(st), actor.WithMailbox(r.cfg.WatcherMailbox))
+	}
+	return actor.PropsFromProducer(newHeartbeatWatcher(st))
 }
 
 func (r *ZooidRegistry) beat(ctx actor.Context, hb *messages.HeartbeatReceived) {
@@ -276,13 +296,12 @@ func (r *ZooidRegistry) wentSilent(ctx actor.Context, m *messages.ZooidWentSilen
 		ctx.Send(st.pid, &watchRearm{after: st.threshold - since})
 		return
 	}
-	if now.Sub(r.lastProbe) > 3*r.cfg.ProbeEvery {
-		r.stalled(now, now.Sub(r.lastProbe)) // the probe is overdue: we were not running
-		r.lastProbe = now                    // noted once, not again by the late probe
+	if gap := r.lag.overdue(now); gap > 0 {
+		r.lag.stalled(now, gap) // the probe has not run yet since we resumed
 	}
-	if now.Before(r.graceUntil) {
+	if grace := r.lag.graceUntil(); now.Before(grace) {
 		r.deps.Metrics.ChemBus.Rearmed.Inc()
-		ctx.Send(st.pid, &watchRearm{after: r.graceUntil.Sub(now)})
+		ctx.Send(st.pid, &watchRearm{after: grace.Sub(now)})
 		return
 	}
 	missing := now.Sub(st.lastBeat())
@@ -292,9 +311,11 @@ func (r *ZooidRegistry) wentSilent(ctx actor.Context, m *messages.ZooidWentSilen
 	id := newIncidentID()
 	st.episode = &episode{IncidentID: id, Since: now, Announced: !r.paused}
 	r.silent++
-	r.gauges()
-	r.log.Warn("zooid went silent", "zooid", st.name, "niche", st.niche, "incident_id", id,
-		"missing_seconds", missing.Seconds(), "published", !r.paused)
+	r.gaugesStale = true
+	if r.logBudget(now) {
+		r.log.Warn("zooid went silent", "zooid", st.name, "niche", st.niche, "incident_id", id,
+			"missing_seconds", missing.Seconds(), "published", !r.paused)
+	}
 	if !r.paused {
 		st.announced.Store(true)
 		r.publishGap(st, missing, false)
@@ -302,8 +323,23 @@ func (r *ZooidRegistry) wentSilent(ctx actor.Context, m *messages.ZooidWentSilen
 			st.episode.nextRepeat = now.Add(r.cfg.GapRepeat)
 		}
 	}
-	r.checkpoint()
+	r.checkpointSoon(ctx)
 }
+
+// checkpointSoon asks for a checkpoint behind the messages already queued,
+// so that a burst of episodes (thousands of zooids expiring together) costs
+// one snapshot, not one per zooid.
+func (r *ZooidRegistry) checkpointSoon(ctx actor.Context) {
+	r.dirty = true
+	if !r.soon {
+		r.soon = true
+		scheduler.NewTimerScheduler(ctx).SendOnce(checkpointDebounce, ctx.Self(), checkpointTick{})
+	}
+}
+
+// checkpointDebounce bounds how long an episode change waits to be durable;
+// within it, a burst of changes shares one snapshot.
+const checkpointDebounce = 200 * time.Millisecond
 
 func (r *ZooidRegistry) publishGap(st *zooidState, missing time.Duration, repeat bool) {
 	id := st.episode.IncidentID
@@ -335,8 +371,9 @@ func (r *ZooidRegistry) recovered(ctx actor.Context, m *messages.ZooidRecovered)
 	ep := st.episode
 	st.episode = nil
 	st.announced.Store(false)
+	defer r.checkpointSoon(ctx)
 	r.silent--
-	r.gauges()
+	r.gaugesStale = true
 	r.deps.Metrics.ChemBus.Recoveries.Inc()
 	r.log.Info("zooid recovered", "zooid", st.name, "niche", st.niche, "incident_id", ep.IncidentID,
 		"silent_seconds", time.Since(ep.Since).Seconds())
@@ -349,32 +386,40 @@ func (r *ZooidRegistry) recovered(ctx actor.Context, m *messages.ZooidRecovered)
 			TS: intentfile.Epoch(time.Now()),
 		}})
 	}
-	r.checkpoint()
 }
 
-// stalled notes that this process did not run for gap.
-func (r *ZooidRegistry) stalled(now time.Time, gap time.Duration) {
-	r.deps.Metrics.ChemBus.StallsDetected.Inc()
-	r.graceUntil = now.Add(r.maxThresh)
-	r.log.Warn("this process was not running (paused or starved); re-arming zooid deadlines instead of reporting them",
-		"stalled_seconds", gap.Seconds(), "grace_seconds", r.maxThresh.Seconds())
+// logBudget allows 20 per-zooid silence lines a second; past that the
+// silences of that second are summed up in one line (a switch dying takes
+// thousands of zooids with it: operators need one line, not thousands).
+func (r *ZooidRegistry) logBudget(now time.Time) bool {
+	if now.Sub(r.logWindow) >= time.Second {
+		r.flushSuppressed()
+		r.logWindow, r.logged = now, 0
+	}
+	if r.logged < 20 {
+		r.logged++
+		return true
+	}
+	r.suppressed++
+	return false
 }
 
-func (r *ZooidRegistry) probe() {
-	now := time.Now()
-	gap := now.Sub(r.lastProbe)
-	if gap > 3*r.cfg.ProbeEvery {
-		r.stalled(now, gap)
+func (r *ZooidRegistry) flushSuppressed() {
+	if r.suppressed > 0 {
+		r.log.Warn("more zooids went silent (individual lines suppressed)", "count", r.suppressed, "silent_total", r.silent)
+		r.suppressed = 0
 	}
-	if wall := now.Round(0).Sub(r.lastProbe.Round(0)); wall-gap > time.Second || gap-wall > time.Second {
-		r.log.Warn("wall clock jumped; deadlines are monotonic and unaffected", "jump_seconds", (wall - gap).Seconds())
-	}
-	r.lastProbe = now
 }
 
 func (r *ZooidRegistry) sweep(ctx actor.Context) {
 	now := time.Now()
 	r.sweeps++
+	if now.Sub(r.logWindow) >= time.Second {
+		r.flushSuppressed()
+	}
+	if r.gaugesStale {
+		r.gauges()
+	}
 	for _, st := range r.zooids {
 		ep := st.episode
 		if ep != nil && ep.Announced && r.cfg.GapRepeat > 0 && !r.paused && !ep.nextRepeat.IsZero() && now.After(ep.nextRepeat) {
@@ -399,13 +444,26 @@ func (r *ZooidRegistry) sweep(ctx actor.Context) {
 }
 
 func (r *ZooidRegistry) gauges() {
+	r.gaugesStale = false
 	r.deps.Metrics.ChemBus.Zooids.WithLabelValues("alive").Set(float64(len(r.zooids) - r.silent))
 	r.deps.Metrics.ChemBus.Zooids.WithLabelValues("silent").Set(float64(r.silent))
 }
 
+// incidentRand makes incident ids: unique, not secret, and cheap (crypto
+// randomness only seeds it).
+var incidentRand = func() *mrand.ChaCha8 {
+	var seed [32]byte
+	_, _ = rand.Read(seed[:])
+	return mrand.NewChaCha8(seed)
+}()
+
+var incidentMu sync.Mutex
+
 func newIncidentID() string {
 	var b [8]byte
-	_, _ = rand.Read(b[:])
+	incidentMu.Lock()
+	_, _ = incidentRand.Read(b[:])
+	incidentMu.Unlock()
 	return "hbgap-" + hex.EncodeToString(b[:])
 }
 
@@ -440,17 +498,11 @@ func (r *ZooidRegistry) checkpoint() {
 		}
 		f.Zooids = append(f.Zooids, z)
 	}
-	sort.Slice(f.Zooids, func(i, j int) bool { return f.Zooids[i].Zooid < f.Zooids[j].Zooid })
-	b, err := json.Marshal(f)
-	if err != nil {
-		r.log.Error("cannot encode the registry checkpoint", "err", err)
-		return
-	}
 	select {
 	case <-r.ckpt: // drop the older snapshot still waiting
 	default:
 	}
-	r.ckpt <- b
+	r.ckpt <- &f
 	r.dirty = false
 }
 
@@ -458,7 +510,13 @@ func (r *ZooidRegistry) writeCheckpoints(report func(*GoroutineFailed)) {
 	defer close(r.ckDone)
 	defer Recover("registry checkpoint writer", report)
 	dir, name := filepath.Dir(r.cfg.StateFile), filepath.Base(r.cfg.StateFile)
-	for b := range r.ckpt {
+	for f := range r.ckpt {
+		sort.Slice(f.Zooids, func(i, j int) bool { return f.Zooids[i].Zooid < f.Zooids[j].Zooid })
+		b, err := json.Marshal(f)
+		if err != nil {
+			r.log.Error("cannot encode the registry checkpoint", "err", err)
+			continue
+		}
 		for attempt := 1; ; attempt++ {
 			errs := intentfile.CommitBatch(dir, []intentfile.File{{Name: name, Body: b}})
 			if errs[0] == nil {
@@ -514,4 +572,71 @@ func (r *ZooidRegistry) restore(ctx actor.Context) {
 	r.gauges()
 	r.log.Info("registry restored from checkpoint", "zooids", len(r.zooids), "open_episodes", r.silent,
 		"saved_seconds_ago", now.Round(0).Sub(f.SavedAt).Seconds())
+}
+
+// lagProbe notices when this whole process was not running (SIGSTOP, a VM
+// pause, starvation). It is its own goroutine, not a message to the
+// registry, so a registry busy with thousands of expiries is not mistaken
+// for a stalled process.
+type lagProbe struct {
+	every   time.Duration
+	grace   time.Duration
+	onStall func(gap time.Duration)
+	last    atomic.Int64 // monotonic ns since monoBase of the last tick
+	until   atomic.Int64 // grace end, monotonic ns since monoBase
+	done    chan struct{}
+	stopped chan struct{}
+}
+
+func startLagProbe(every, grace time.Duration, onStall func(time.Duration)) *lagProbe {
+	p := &lagProbe{every: every, grace: grace, onStall: onStall, done: make(chan struct{}), stopped: make(chan struct{})}
+	p.last.Store(int64(time.Since(monoBase)))
+	go p.run()
+	return p
+}
+
+func (p *lagProbe) run() {
+	defer close(p.stopped)
+	t := time.NewTicker(p.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-t.C:
+			now := time.Now()
+			if gap := p.overdue(now); gap > 0 {
+				p.stalled(now, gap)
+			}
+			p.last.Store(int64(now.Sub(monoBase)))
+		}
+	}
+}
+
+// overdue returns how long the probe has not ticked, if that is more than
+// three periods (else 0).
+func (p *lagProbe) overdue(now time.Time) time.Duration {
+	gap := now.Sub(monoBase.Add(time.Duration(p.last.Load())))
+	if gap > 3*p.every {
+		return gap
+	}
+	return 0
+}
+
+// stalled opens one grace period (noted once per stall).
+func (p *lagProbe) stalled(now time.Time, gap time.Duration) {
+	if !p.last.CompareAndSwap(int64(now.Add(-gap).Sub(monoBase)), int64(now.Sub(monoBase))) {
+		return // the probe goroutine or the registry noted this stall already
+	}
+	p.until.Store(int64(now.Add(p.grace).Sub(monoBase)))
+	if p.onStall != nil {
+		p.onStall(gap)
+	}
+}
+
+func (p *lagProbe) graceUntil() time.Time { return monoBase.Add(time.Duration(p.until.Load())) }
+
+func (p *lagProbe) stop() {
+	close(p.done)
+	<-p.stopped
 }

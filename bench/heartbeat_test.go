@@ -17,6 +17,7 @@ import (
 	"github.com/kloros/kloros-observer/actors"
 	"github.com/kloros/kloros-observer/actors/clock"
 	"github.com/kloros/kloros-observer/messages"
+	"github.com/kloros/kloros-observer/supervision"
 )
 
 func endpoint(b *testing.B) string {
@@ -162,9 +163,11 @@ func scaleRun(b *testing.B, n int) {
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
+	d := deps(clock.Real{})
 	reg := s.Root.Spawn(actor.PropsFromProducer(actors.NewZooidRegistry(actors.RegistryConfig{Threshold: threshold,
-		RecoveryTopic: "R", Retention: time.Hour, MaxZooids: n + 1, CheckpointEvery: time.Hour, ChemBus: sink},
-		deps(clock.Real{}))))
+		RecoveryTopic: "R", Retention: time.Hour, MaxZooids: n + 1, CheckpointEvery: 5 * time.Second,
+		StateFile: b.TempDir() + "/registry.json", ChemBus: sink,
+		WatcherMailbox: supervision.NewMailboxes(d.Metrics).Bounded("watcher", 1000)}, d)))
 	names := make([]string, n)
 	at := time.Now()
 	mu.Lock()

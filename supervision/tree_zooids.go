@@ -19,6 +19,6 @@ func zooidSpecs(b *Builder) ([]ChildSpec, error) {
 			PublishRecovery: c.Heartbeat.PublishRecovery, RecoveryTopic: c.Heartbeat.RecoveryTopic,
 			Retention: c.Heartbeat.Retention, MaxZooids: c.Heartbeat.MaxZooids, CheckpointEvery: c.Heartbeat.CheckpointEvery,
 			StateFile: filepath.Join(c.StateDir, "heartbeat", "registry.json"), OnKill: c.ChemBus.OnKill,
-			ChemBus: b.PID("chembus"),
+			ChemBus: b.PID("chembus"), WatcherMailbox: b.Mailboxes.Bounded("watcher", 1000),
 		}, b.Deps))}, nil
 }
