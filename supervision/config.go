@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/kloros/kloros-observer/actors"
 )
 
 // Config is the whole daemon configuration. It is read from YAML (--config,
@@ -260,21 +262,16 @@ func expandHome(p string) string {
 	return p
 }
 
-// FieldError names a configuration field and the value it was given.
-type FieldError struct {
-	Field string
-	Value any
-	Why   string
-}
-
-func (e *FieldError) Error() string {
-	return fmt.Sprintf("config: %s = %v: %s", e.Field, e.Value, e.Why)
-}
+// FieldError names a configuration field and the value it was given; it is
+// the same error actors raise for bad settings found at run time.
+type FieldError = actors.ConfigError
 
 // Validate checks every value and returns all problems at once.
 func (c *Config) Validate() error {
 	var errs []error
-	bad := func(field string, v any, why string) { errs = append(errs, &FieldError{field, v, why}) }
+	bad := func(field string, v any, why string) {
+		errs = append(errs, &FieldError{Field: field, Value: v, Why: why})
+	}
 	pos := func(field string, d time.Duration) {
 		if d <= 0 {
 			bad(field, d, "must be a positive duration")
