@@ -52,6 +52,8 @@ func (w *HeartbeatWatcher) Receive(ctx actor.Context) {
 	case *watchRearm:
 		w.silent = false
 		ctx.SetReceiveTimeout(atLeastMs(m.after))
+	case *GoroutineFailed:
+		panic(m.Err) // as every actor does; the registry restarts it with its deadline
 	case *actor.ReceiveTimeout:
 		ctx.CancelReceiveTimeout()
 		w.silent = true

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -165,4 +166,23 @@ func TestRegistryRestoresFromCheckpoint(t *testing.T) {
 	noPublish(t, ch2, 2*time.Second) // "announced" is not announced again
 	beat(reg2, s, "announced", 2)    // and its episode can still close
 	_ = reg2
+}
+
+// A watcher that panics is restarted and keeps its zooid's deadline: the gap
+// still comes one threshold after the last heartbeat, not after the restart.
+func TestWatcherPanicKeepsDeadline(t *testing.T) {
+	state := t.TempDir()
+	s := newSystem(t)
+	bus, ch := probe(t, s)
+	cfg := regCfg(t, bus, state)
+	cfg.Threshold = 2 * time.Second
+	reg := spawnReg(t, s, cfg, testDeps(t, nil))
+	last := beat(reg, s, "z", 1)
+	_, err := s.Root.RequestFuture(reg, &actor.Touch{}, 5*time.Second).Result() // watcher spawned
+	require.NoError(t, err)
+	time.Sleep(time.Second) // half the threshold passes, then the watcher fails
+	watcher := actor.NewPID(s.Address(), reg.Id+"/watcher:z")
+	s.Root.Send(watcher, &GoroutineFailed{Err: errors.New("watcher exploded")})
+	_, at := gapOf(t, ch, 5*time.Second)
+	require.InDelta(t, 2.0, at.Sub(last).Seconds(), 0.25, "the deadline survived the restart")
 }

@@ -113,3 +113,24 @@ func TestIntegrationBadConfigExitsTwo(t *testing.T) {
 	require.Equal(t, 2, ee.ExitCode())
 	require.True(t, strings.Contains(string(out), "heartbeat-threshold") && strings.Contains(string(out), "soon"), "%s", out)
 }
+
+// TestIntegrationIntentctlVerifiesPythonIntents: files written by the
+// colony's own Python emitter verify under the built intentctl; a tampered
+// one fails naming the file and the reason.
+func TestIntegrationIntentctlVerifiesPythonIntents(t *testing.T) {
+	fixtures := filepath.Join(repoRoot(), "actors", "intentfile", "testdata", "python-intents")
+	out, err := exec.Command(binary(t, "intentctl"), "verify", fixtures).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "5 file(s), 0 bad")
+
+	dir := t.TempDir()
+	b, err := os.ReadFile(filepath.Join(fixtures, "1795352857554_alert_gpu_oom_2a464a31.json"))
+	require.NoError(t, err)
+	bad := filepath.Join(dir, "1795352857554_alert_gpu_oom_2a464a31.json")
+	require.NoError(t, os.WriteFile(bad, []byte(strings.Replace(string(b), `"priority": 9`, `"priority": 3`, 1)), 0o600))
+	out, err = exec.Command(binary(t, "intentctl"), "verify", dir).CombinedOutput()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, 1, ee.ExitCode())
+	require.Contains(t, string(out), "BAD "+bad+": sha256 mismatch")
+}
