@@ -21,6 +21,7 @@ import (
 	"github.com/asynkron/protoactor-go/scheduler"
 
 	"github.com/kloros/kloros-observer/actors/intentfile"
+	"github.com/kloros/kloros-observer/actors/telemetry"
 	"github.com/kloros/kloros-observer/messages"
 )
 
@@ -84,6 +85,7 @@ type ZooidRegistry struct {
 	silent    int
 	paused    bool
 	lag       *lagProbe
+	shared    *monitorShared
 	maxThresh time.Duration
 	dirty     bool
 	released  bool
@@ -105,14 +107,64 @@ type ZooidRegistry struct {
 // only name, threshold and the atomics).
 type zooidState struct {
 	name      string
-	niche     string
-	threshold time.Duration
+	shared    *monitorShared
+	nicheP    atomic.Pointer[string]
+	threshN   atomic.Int64 // time.Duration
 	lastBeatN atomic.Int64 // monotonic: nanoseconds since monoBase
+	lastSeenN atomic.Int64 // wall clock UnixNano of the last heartbeat
+	restored  atomic.Bool  // known from the checkpoint, not heard since our start
 	announced atomic.Bool  // an episode is open and was announced
-	lastSeen  time.Time    // wall time of the last heartbeat
+
+	// Registry only.
 	processed int64
 	episode   *episode
 	pid       *actor.PID
+}
+
+func (s *zooidState) niche() string {
+	if p := s.nicheP.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+func (s *zooidState) setNiche(n string)     { s.nicheP.Store(&n) }
+func (s *zooidState) thresh() time.Duration { return time.Duration(s.threshN.Load()) }
+func (s *zooidState) lastSeen() time.Time   { return time.Unix(0, s.lastSeenN.Load()) }
+func (s *zooidState) setSeen(at time.Time)  { s.setLastBeat(at); s.lastSeenN.Store(at.UnixNano()) }
+
+// missing is how long the zooid has been silent at now: by the monotonic
+// clock, or by the wall clock for a zooid only known from the checkpoint.
+func (s *zooidState) missing(now time.Time) time.Duration {
+	if s.restored.Load() {
+		return now.Round(0).Sub(s.lastSeen())
+	}
+	return now.Sub(s.lastBeat())
+}
+
+// monitorShared is what the registry and its watchers share.
+type monitorShared struct {
+	lag     *lagProbe
+	paused  atomic.Bool
+	chembus *actor.PID
+	metrics *telemetry.ChemBusMetrics
+}
+
+func (sh *monitorShared) publishGap(ctx actor.Context, st *zooidState, id string, missing time.Duration, repeat bool) {
+	sh.metrics.Gaps.Inc()
+	if sh.chembus == nil {
+		return
+	}
+	facts := map[string]any{
+		"gap_type": "heartbeat_missing", "gap_name": "heartbeat_" + st.name, "zooid": st.name, "niche": st.niche(),
+		"last_seen": intentfile.Epoch(st.lastSeen()), "missing_seconds": missing.Seconds(),
+	}
+	if repeat {
+		facts["repeat"] = true
+	}
+	ctx.Send(sh.chembus, &messages.Publish{Topic: TopicGap, Signal: messages.Signal{
+		Signal: TopicGap, Ecosystem: "monitoring", Intensity: 1.0, Facts: facts, IncidentID: &id,
+		TS: intentfile.Epoch(time.Now()),
+	}})
 }
 
 type episode struct {
@@ -167,6 +219,7 @@ func (r *ZooidRegistry) Receive(ctx actor.Context) {
 	case *messages.KillReceived:
 		if r.cfg.OnKill != "ignore" && !r.paused {
 			r.paused = true
+			r.shared.paused.Store(true)
 			r.deps.Metrics.ChemBus.Paused.Set(1)
 			r.log.Warn("governance.kill received: CAPABILITY_GAP publishing paused; silences are still tracked and logged")
 		}
@@ -191,11 +244,13 @@ func (r *ZooidRegistry) start(ctx actor.Context) {
 	}
 	r.ckpt, r.ckDone = make(chan *checkpointFile, 1), make(chan struct{})
 	log, m, grace := r.log, r.deps.Metrics.ChemBus, r.maxThresh
+	r.shared = &monitorShared{chembus: r.cfg.ChemBus, metrics: m}
 	r.lag = startLagProbe(r.cfg.ProbeEvery, grace, func(gap time.Duration) {
 		m.StallsDetected.Inc()
 		log.Warn("this process was not running (paused or starved); re-arming zooid deadlines instead of reporting them",
 			"stalled_seconds", gap.Seconds(), "grace_seconds", grace.Seconds())
 	})
+	r.shared.lag = r.lag
 	root, self := ctx.ActorSystem().Root, ctx.Self()
 	r.root = root
 	go r.writeCheckpoints(func(f *GoroutineFailed) { root.Send(self, f) })
@@ -260,14 +315,15 @@ func (r *ZooidRegistry) beat(ctx actor.Context, hb *messages.HeartbeatReceived) 
 			}
 			return
 		}
-		st = &zooidState{name: hb.Zooid, niche: hb.Niche, threshold: r.thresholdFor(hb.Niche), processed: hb.ProcessedCount}
-		st.setLastBeat(hb.At)
-		st.lastSeen = hb.At
+		st = &zooidState{name: hb.Zooid, shared: r.shared, processed: hb.ProcessedCount}
+		st.setNiche(hb.Niche)
+		st.threshN.Store(int64(r.thresholdFor(hb.Niche)))
+		st.setSeen(hb.At)
 		r.zooids[hb.Zooid] = st
 		r.spawn(ctx, st)
 		r.gauges()
 		r.dirty = true
-		r.log.Info("zooid first seen", "zooid", hb.Zooid, "niche", hb.Niche, "threshold_seconds", st.threshold.Seconds())
+		r.log.Info("zooid first seen", "zooid", hb.Zooid, "niche", hb.Niche, "threshold_seconds", st.thresh().Seconds())
 		return
 	}
 	m.HeartbeatAge.Observe(hb.At.Sub(st.lastBeat()).Seconds())
@@ -277,51 +333,33 @@ func (r *ZooidRegistry) beat(ctx actor.Context, hb *messages.HeartbeatReceived) 
 			"processed_count", hb.ProcessedCount, "previous", st.processed)
 	}
 	st.processed = hb.ProcessedCount
-	if hb.Niche != st.niche {
-		st.niche, st.threshold, r.dirty = hb.Niche, r.thresholdFor(hb.Niche), true
+	if hb.Niche != st.niche() {
+		st.setNiche(hb.Niche)
+		st.threshN.Store(int64(r.thresholdFor(hb.Niche)))
+		r.dirty = true
 	}
-	st.setLastBeat(hb.At)
-	st.lastSeen = hb.At
+	st.setSeen(hb.At)
+	st.restored.Store(false)
 	ctx.Send(st.pid, &watchBeat{at: hb.At})
 }
 
+// wentSilent records an episode a watcher opened (and, unless paused,
+// already published).
 func (r *ZooidRegistry) wentSilent(ctx actor.Context, m *messages.ZooidWentSilent) {
 	st, ok := r.zooids[m.Zooid]
 	if !ok || st.episode != nil {
 		return
 	}
 	now := time.Now()
-	if since := now.Sub(st.lastBeat()); since < st.threshold {
-		// A heartbeat raced the deadline; the watcher has (or will have) it.
-		ctx.Send(st.pid, &watchRearm{after: st.threshold - since})
-		return
+	st.episode = &episode{IncidentID: m.IncidentID, Since: now, Announced: m.Published}
+	if m.Published && r.cfg.GapRepeat > 0 {
+		st.episode.nextRepeat = now.Add(r.cfg.GapRepeat)
 	}
-	if gap := r.lag.overdue(now); gap > 0 {
-		r.lag.stalled(now, gap) // the probe has not run yet since we resumed
-	}
-	if grace := r.lag.graceUntil(); now.Before(grace) {
-		r.deps.Metrics.ChemBus.Rearmed.Inc()
-		ctx.Send(st.pid, &watchRearm{after: grace.Sub(now)})
-		return
-	}
-	missing := now.Sub(st.lastBeat())
-	if st.lastSeen.Before(monoBase) { // restored from a checkpoint: only the wall clock knows
-		missing = now.Round(0).Sub(st.lastSeen.Round(0))
-	}
-	id := newIncidentID()
-	st.episode = &episode{IncidentID: id, Since: now, Announced: !r.paused}
 	r.silent++
 	r.gaugesStale = true
 	if r.logBudget(now) {
-		r.log.Warn("zooid went silent", "zooid", st.name, "niche", st.niche, "incident_id", id,
-			"missing_seconds", missing.Seconds(), "published", !r.paused)
-	}
-	if !r.paused {
-		st.announced.Store(true)
-		r.publishGap(st, missing, false)
-		if r.cfg.GapRepeat > 0 {
-			st.episode.nextRepeat = now.Add(r.cfg.GapRepeat)
-		}
+		r.log.Warn("zooid went silent", "zooid", st.name, "niche", st.niche(), "incident_id", m.IncidentID,
+			"missing_seconds", m.Missing.Seconds(), "published", m.Published)
 	}
 	r.checkpointSoon(ctx)
 }
@@ -341,22 +379,6 @@ func (r *ZooidRegistry) checkpointSoon(ctx actor.Context) {
 // within it, a burst of changes shares one snapshot.
 const checkpointDebounce = 200 * time.Millisecond
 
-func (r *ZooidRegistry) publishGap(st *zooidState, missing time.Duration, repeat bool) {
-	id := st.episode.IncidentID
-	r.deps.Metrics.ChemBus.Gaps.Inc()
-	facts := map[string]any{
-		"gap_type": "heartbeat_missing", "gap_name": "heartbeat_" + st.name, "zooid": st.name, "niche": st.niche,
-		"last_seen": intentfile.Epoch(st.lastSeen), "missing_seconds": missing.Seconds(),
-	}
-	if repeat {
-		facts["repeat"] = true
-	}
-	r.send(&messages.Publish{Topic: TopicGap, Signal: messages.Signal{
-		Signal: TopicGap, Ecosystem: "monitoring", Intensity: 1.0, Facts: facts, IncidentID: &id,
-		TS: intentfile.Epoch(time.Now()),
-	}})
-}
-
 func (r *ZooidRegistry) send(p *messages.Publish) {
 	if r.cfg.ChemBus != nil {
 		r.root.Send(r.cfg.ChemBus, p)
@@ -375,14 +397,14 @@ func (r *ZooidRegistry) recovered(ctx actor.Context, m *messages.ZooidRecovered)
 	r.silent--
 	r.gaugesStale = true
 	r.deps.Metrics.ChemBus.Recoveries.Inc()
-	r.log.Info("zooid recovered", "zooid", st.name, "niche", st.niche, "incident_id", ep.IncidentID,
+	r.log.Info("zooid recovered", "zooid", st.name, "niche", st.niche(), "incident_id", ep.IncidentID,
 		"silent_seconds", time.Since(ep.Since).Seconds())
 	if r.cfg.PublishRecovery && ep.Announced && !r.paused {
 		id := ep.IncidentID
 		r.send(&messages.Publish{Topic: r.cfg.RecoveryTopic, Signal: messages.Signal{
 			Signal: r.cfg.RecoveryTopic, Ecosystem: "monitoring", Intensity: 1.0, IncidentID: &id,
 			Facts: map[string]any{"gap_type": "heartbeat_missing", "gap_name": "heartbeat_" + st.name, "zooid": st.name,
-				"niche": st.niche, "silent_seconds": time.Since(ep.Since).Seconds(), "last_seen": intentfile.Epoch(st.lastSeen)},
+				"niche": st.niche(), "silent_seconds": time.Since(ep.Since).Seconds(), "last_seen": intentfile.Epoch(st.lastSeen())},
 			TS: intentfile.Epoch(time.Now()),
 		}})
 	}
@@ -424,14 +446,14 @@ func (r *ZooidRegistry) sweep(ctx actor.Context) {
 		ep := st.episode
 		if ep != nil && ep.Announced && r.cfg.GapRepeat > 0 && !r.paused && !ep.nextRepeat.IsZero() && now.After(ep.nextRepeat) {
 			ep.nextRepeat = now.Add(r.cfg.GapRepeat)
-			r.publishGap(st, now.Sub(st.lastBeat()), true)
+			r.shared.publishGap(ctx, st, ep.IncidentID, st.missing(now), true)
 		}
 	}
 	if r.sweeps%60 != 0 {
 		return
 	}
 	for name, st := range r.zooids { // once a minute: forget the long gone
-		if st.episode != nil && now.Round(0).Sub(st.lastSeen.Round(0)) > r.cfg.Retention {
+		if st.episode != nil && now.Round(0).Sub(st.lastSeen()) > r.cfg.Retention {
 			ctx.Stop(st.pid)
 			delete(r.zooids, name)
 			r.silent--
@@ -490,7 +512,7 @@ func (r *ZooidRegistry) checkpoint() {
 	}
 	f := checkpointFile{Version: 1, SavedAt: time.Now().Round(0), Zooids: make([]checkpointZooid, 0, len(r.zooids))}
 	for _, st := range r.zooids {
-		z := checkpointZooid{Zooid: st.name, Niche: st.niche, LastSeen: st.lastSeen.Round(0), ProcessedCount: st.processed}
+		z := checkpointZooid{Zooid: st.name, Niche: st.niche(), LastSeen: st.lastSeen(), ProcessedCount: st.processed}
 		if st.episode != nil {
 			ep := *st.episode
 			ep.Since = ep.Since.Round(0)
@@ -556,8 +578,11 @@ func (r *ZooidRegistry) restore(ctx actor.Context) {
 		if len(r.zooids) >= r.cfg.MaxZooids {
 			break
 		}
-		st := &zooidState{name: z.Zooid, niche: z.Niche, threshold: r.thresholdFor(z.Niche), lastSeen: z.LastSeen,
-			processed: z.ProcessedCount, episode: z.Episode}
+		st := &zooidState{name: z.Zooid, shared: r.shared, processed: z.ProcessedCount, episode: z.Episode}
+		st.setNiche(z.Niche)
+		st.threshN.Store(int64(r.thresholdFor(z.Niche)))
+		st.lastSeenN.Store(z.LastSeen.UnixNano())
+		st.restored.Store(true)
 		st.setLastBeat(now) // grace: one threshold from our start
 		if st.episode != nil {
 			r.silent++

@@ -5,15 +5,19 @@ import "time"
 // ZooidWentSilent reports that a zooid's deadline passed with no heartbeat:
 // an outage episode opened.
 //
-// Sent by: a heartbeat watcher. Received by: the zooid registry, which
-// publishes CAPABILITY_GAP (unless paused by governance.kill) and checkpoints.
+// Sent by: a heartbeat watcher, after it published the CAPABILITY_GAP itself
+// (watchers publish in parallel, so thousands of zooids expiring together are
+// not serialized behind one actor). Received by: the zooid registry, which
+// records the episode, schedules repeats and checkpoints.
 type ZooidWentSilent struct {
 	Zooid      string
 	Niche      string
 	LastSeen   time.Time // wall clock of the last heartbeat
 	Missing    time.Duration
 	IncidentID string
-	Repeat     bool // a re-notification of an open episode (--gap-repeat)
+	// Published reports that the watcher already published the episode's
+	// CAPABILITY_GAP (false while governance.kill has paused publishing).
+	Published bool
 }
 
 // ZooidRecovered reports that a silent zooid beat again: its episode closed.
