@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,6 +32,7 @@ const (
 )
 
 type options struct {
+	cpuProfile  string
 	configFile  string
 	checkConfig string
 	printTree   bool
@@ -85,6 +87,15 @@ tree fails past its restart limits, 2 on bad flags or configuration.`,
 			}
 			if o.printTree {
 				return supervision.PrintTree(stdout, cfg, logger)
+			}
+			if o.cpuProfile != "" {
+				pf, err := os.Create(o.cpuProfile)
+				if err != nil {
+					code = exitUsage
+					return err
+				}
+				_ = pprof.StartCPUProfile(pf)
+				defer func() { pprof.StopCPUProfile(); pf.Close() }()
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
@@ -147,6 +158,8 @@ func defineFlags(f *pflag.FlagSet, c *supervision.Config, o *options) {
 	f.StringVar(&o.checkConfig, "check-config", "", "validate this config file (with any flags given) and exit")
 	f.BoolVar(&o.printTree, "print-tree", false, "print the supervision tree and exit")
 	f.BoolVar(&o.version, "version", false, "print the version and exit")
+	f.StringVar(&o.cpuProfile, "cpu-profile", "", "write a Go CPU profile to this file until exit (debugging)")
+	_ = f.MarkHidden("cpu-profile")
 
 	f.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
 	f.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
