@@ -255,6 +255,7 @@ func (r *ZooidRegistry) start(ctx actor.Context) {
 	r.root = root
 	go r.writeCheckpoints(func(f *GoroutineFailed) { root.Send(self, f) })
 	r.restore(ctx)
+	r.gauges() // zooids{state} exist from the start, at 0
 	ts := scheduler.NewTimerScheduler(ctx)
 	r.cancels = []scheduler.CancelFunc{
 		ts.SendRepeatedly(time.Second, time.Second, self, sweepTick{}),

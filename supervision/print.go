@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
+	"sync/atomic"
 
 	"github.com/kloros/kloros-observer/actors"
 	"github.com/kloros/kloros-observer/actors/clock"
@@ -35,6 +36,7 @@ func PrintTree(w io.Writer, cfg Config, logger *slog.Logger) error {
 		Deps:      actors.Deps{Logger: logger, Metrics: metrics, Clock: clock.Real{}},
 		Mailboxes: NewMailboxes(metrics),
 		Policy:    NewPolicy(cfg.Supervision, logger, metrics),
+		Ready:     &atomic.Bool{},
 	}
 	tree, err := BuildTree(b)
 	if err != nil {

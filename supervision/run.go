@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kloros/kloros-observer/actors"
 	"github.com/kloros/kloros-observer/actors/clock"
@@ -49,7 +52,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, hooks Hooks) erro
 		Deps:      actors.Deps{Logger: logger, Metrics: metrics, Clock: clock.Real{}},
 		Mailboxes: NewMailboxes(metrics),
 		Hooks:     hooks,
+		Ready:     &atomic.Bool{},
 	}
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: telemetry.Namespace, Name: "build_info",
+		Help: "Always 1; labels say which build is running."}, []string{"version", "goversion"})
+	buildInfo.WithLabelValues(Version(), runtime.Version()).Set(1)
+	metrics.Registry.MustRegister(buildInfo)
 	b.Policy = NewPolicy(cfg.Supervision, logger, metrics)
 	tree, err := BuildTree(b)
 	if err != nil {
@@ -72,6 +80,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, hooks Hooks) erro
 		stopTree(system, b, &tree, root, cfg.ShutdownTimeout, logger)
 		return err
 	}
+	b.Ready.Store(true)
 	logger.Info("supervision tree started", "actors", countLeaves(&tree), "duration_seconds", time.Since(started).Seconds())
 	if hooks.Ready != nil {
 		hooks.Ready(system, root)
@@ -83,6 +92,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, hooks Hooks) erro
 		logger.Info("shutting down", "reason", context.Cause(ctx))
 	case runErr = <-fatal:
 	}
+	b.Ready.Store(false)
 	if hooks.Stopping != nil {
 		hooks.Stopping()
 	}

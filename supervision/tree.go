@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -56,6 +57,8 @@ type Builder struct {
 	Policy    *RestartPolicy
 	// Hooks lets tests and the systemd notifier observe the tree.
 	Hooks Hooks
+	// Ready is set once every actor of the tree has started (/readyz).
+	Ready *atomic.Bool
 	// NotYetBuilt lists enabled features that this build does not have yet.
 	NotYetBuilt []string
 }

@@ -1,10 +1,14 @@
 package supervision
 
-// supportSpecs: the HTTP /metrics, /healthz and /readyz endpoint (issue 5)
-// and the systemd notifier (issue 6) are not built yet.
+import "github.com/kloros/kloros-observer/actors"
+
+// supportSpecs: the HTTP /metrics, /healthz and /readyz endpoint. (The
+// systemd notifier of issue 6 is not built yet.)
 func supportSpecs(b *Builder) ([]ChildSpec, error) {
-	if b.Config.HTTP.Enabled {
-		b.notYet("HTTP endpoint (http.enabled / --http-enabled, --http-listen)")
+	c := b.Config
+	if !c.HTTP.Enabled {
+		return nil, nil
 	}
-	return nil, nil
+	return []ChildSpec{b.Leaf("http", PhaseSupport, 0, "/metrics, /healthz, /readyz on "+c.HTTP.Listen,
+		actors.NewHTTPServer(actors.HTTPConfig{Listen: c.HTTP.Listen, IntentsDir: c.IntentsDir, Ready: b.Ready}, b.Deps))}, nil
 }

@@ -1,6 +1,9 @@
 package test
 
 import (
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -133,4 +136,45 @@ func TestIntegrationIntentctlVerifiesPythonIntents(t *testing.T) {
 	require.ErrorAs(t, err, &ee)
 	require.Equal(t, 1, ee.ExitCode())
 	require.Contains(t, string(out), "BAD "+bad+": sha256 mismatch")
+}
+
+// TestIntegrationMetricsEndpoint: the running daemon's /metrics passes
+// promtool check metrics; /healthz and /readyz answer.
+func TestIntegrationMetricsEndpoint(t *testing.T) {
+	requireTool(t, "/usr/bin/promtool", "apt-get install prometheus")
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	home := t.TempDir()
+	prom := filepath.Join(home, "promotions")
+	require.NoError(t, os.MkdirAll(prom, 0o755))
+	d := startDaemon(t, "--state-dir", filepath.Join(home, ".kloros"), "--watch", prom, "--http-listen", addr,
+		"--chembus-proxy", "embedded", "--chem-xsub", fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t)),
+		"--chem-xpub", fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t)),
+		"--journald-enabled=false", "--scrape-enabled=false")
+	d.waitLog("supervision tree started", 20*time.Second)
+	require.NoError(t, os.WriteFile(filepath.Join(prom, "a.json"), nil, 0o644))
+	var body string
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return strings.Contains(body, `kloros_observer_events_total{source="inotify",type="promotion_new"} 1`)
+	}, 10*time.Second, 50*time.Millisecond)
+	for _, want := range []string{"kloros_observer_build_info{", "kloros_observer_mailbox_depth_messages{", "kloros_observer_zooids{"} {
+		require.Contains(t, body, want)
+	}
+	check := exec.Command("/usr/bin/promtool", "check", "metrics")
+	check.Stdin = strings.NewReader(body)
+	out, err := check.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Empty(t, strings.TrimSpace(string(out)))
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200} {
+		resp, err := http.Get("http://" + addr + path)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, want, resp.StatusCode, path)
+	}
 }
