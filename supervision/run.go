@@ -82,6 +82,14 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, hooks Hooks) erro
 	}
 	b.Ready.Store(true)
 	logger.Info("supervision tree started", "actors", countLeaves(&tree), "duration_seconds", time.Since(started).Seconds())
+	probes := []*actor.PID{root}
+	for _, p := range []string{"emitter", "dispatcher", "zooids"} {
+		if hasLeaf(&tree, p) {
+			probes = append(probes, b.PID(p))
+		}
+	}
+	sd := newNotifier(system, probes, cfg.Systemd, metrics, started, logger)
+	sd.ready()
 	if hooks.Ready != nil {
 		hooks.Ready(system, root)
 	}
@@ -93,6 +101,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, hooks Hooks) erro
 	case runErr = <-fatal:
 	}
 	b.Ready.Store(false)
+	sd.stopping()
 	if hooks.Stopping != nil {
 		hooks.Stopping()
 	}
@@ -158,6 +167,17 @@ func waitStarted(system *actor.ActorSystem, b *Builder, tree *ChildSpec, timeout
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func hasLeaf(t *ChildSpec, path string) bool {
+	for p := PhaseInput; p <= PhaseSupport; p++ {
+		for _, l := range t.Leaves("", p) {
+			if l == path {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func countLeaves(t *ChildSpec) int {

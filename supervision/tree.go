@@ -96,7 +96,9 @@ func (b *Builder) Group(name, doc string, children ...ChildSpec) ChildSpec {
 type group struct{ spec *ChildSpec }
 
 func (g *group) Receive(ctx actor.Context) {
-	switch ctx.Message().(type) {
+	switch m := ctx.Message().(type) {
+	case *Wedge:
+		<-m.Release // test hook: a wedged supervisor (see systemd.go)
 	case *actor.Started:
 		for _, c := range g.spec.Children {
 			if _, err := ctx.SpawnNamed(c.Props, c.Name); err != nil {
