@@ -45,6 +45,10 @@ test: deps
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 -timeout 60m ./bench/ | tee bench/new.txt
 
+## install: binaries, systemd units, sample config, the kloros user (as root; DESTDIR= stages)
+install: build
+	deploy/install.sh
+
 ## lint: gofmt and go vet
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
