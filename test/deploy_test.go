@@ -1,6 +1,7 @@
 package test
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,7 +9,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -119,4 +122,47 @@ func TestSampleConfigCoversEveryKey(t *testing.T) {
 		}
 	}
 	walk(reflect.TypeOf(supervision.Config{}))
+}
+
+// TestIntegrationSdNotifyBinary: the built daemon under a real NOTIFY_SOCKET
+// sends READY only after its tree is up, and STOPPING on SIGTERM (exit 0).
+func TestIntegrationSdNotifyBinary(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	require.NoError(t, err)
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	msgs := make(chan string, 100)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			msgs <- string(buf[:n])
+		}
+	}()
+	d := startDaemon(t, "--state-dir", t.TempDir(), "--watch-enabled=false", "--journald-enabled=false",
+		"--scrape-enabled=false", "--chembus-enabled=false", "--http-enabled=false")
+	var first string
+	select {
+	case first = <-msgs:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no sd_notify message; logs:\n%s", d.logs.String())
+	}
+	require.Contains(t, first, "READY=1")
+	require.Contains(t, d.logs.String(), "supervision tree started", "READY comes after the tree is up")
+	d.signal(syscall.SIGTERM)
+	require.Equal(t, 0, d.waitExit(15*time.Second))
+	for {
+		select {
+		case m := <-msgs:
+			if strings.Contains(m, "STOPPING=1") {
+				return
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no STOPPING=1 after SIGTERM")
+		}
+	}
 }
