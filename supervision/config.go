@@ -116,18 +116,24 @@ type ScrapeConfig struct {
 	MaxBodyBytes int64         `yaml:"max_body_bytes"`
 }
 
-// ScrapeCheck is one threshold check on scraped metrics.
+// ScrapeCheck is one threshold check on scraped metrics (see
+// actors.Check): metric + label matchers + how to read it + comparison →
+// event type. A check fires when a series crosses the threshold and not
+// again until it went back under (or renotify passed).
 type ScrapeCheck struct {
-	Name      string            `yaml:"name"`
-	Metric    string            `yaml:"metric"`
-	Labels    map[string]string `yaml:"labels"`
-	Op        string            `yaml:"op"` // > >= < <= == !=
-	Value     float64           `yaml:"value"`
-	Mode      string            `yaml:"mode"` // gauge | increase
-	Window    time.Duration     `yaml:"window"`
-	EventType string            `yaml:"event_type"`
-	// Ratio, when set, divides Metric by this metric (matched on the same labels).
-	Ratio string `yaml:"ratio"`
+	Name      string              `yaml:"name"`
+	Metric    string              `yaml:"metric"`
+	Labels    map[string]string   `yaml:"labels"`
+	Exclude   map[string][]string `yaml:"exclude"`
+	Mode      string              `yaml:"mode"`   // gauge | increase
+	Window    time.Duration       `yaml:"window"` // increase mode
+	Ratio     string              `yaml:"ratio"`  // divide by this metric (same labels)
+	Invert    bool                `yaml:"invert"` // 1 - ratio
+	Minus     string              `yaml:"minus"`  // subtract this metric (same labels)
+	Op        string              `yaml:"op"`     // > >= < <= == !=
+	Value     float64             `yaml:"value"`
+	EventType string              `yaml:"event_type"`
+	Renotify  time.Duration       `yaml:"renotify"` // 0: once per crossing
 }
 
 // HTTPConfig sets our own /metrics, /healthz and /readyz endpoint.
@@ -341,6 +347,33 @@ func (c *Config) Validate() error {
 	pos("scrape.timeout", c.Scrape.Timeout)
 	if c.Scrape.Timeout >= c.Scrape.Interval && c.Scrape.Interval > 0 {
 		bad("scrape.timeout", c.Scrape.Timeout, fmt.Sprintf("must be shorter than scrape.interval (%s)", c.Scrape.Interval))
+	}
+	for i, ch := range c.Checks {
+		f := fmt.Sprintf("checks[%d]", i)
+		if ch.Name == "" {
+			bad(f+".name", `""`, "must not be empty")
+		}
+		if ch.Metric == "" {
+			bad(f+".metric", `""`, "must name a metric")
+		}
+		if ch.EventType == "" {
+			bad(f+".event_type", `""`, "must name the event type to emit")
+		}
+		switch ch.Op {
+		case ">", ">=", "<", "<=", "==", "!=":
+		default:
+			bad(f+".op", ch.Op, "must be one of > >= < <= == !=")
+		}
+		switch ch.Mode {
+		case "", "gauge":
+		case "increase":
+			pos(f+".window", ch.Window)
+		default:
+			bad(f+".mode", ch.Mode, "must be gauge or increase")
+		}
+		if ch.Invert && ch.Ratio == "" {
+			bad(f+".invert", true, "needs ratio")
+		}
 	}
 	if c.Scrape.MaxBodyBytes < 1024 {
 		bad("scrape.max_body_bytes", c.Scrape.MaxBodyBytes, "must be >= 1024")

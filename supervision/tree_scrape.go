@@ -1,9 +1,36 @@
 package supervision
 
-// scrapeSources: the Prometheus scrape sources are not built yet (issue 5).
+import (
+	"fmt"
+
+	"github.com/kloros/kloros-observer/actors"
+)
+
+// scrapeSources declares one scrape source per endpoint, with the configured
+// checks (the defaults when none are configured).
 func scrapeSources(b *Builder) ([]ChildSpec, error) {
-	if b.Config.Scrape.Enabled {
-		b.notYet("Prometheus scrape source (scrape.enabled / --scrape-enabled, --metrics-endpoint, --metrics-interval)")
+	c := b.Config
+	if !c.Scrape.Enabled {
+		return nil, nil
 	}
-	return nil, nil
+	checks := actors.DefaultChecks()
+	if c.Checks != nil {
+		checks = make([]actors.Check, len(c.Checks))
+		for i, ch := range c.Checks {
+			mode := ch.Mode
+			if mode == "" {
+				mode = "gauge"
+			}
+			checks[i] = actors.Check{Name: ch.Name, Metric: ch.Metric, Labels: ch.Labels, Exclude: ch.Exclude, Mode: mode,
+				Window: ch.Window, Ratio: ch.Ratio, Invert: ch.Invert, Minus: ch.Minus, Op: ch.Op, Value: ch.Value,
+				EventType: ch.EventType, Renotify: ch.Renotify}
+		}
+	}
+	var out []ChildSpec
+	for i, ep := range c.Scrape.Endpoints {
+		out = append(out, b.Leaf(fmt.Sprintf("scrape:%d", i), PhaseInput, 0, "scrape "+ep+" every "+c.Scrape.Interval.String(),
+			actors.NewScrapeSource(actors.ScrapeConfig{Endpoint: ep, Index: i, Interval: c.Scrape.Interval, Timeout: c.Scrape.Timeout,
+				MaxBodyBytes: c.Scrape.MaxBodyBytes, Checks: checks, Dispatcher: b.PID("dispatcher")}, b.Deps)))
+	}
+	return out, nil
 }

@@ -20,6 +20,7 @@ type Metrics struct {
 	Core     *CoreMetrics
 	FSWatch  *FSWatchMetrics
 	ChemBus  *ChemBusMetrics
+	Scrape   *ScrapeMetrics
 }
 
 // NewMetrics builds a fresh registry with every metric registered, plus the Go
@@ -32,5 +33,6 @@ func NewMetrics() *Metrics {
 		Core:     newCoreMetrics(reg),
 		FSWatch:  newFSWatchMetrics(reg),
 		ChemBus:  newChemBusMetrics(reg),
+		Scrape:   newScrapeMetrics(reg),
 	}
 }
