@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -121,6 +122,12 @@ func (s *Spool) spool(ev *messages.Event) {
 		return
 	}
 	name := fmt.Sprintf("%d_%s_%s_%06d.json", ms, intentfile.SanitizeType(ev.Source), intentfile.SanitizeType(ev.Type), s.seq)
+	if cur, ok := ev.Data["cursor"].(string); ok && cur != "" {
+		// A journal entry re-read after a crash (its cursor was not yet
+		// checkpointed) lands on the same name: spooled exactly once.
+		sum := sha256.Sum256([]byte(cur))
+		name = fmt.Sprintf("%d_%s_%s_%x.json", ts.UnixMilli(), intentfile.SanitizeType(ev.Source), intentfile.SanitizeType(ev.Type), sum[:6])
+	}
 	s.writer.jobs <- writeJob{file: &intentfile.File{Name: name, Body: body}}
 }
 

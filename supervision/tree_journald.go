@@ -1,11 +1,45 @@
 package supervision
 
-// journaldSources: the journald sources are not built yet (issue 4). Their
-// settings are accepted and validated so configs stay forward-compatible;
-// NotYetBuilt makes the daemon say at start that they do nothing.
+import (
+	"path/filepath"
+	"time"
+
+	"github.com/kloros/kloros-observer/actors"
+)
+
+// journaldSources declares the units source and, with journald.kernel, the
+// kernel source.
 func journaldSources(b *Builder) ([]ChildSpec, error) {
-	if b.Config.Journald.Enabled {
-		b.notYet("journald source (journald.enabled / --journald-enabled)")
+	c := b.Config
+	if !c.Journald.Enabled {
+		return nil, nil
 	}
-	return nil, nil
+	var since time.Time
+	if c.Journald.Since != "" {
+		since, _ = time.Parse(time.RFC3339, c.Journald.Since) // validated already
+	}
+	mk := func(name string, kernel bool) actors.JournaldConfig {
+		return actors.JournaldConfig{Name: name, Units: c.Journald.Units, Match: c.Journald.Match, Kernel: kernel,
+			Dir: c.Journald.Dir, Since: since, CheckpointFile: filepath.Join(c.StateDir, "journald", name+".cursor"),
+			CheckpointInterval: c.Journald.CheckpointInterval, MaxMessageBytes: c.Journald.MaxMessageBytes,
+			Dispatcher: b.PID("dispatcher")}
+	}
+	out := []ChildSpec{b.Leaf("journald_units", PhaseInput, 0, "journal entries of "+joinUnits(c.Journald.Units),
+		actors.NewJournaldSource(mk("units", false), b.Deps))}
+	if c.Journald.Kernel {
+		out = append(out, b.Leaf("journald_kernel", PhaseInput, 0, "kernel messages (_TRANSPORT=kernel)",
+			actors.NewJournaldSource(mk("kernel", true), b.Deps)))
+	}
+	return out, nil
+}
+
+func joinUnits(u []string) string {
+	s := ""
+	for i, x := range u {
+		if i > 0 {
+			s += ", "
+		}
+		s += x
+	}
+	return s
 }

@@ -21,6 +21,7 @@ type Metrics struct {
 	FSWatch  *FSWatchMetrics
 	ChemBus  *ChemBusMetrics
 	Scrape   *ScrapeMetrics
+	Journald *JournaldMetrics
 }
 
 // NewMetrics builds a fresh registry with every metric registered, plus the Go
@@ -34,5 +35,6 @@ func NewMetrics() *Metrics {
 		FSWatch:  newFSWatchMetrics(reg),
 		ChemBus:  newChemBusMetrics(reg),
 		Scrape:   newScrapeMetrics(reg),
+		Journald: newJournaldMetrics(reg),
 	}
 }

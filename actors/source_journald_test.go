@@ -1,0 +1,202 @@
+//go:build linux
+
+package actors
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kloros/kloros-observer/messages"
+)
+
+func TestClassifyJournal(t *testing.T) {
+	for _, tc := range []struct {
+		unit, msg string
+		prio      int
+		want      string
+	}{
+		{"dream.service", "Promotion of candidate 7", 6, "dream_promotion"},
+		{"dream.service", "3 survivors in generation 12", 6, "dream_generation"},
+		{"dream.service", "evaluation failed", 3, "dream_error"},
+		{"phase.service", "PHASE run finished", 6, "phase_complete"},
+		{"phase.service", "test TIMEOUT after 2h", 6, "phase_timeout"},
+		{"phase.service", "suite failed", 6, "phase_error"},
+		{"kloros.service", "CUDA out of memory", 3, "gpu_oom"},
+		{"kloros.service", "lock contention on orchestrator", 6, "lock_contention"},
+		{"kloros.service", "connection error", 3, "error_operational"},
+		{"kloros.service", "fatal error: crash", 2, "error_critical"},
+		{"kloros.service", "connection error", 6, ""}, // not an error priority
+		{"kloros.service", "all good", 3, ""},
+		{"kernel", "oom-killer invoked", -1, "gpu_oom"},
+	} {
+		require.Equal(t, tc.want, ClassifyJournal(tc.unit, tc.msg, tc.prio), "%+v", tc)
+	}
+}
+
+// remoteJournal writes export-format entries into a journal file with a
+// long-running systemd-journal-remote (so entries can be appended while a
+// source follows the directory).
+type remoteJournal struct {
+	dir   string
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	mu    sync.Mutex
+	n     int
+}
+
+func newRemoteJournal(t *testing.T) *remoteJournal {
+	t.Helper()
+	const bin = "/lib/systemd/systemd-journal-remote"
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatal("this test needs systemd-journal-remote: apt-get install systemd-journal-remote")
+	}
+	r := &remoteJournal{dir: t.TempDir()}
+	r.cmd = exec.Command(bin, "-o", filepath.Join(r.dir, "remote.journal"), "-")
+	var err error
+	r.stdin, err = r.cmd.StdinPipe()
+	require.NoError(t, err)
+	r.cmd.Stderr = io.Discard
+	require.NoError(t, r.cmd.Start())
+	t.Cleanup(func() { r.stdin.Close(); r.cmd.Wait() })
+	return r
+}
+
+func (r *remoteJournal) write(t *testing.T, unit string, prio int, msgs ...string) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var sb strings.Builder
+	for _, m := range msgs {
+		r.n++
+		fmt.Fprintf(&sb, "__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=%d\n_BOOT_ID=0123456789abcdef0123456789abcdef\n_SYSTEMD_UNIT=%s\nPRIORITY=%d\nMESSAGE=%s\n\n",
+			time.Now().UnixMicro(), r.n, unit, prio, m)
+	}
+	_, err := io.WriteString(r.stdin, sb.String())
+	require.NoError(t, err)
+}
+
+// flushAnswerer stands in for the dispatcher: it records events and answers
+// Flush after `delay` (so the test can see the checkpoint wait for it).
+func flushAnswerer(t *testing.T, s *actor.ActorSystem, delay time.Duration) (*actor.PID, chan *messages.Event, chan uint64) {
+	evs := make(chan *messages.Event, 100000)
+	flushed := make(chan uint64, 1000)
+	pid := s.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		switch m := c.Message().(type) {
+		case *messages.EventBatch:
+			for _, e := range m.Events {
+				evs <- e
+			}
+		case *messages.Flush:
+			f := m
+			time.AfterFunc(delay, func() { s.Root.Send(f.ReplyTo, &messages.Flushed{ID: f.ID}); flushed <- f.ID })
+		}
+	}))
+	return pid, evs, flushed
+}
+
+func journaldCfg(dir, state string, disp *actor.PID) JournaldConfig {
+	return JournaldConfig{Name: "units", Units: []string{"dream.service", "kloros.service"}, Match: "unit", Dir: dir,
+		CheckpointFile: filepath.Join(state, "units.cursor"), CheckpointInterval: 200 * time.Millisecond,
+		MaxMessageBytes: 64, Dispatcher: disp}
+}
+
+func TestJournaldReadsFollowsAndCheckpointsAfterFlushed(t *testing.T) {
+	rj := newRemoteJournal(t)
+	state := t.TempDir()
+	rj.write(t, "dream.service", 3, "evaluation 1 failed: error", "ignored: all fine")
+	rj.write(t, "other.service", 3, "generation failed: error") // another unit: not matched
+	s := newSystem(t)
+	disp, evs, flushed := flushAnswerer(t, s, 300*time.Millisecond)
+	deps := testDeps(t, nil)
+	pid := s.Root.Spawn(actor.PropsFromProducer(NewJournaldSource(journaldCfg(rj.dir, state, disp), deps)))
+	t.Cleanup(func() { s.Root.StopFuture(pid).Wait() })
+
+	e := <-evs
+	require.Equal(t, "dream_error", e.Type)
+	require.Equal(t, "dream.service", e.Data["unit"])
+	require.NoFileExists(t, filepath.Join(state, "units.cursor"), "no checkpoint before the barrier is answered")
+	<-flushed
+	require.Eventually(t, func() bool { _, err := os.Stat(filepath.Join(state, "units.cursor")); return err == nil },
+		5*time.Second, 10*time.Millisecond)
+
+	// Appended while following; a huge message is truncated with a marker.
+	rj.write(t, "kloros.service", 2, "fatal: crash "+strings.Repeat("x", 200))
+	e = <-evs
+	require.Equal(t, "error_critical", e.Type)
+	require.Contains(t, e.Data["message"], "…[truncated")
+	require.Equal(t, 1.0, counterValue(t, deps.Metrics, "kloros_observer_journal_messages_truncated_total", nil))
+}
+
+// Stop and restart the source mid-stream: with the checkpoint, no entry is
+// lost and none repeated.
+func TestJournaldRestartNeitherLosesNorRepeats(t *testing.T) {
+	rj := newRemoteJournal(t)
+	state := t.TempDir()
+	s := newSystem(t)
+	disp, evs, _ := flushAnswerer(t, s, 0)
+	seen := map[string]int{}
+	last := ""
+	collect := func(n int) {
+		for range n {
+			select {
+			case e := <-evs:
+				seen[e.Data["message"].(string)]++
+				last = e.Data["cursor"].(string)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("only %d distinct entries so far", len(seen))
+			}
+		}
+	}
+	batch := func(from, to int) []string {
+		var out []string
+		for i := from; i < to; i++ {
+			out = append(out, fmt.Sprintf("generation %d", i))
+		}
+		return out
+	}
+	rj.write(t, "dream.service", 6, batch(0, 500)...)
+	pid := s.Root.Spawn(actor.PropsFromProducer(NewJournaldSource(journaldCfg(rj.dir, state, disp), testDeps(t, nil))))
+	collect(500)
+	// Wait for the checkpoint to cover everything read, then stop.
+	require.Eventually(t, func() bool {
+		b, _ := os.ReadFile(filepath.Join(state, "units.cursor"))
+		return strings.TrimSpace(string(b)) == last
+	}, 5*time.Second, 10*time.Millisecond)
+	require.NoError(t, s.Root.StopFuture(pid).Wait())
+	rj.write(t, "dream.service", 6, batch(500, 800)...) // written while the source is down
+	pid2 := s.Root.Spawn(actor.PropsFromProducer(NewJournaldSource(journaldCfg(rj.dir, state, disp), testDeps(t, nil))))
+	t.Cleanup(func() { s.Root.StopFuture(pid2).Wait() })
+	collect(300)
+	select {
+	case e := <-evs:
+		seen[e.Data["message"].(string)]++
+	case <-time.After(time.Second):
+	}
+	require.Len(t, seen, 800, "none lost")
+	for m, n := range seen {
+		require.Equal(t, 1, n, "%q read %d times", m, n)
+	}
+}
+
+func TestJournaldMissingDirectoryRetries(t *testing.T) {
+	s := newSystem(t)
+	disp, evs, _ := flushAnswerer(t, s, 0)
+	dir := filepath.Join(t.TempDir(), "later")
+	deps := testDeps(t, nil)
+	pid := s.Root.Spawn(actor.PropsFromProducer(NewJournaldSource(journaldCfg(dir, t.TempDir(), disp), deps)))
+	t.Cleanup(func() { s.Root.StopFuture(pid).Wait() })
+	require.Eventually(t, func() bool {
+		return counterValue(t, deps.Metrics, "kloros_observer_journal_errors_total", nil) >= 2
+	}, 5*time.Second, 10*time.Millisecond, "an absent journal is retried and counted, not a crash loop")
+	_ = evs
+}
