@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/coreos/go-systemd/v22/journal"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kloros/kloros-observer/messages"
@@ -199,4 +200,58 @@ func TestJournaldMissingDirectoryRetries(t *testing.T) {
 		return counterValue(t, deps.Metrics, "kloros_observer_journal_errors_total", nil) >= 2
 	}, 5*time.Second, 10*time.Millisecond, "an absent journal is retried and counted, not a crash loop")
 	_ = evs
+}
+
+// ensureJournald makes sure a real systemd-journald is serving
+// /run/systemd/journal (it runs standalone as root), starting one for the
+// test if needed and stopping it afterwards.
+func ensureJournald(t *testing.T) {
+	t.Helper()
+	const bin = "/lib/systemd/systemd-journald"
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatal("this test needs systemd-journald: apt-get install systemd")
+	}
+	if out, _ := exec.Command("pgrep", "-f", bin).Output(); len(out) > 0 {
+		return
+	}
+	require.NoError(t, os.MkdirAll("/run/systemd/journal", 0o755))
+	cmd := exec.Command(bin)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	require.Eventually(t, func() bool {
+		_, err := os.Stat("/run/systemd/journal/socket")
+		return err == nil && journal.Enabled()
+	}, 10*time.Second, 20*time.Millisecond, "systemd-journald did not come up")
+}
+
+// TestJournaldRealSystemJournal: entries sent to a real journald (go-systemd
+// journal.Send) are read from the system journal, matched by
+// SYSLOG_IDENTIFIER, with PRIORITY honoured.
+func TestJournaldRealSystemJournal(t *testing.T) {
+	ensureJournald(t)
+	id := fmt.Sprintf("kloros-jtest-%d", time.Now().UnixNano())
+	s := newSystem(t)
+	disp, evs, _ := flushAnswerer(t, s, 0)
+	cfg := journaldCfg("", t.TempDir(), disp)
+	cfg.Match, cfg.Units, cfg.Since = "identifier", []string{id}, time.Now().Add(-time.Second)
+	pid := s.Root.Spawn(actor.PropsFromProducer(NewJournaldSource(cfg, testDeps(t, nil))))
+	t.Cleanup(func() { s.Root.StopFuture(pid).Wait() })
+	send := func(msg string, p journal.Priority) {
+		require.NoError(t, journal.Send(msg, p, map[string]string{"SYSLOG_IDENTIFIER": id}))
+	}
+	send("connection error while syncing", journal.PriInfo) // an error word at info: no event
+	send("fatal: worker crash", journal.PriErr)
+	send("CUDA out of memory", journal.PriWarning)
+	var got []string
+	deadline := time.After(15 * time.Second)
+	for len(got) < 2 {
+		select {
+		case e := <-evs:
+			require.Equal(t, id, e.Data["unit"])
+			got = append(got, e.Type)
+		case <-deadline:
+			t.Fatalf("events from the real journal: %v", got)
+		}
+	}
+	require.Equal(t, []string{"error_critical", "gpu_oom"}, got)
 }
