@@ -18,6 +18,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/scheduler"
 	"github.com/coreos/go-systemd/v22/sdjournal"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kloros/kloros-observer/actors/intentfile"
 	"github.com/kloros/kloros-observer/messages"
@@ -223,8 +224,10 @@ func (s *JournaldSource) read(ctx context.Context, cursor string, send func(*jou
 	if delay > 100*time.Millisecond {
 		s.log.Info("journal opened after retrying")
 	}
+	ctr := s.counters()
 	for ctx.Err() == nil {
 		batch := &journalBatch{}
+		readAny, lastIsEvent := false, false
 		for read := 0; len(batch.events) < 256 && read < 4096; read++ {
 			n, err := j.Next()
 			if err != nil {
@@ -234,14 +237,20 @@ func (s *JournaldSource) read(ctx context.Context, cursor string, send func(*jou
 			if n == 0 {
 				break
 			}
-			cur, err := j.GetCursor()
-			if err != nil {
-				m.Errors.WithLabelValues(s.cfg.Name, "read").Inc()
-				continue
-			}
-			batch.cursor = cur
-			if ev := s.entry(j); ev != nil {
+			if ev := s.entry(j, ctr); ev != nil {
 				batch.events = append(batch.events, ev)
+				batch.cursor = ev.Data["cursor"].(string)
+				lastIsEvent = true
+			} else {
+				lastIsEvent = false
+			}
+			readAny = true
+		}
+		if readAny && !lastIsEvent { // the journal is still on the last entry read
+			if cur, err := j.GetCursor(); err == nil {
+				batch.cursor = cur
+			} else {
+				m.Errors.WithLabelValues(s.cfg.Name, "read").Inc()
 			}
 		}
 		if batch.cursor != "" {
@@ -353,12 +362,23 @@ func (s *JournaldSource) match(j *sdjournal.Journal) error {
 	return nil
 }
 
+// journalCounters are the source's metric handles, looked up once.
+type journalCounters struct {
+	entries, events, bytes, truncated prometheus.Counter
+	age                               prometheus.Gauge
+}
+
+func (s *JournaldSource) counters() *journalCounters {
+	m, n := s.deps.Metrics.Journald, s.cfg.Name
+	return &journalCounters{entries: m.Entries.WithLabelValues(n), events: m.Events.WithLabelValues(n),
+		bytes: m.Bytes.WithLabelValues(n), truncated: m.Truncated.WithLabelValues(n), age: m.LastAge.WithLabelValues(n)}
+}
+
 // entry reads the current entry and classifies it; nil when it is no event.
-func (s *JournaldSource) entry(j *sdjournal.Journal) *messages.Event {
-	m := s.deps.Metrics.Journald
-	m.Entries.WithLabelValues(s.cfg.Name).Inc()
+func (s *JournaldSource) entry(j *sdjournal.Journal, m *journalCounters) *messages.Event {
+	m.entries.Inc()
 	raw, _ := j.GetDataValueBytes("MESSAGE")
-	m.Bytes.WithLabelValues(s.cfg.Name).Add(float64(len(raw)))
+	m.bytes.Add(float64(len(raw)))
 	msg := string(raw)
 	if !utf8.ValidString(msg) {
 		msg = strings.ToValidUTF8(msg, "\uFFFD") // binary MESSAGE
@@ -369,11 +389,13 @@ func (s *JournaldSource) entry(j *sdjournal.Journal) *messages.Event {
 			cut--
 		}
 		msg = msg[:cut] + fmt.Sprintf("…[truncated %d bytes]", len(msg)-cut)
-		m.Truncated.WithLabelValues(s.cfg.Name).Inc()
+		m.truncated.Inc()
 	}
 	unit := ""
 	if s.cfg.Kernel {
 		unit = "kernel"
+	} else if len(s.cfg.Units) == 1 {
+		unit = s.cfg.Units[0] // the match admits only this one: no need to read it
 	} else if s.cfg.Match == "identifier" {
 		unit, _ = j.GetDataValue("SYSLOG_IDENTIFIER")
 	} else {
@@ -385,15 +407,18 @@ func (s *JournaldSource) entry(j *sdjournal.Journal) *messages.Event {
 			prio = n
 		}
 	}
-	usec, _ := j.GetRealtimeUsec()
-	ts := time.UnixMicro(int64(usec))
-	m.LastAge.WithLabelValues(s.cfg.Name).Set(time.Since(ts).Seconds())
 	typ := ClassifyJournal(unit, msg, prio)
 	if typ == "" {
 		return nil
 	}
-	cur, _ := j.GetCursor()
-	m.Events.WithLabelValues(s.cfg.Name).Inc()
+	usec, _ := j.GetRealtimeUsec()
+	ts := time.UnixMicro(int64(usec))
+	m.age.Set(time.Since(ts).Seconds())
+	cur, err := j.GetCursor()
+	if err != nil {
+		return nil
+	}
+	m.events.Inc()
 	return &messages.Event{Source: "journald", Type: typ, TS: ts,
 		Data: map[string]any{"unit": unit, "message": msg, "priority": prio, "cursor": cur}}
 }

@@ -69,7 +69,7 @@ func TestIntegrationJournaldKill9ExactlyOnce(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	require.Eventually(t, func() bool { return len(spooled()) >= 1000 }, 20*time.Second, 20*time.Millisecond)
-	d.kill9() // mid-stream: some events spooled, not all checkpointed
+	d.kill9()         // mid-stream: some events spooled, not all checkpointed
 	for next < 7000 { // written while the daemon is down
 		write(next, next+200)
 		next += 200
