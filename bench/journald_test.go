@@ -124,4 +124,3 @@ func BenchmarkJournalRead(b *testing.B) {
 		}
 	})
 }
-

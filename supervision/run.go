@@ -63,9 +63,6 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, hooks Hooks) erro
 	if err != nil {
 		return err
 	}
-	for _, f := range b.NotYetBuilt {
-		logger.Warn("enabled in the configuration but not in this build yet; it does nothing", "feature", f)
-	}
 
 	var fatalOnce sync.Once
 	fatal := make(chan error, 1)

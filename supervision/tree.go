@@ -59,11 +59,7 @@ type Builder struct {
 	Hooks Hooks
 	// Ready is set once every actor of the tree has started (/readyz).
 	Ready *atomic.Bool
-	// NotYetBuilt lists enabled features that this build does not have yet.
-	NotYetBuilt []string
 }
-
-func (b *Builder) notYet(what string) { b.NotYetBuilt = append(b.NotYetBuilt, what) }
 
 // PID returns the PID of the actor at path below the root, e.g. "emitter"
 // or "rules/gpu_oom".
