@@ -255,3 +255,42 @@ func TestJournaldRealSystemJournal(t *testing.T) {
 	}
 	require.Equal(t, []string{"error_critical", "gpu_oom"}, got)
 }
+
+// A quiet source (entries read, none an event) still checkpoints on its
+// timer, so a restart does not re-read them.
+func TestJournaldQuietSourceCheckpointsOnTimer(t *testing.T) {
+	rj := newRemoteJournal(t)
+	state := t.TempDir()
+	rj.write(t, "dream.service", 6, "step 1 ok", "step 2 ok", "step 3 ok")
+	s := newSystem(t)
+	disp, evs, _ := flushAnswerer(t, s, 0)
+	pid := s.Root.Spawn(actor.PropsFromProducer(NewJournaldSource(journaldCfg(rj.dir, state, disp), testDeps(t, nil))))
+	t.Cleanup(func() { s.Root.StopFuture(pid).Wait() })
+	require.Eventually(t, func() bool { _, err := os.Stat(filepath.Join(state, "units.cursor")); return err == nil },
+		5*time.Second, 20*time.Millisecond, "the timer checkpoints the last entry read")
+	require.Empty(t, evs)
+}
+
+// A checkpointed cursor that is no longer in the journal (vacuumed) falls
+// back to the oldest entry and counts what may have been missed.
+func TestJournaldVacuumedCursorFallsBackToHead(t *testing.T) {
+	rj := newRemoteJournal(t)
+	state := t.TempDir()
+	rj.write(t, "dream.service", 6, "generation 1", "generation 2")
+	// A cursor from a journal that no longer exists, at sequence number 1.
+	gone := "s=00000000000000000000000000000001;i=1;b=0123456789abcdef0123456789abcdef;m=1;t=1;x=1"
+	require.NoError(t, os.WriteFile(filepath.Join(state, "units.cursor"), []byte(gone+"\n"), 0o600))
+	s := newSystem(t)
+	disp, evs, _ := flushAnswerer(t, s, 0)
+	deps := testDeps(t, nil)
+	pid := s.Root.Spawn(actor.PropsFromProducer(NewJournaldSource(journaldCfg(rj.dir, state, disp), deps)))
+	t.Cleanup(func() { s.Root.StopFuture(pid).Wait() })
+	for _, want := range []string{"generation 1", "generation 2"} {
+		select {
+		case e := <-evs:
+			require.Equal(t, want, e.Data["message"])
+		case <-time.After(10 * time.Second):
+			t.Fatal("nothing read after falling back")
+		}
+	}
+}
