@@ -151,8 +151,14 @@ func waitStarted(system *actor.ActorSystem, b *Builder, tree *ChildSpec, timeout
 	var errs []error
 	for p := PhaseInput; p <= PhaseSupport; p++ {
 		for _, path := range tree.Leaves("", p) {
+			pid := b.PID(path)
+			// Groups spawn their children in their own Started; a Touch sent
+			// before the child exists would only go to the dead letters.
+			for _, ok := system.ProcessRegistry.GetLocal(pid.Id); !ok && time.Now().Before(deadline); _, ok = system.ProcessRegistry.GetLocal(pid.Id) {
+				time.Sleep(time.Millisecond)
+			}
 			for {
-				_, err := system.Root.RequestFuture(b.PID(path), &actor.Touch{}, 200*time.Millisecond).Result()
+				_, err := system.Root.RequestFuture(pid, &actor.Touch{}, 200*time.Millisecond).Result()
 				if err == nil {
 					break
 				}

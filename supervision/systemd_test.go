@@ -95,6 +95,10 @@ func TestSdNotifyAgainstRealSocket(t *testing.T) {
 
 	cancel()
 	require.NoError(t, <-done)
+	// The datagram is in the socket when Run returns; the reader goroutine
+	// may not have taken it out yet.
+	require.Eventually(t, func() bool { return d.count("STOPPING=1", time.Time{}) == 1 }, 5*time.Second, 10*time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // nothing more arrives after STOPPING
 	require.Equal(t, 1, d.count("STOPPING=1", time.Time{}))
 	require.Equal(t, 1, d.count("READY=1", time.Time{}))
 }

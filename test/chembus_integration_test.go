@@ -2,7 +2,6 @@ package test
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -41,29 +40,25 @@ func awaitDaemonOnBus(p *peer, after float64) {
 	})
 }
 
-// waitFileContaining waits until some file under dir contains every string.
-func waitFileContaining(t *testing.T, dir string, want []string, timeout time.Duration) {
+// waitCheckpointContaining waits until the registry checkpoint under the
+// state dir contains every string. Only the committed file counts: its
+// registry.json.tmp exists for the moment between write and rename, and a
+// kill -9 in that moment leaves nothing to restore.
+func waitCheckpointContaining(t *testing.T, state string, want []string, timeout time.Duration) {
 	t.Helper()
+	path := filepath.Join(state, "heartbeat", "registry.json")
 	require.Eventually(t, func() bool {
-		found := false
-		_ = filepath.WalkDir(dir, func(path string, de fs.DirEntry, err error) error {
-			if err != nil || de.IsDir() || found {
-				return nil
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return false
+		}
+		for _, w := range want {
+			if !strings.Contains(string(b), w) {
+				return false
 			}
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return nil
-			}
-			for _, w := range want {
-				if !strings.Contains(string(b), w) {
-					return nil
-				}
-			}
-			found = true
-			return nil
-		})
-		return found
-	}, timeout, 50*time.Millisecond, "no file under %s contains %v", dir, want)
+		}
+		return true
+	}, timeout, 50*time.Millisecond, "%s never contained %v", path, want)
 }
 
 func gapZooids(p *peer) []string {
@@ -135,7 +130,7 @@ func TestIntegrationRestartKeepsEpisodes(t *testing.T) {
 	// The registry checkpoints every 5 s by default and on changes; wait for
 	// the daemon to have known every zooid long enough to checkpoint them.
 	// The checkpoint is what survives kill -9: wait until it names every zooid.
-	waitFileContaining(t, state, []string{"zooid_a", "zooid_b", "zooid_c"}, 15*time.Second)
+	waitCheckpointContaining(t, state, []string{"zooid_a", "zooid_b", "zooid_c"}, 15*time.Second)
 	d.kill9()
 
 	p.send("stop zooid_b")
@@ -154,7 +149,7 @@ func TestIntegrationRestartKeepsEpisodes(t *testing.T) {
 	require.Len(t, p.gaps()["zooid_b"], 1)
 
 	// Let the open episode reach the checkpoint, then kill again: no repeat.
-	waitFileContaining(t, state, []string{gap.Payload["incident_id"].(string)}, 10*time.Second)
+	waitCheckpointContaining(t, state, []string{gap.Payload["incident_id"].(string)}, 10*time.Second)
 	d2.kill9()
 	d3 := heartbeatDaemon(t, state, xsub, xpub, "--chem-heartbeat-interval", "1s")
 	_ = d3
