@@ -152,7 +152,15 @@ func TestIntegrationSdNotifyBinary(t *testing.T) {
 		t.Fatalf("no sd_notify message; logs:\n%s", d.logs.String())
 	}
 	require.Contains(t, first, "READY=1")
-	require.Contains(t, d.logs.String(), "supervision tree started", "READY comes after the tree is up")
+	// The daemon logs the tree's start before it tells systemd; our copy of
+	// its stderr may lag the datagram, so wait for both lines and compare
+	// their order.
+	require.Eventually(t, func() bool { return strings.Contains(d.logs.String(), "told systemd the daemon is ready") },
+		10*time.Second, 10*time.Millisecond)
+	logs := d.logs.String()
+	tree := strings.Index(logs, "supervision tree started")
+	require.GreaterOrEqual(t, tree, 0, "READY comes after the tree is up")
+	require.Less(t, tree, strings.Index(logs, "told systemd the daemon is ready"), "READY comes after the tree is up")
 	d.signal(syscall.SIGTERM)
 	require.Equal(t, 0, d.waitExit(15*time.Second))
 	for {
