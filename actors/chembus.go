@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -27,6 +28,12 @@ type ChemBusConfig struct {
 	Linger            time.Duration // how long queued publishes may take at stop
 	Registry          *actor.PID    // receives HeartbeatReceived and KillReceived
 	ProcessStart      time.Time
+	// Coalesce is how long the SUB side waits after a drain before the next
+	// (0: drain whenever something arrives). See subLoop.
+	Coalesce time.Duration
+	// Watermark, shared with the registry, tells watchers when every
+	// heartbeat that arrived before their deadline has been applied.
+	Watermark *BusWatermark
 }
 
 // ChemBus is this process's ChemBus citizen.
@@ -93,6 +100,11 @@ func (c *ChemBus) start(ctx actor.Context) {
 		panic(fmt.Errorf("zeromq context: %w", err))
 	}
 	c.zctx = zctx
+	if wm := c.cfg.Watermark; wm != nil {
+		// A previous incarnation's goroutines are gone; what they handed
+		// over but did not decode never will be.
+		wm.consumed.Store(wm.handed.Load())
+	}
 	root, self := ctx.ActorSystem().Root, ctx.Self()
 	report := func(f *GoroutineFailed) { root.Send(self, f) }
 	m := c.deps.Metrics.ChemBus
@@ -113,13 +125,14 @@ func (c *ChemBus) start(ctx actor.Context) {
 		}
 	}()
 
-	raw := make(chan []rawMsg, 64)
+	raw := make(chan rawBatch, 64)
 	c.stopSub, c.subDone, c.decDone = make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(c.subDone)
 		defer close(raw)
 		defer Recover("chembus subscriber", report)
-		if err := subLoop(zctx, c.cfg.XPub, []string{TopicHeartbeat, TopicKill}, raw, c.stopSub); err != nil {
+		opts := subOptions{xpub: c.cfg.XPub, topics: []string{TopicHeartbeat, TopicKill}, coalesce: c.cfg.Coalesce, wm: c.cfg.Watermark}
+		if err := subLoop(zctx, opts, raw, c.stopSub); err != nil {
 			report(&GoroutineFailed{Err: err})
 		}
 	}()
@@ -133,30 +146,53 @@ func (c *ChemBus) start(ctx actor.Context) {
 }
 
 // decode runs on its own goroutine: it validates, counts and delivers.
-func (c *ChemBus) decode(raw <-chan []rawMsg, root *actor.RootContext, self *actor.PID) {
+func (c *ChemBus) decode(raw <-chan rawBatch, root *actor.RootContext, self *actor.PID) {
 	m := c.deps.Metrics.ChemBus
+	wm := c.cfg.Watermark
+	if wm == nil {
+		wm = NewBusWatermark()
+	}
 	lastLog := map[string]time.Time{}
 	hbCount, killCount := m.Received.WithLabelValues(TopicHeartbeat), m.Received.WithLabelValues(TopicKill)
 	for batch := range raw {
-		for _, r := range batch {
-			d := decodeFrames(r.frames, c.cfg.MaxFrameBytes, r.at)
+		for _, frames := range batch.msgs {
+			d := decodeFrames(frames, c.cfg.MaxFrameBytes, batch.hi)
 			switch {
 			case d.reason != "":
 				m.Dropped.WithLabelValues(d.reason).Inc()
 				if time.Since(lastLog[d.reason]) >= time.Minute { // at most once per reason per minute
 					lastLog[d.reason] = time.Now()
-					c.log.Warn("dropped malformed ChemBus message", "reason", d.reason, "frames", len(r.frames))
+					c.log.Warn("dropped malformed ChemBus message", "reason", d.reason, "frames", len(frames))
 				}
 			case d.hb != nil:
 				hbCount.Inc()
 				c.beats.Add(1)
+				d.hb.At = arrival(d.hb.SentTS, batch.lo, batch.hi)
+				d.hb.Seq = wm.forwarded.Add(1)
 				root.Send(c.cfg.Registry, d.hb)
 			case d.kill != nil:
 				killCount.Inc()
 				root.Send(self, d.kill)
 			}
+			wm.consumed.Add(1)
 		}
 	}
+}
+
+// arrival estimates when a message sent at ts (the sender's time.time())
+// reached our socket, knowing it arrived in [lo, hi]: the sender's time
+// clamped into the window, carried on hi's monotonic clock. On one host the
+// sender's clock is ours, so this undoes the coalescing delay; a skewed or
+// missing ts falls back to an edge of the window.
+func arrival(ts float64, lo, hi time.Time) time.Time {
+	if ts <= 0 || math.IsNaN(ts) {
+		return hi
+	}
+	before := time.Duration((float64(hi.UnixNano())/1e9 - ts) * 1e9)
+	if before <= 0 {
+		return hi
+	}
+	return hi.Add(-min(before, hi.Sub(lo)))
 }
 
 func (c *ChemBus) release() {

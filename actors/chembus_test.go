@@ -69,14 +69,18 @@ func heartbeatJSON(zooid string, n int) string {
 	return fmt.Sprintf(`{"signal":"HEARTBEAT","ecosystem":"colony","intensity":1.0,"facts":{"zooid":%q,"niche":"n","uptime_s":1795408000.5,"processed_count":%d},"incident_id":null,"trace":null,"ts":1795408000.5,"schema_version":1}`, zooid, n)
 }
 
-func startChemBus(t *testing.T, xsub, xpub string) (*actor.PID, chan any, Deps, *actor.ActorSystem) {
+func startChemBus(t *testing.T, xsub, xpub string, opts ...func(*ChemBusConfig)) (*actor.PID, chan any, Deps, *actor.ActorSystem) {
 	t.Helper()
 	s := newSystem(t)
 	reg, ch := probe(t, s)
 	deps := testDeps(t, nil)
-	pid := s.Root.Spawn(actor.PropsFromProducer(NewChemBus(ChemBusConfig{XSub: xsub, XPub: xpub, HeartbeatInterval: time.Hour,
+	cfg := ChemBusConfig{XSub: xsub, XPub: xpub, HeartbeatInterval: time.Hour,
 		Zooid: "kloros_observer", Niche: "monitoring", OnKill: "pause", MaxFrameBytes: 4096, Registry: reg,
-		ProcessStart: time.Now()}, deps)))
+		ProcessStart: time.Now()}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	pid := s.Root.Spawn(actor.PropsFromProducer(NewChemBus(cfg, deps)))
 	t.Cleanup(func() { s.Root.StopFuture(pid).Wait() })
 	return pid, ch, deps, s
 }
@@ -113,6 +117,41 @@ func TestChemBusDeliversHeartbeatsThroughProxy(t *testing.T) {
 	require.Equal(t, "n", hb.Niche)
 	require.Equal(t, int64(42), hb.ProcessedCount)
 	require.WithinDuration(t, time.Now(), hb.At, 5*time.Second)
+}
+
+// With a coalescing window the SUB side takes heartbeats off the socket late,
+// but each keeps the time it arrived (its sender's ts, clamped into the
+// window); a kick ends the window at once.
+func TestChemBusCoalescesButKeepsArrivalTimes(t *testing.T) {
+	xsub, xpub, _ := busProxy(t)
+	wm := NewBusWatermark()
+	_, ch, _, _ := startChemBus(t, xsub, xpub, func(c *ChemBusConfig) { c.Coalesce = 500 * time.Millisecond; c.Watermark = wm })
+	p := newTestPub(t, xsub)
+	subscribed(t, p, ch)
+	hbAt := func(zooid string, at time.Time) string {
+		return fmt.Sprintf(`{"signal":"HEARTBEAT","ecosystem":"colony","intensity":1.0,"facts":{"zooid":%q,"niche":"n","uptime_s":1,"processed_count":1},"incident_id":null,"trace":null,"ts":%.6f,"schema_version":1}`,
+			zooid, float64(at.UnixNano())/1e9)
+	}
+	for range 2 { // once to be sure the window is open (the warm-up may have closed it)
+		p.send(t, "HEARTBEAT", hbAt("opener", time.Now()))
+		next[*messages.HeartbeatReceived](t, ch, 5*time.Second)
+	}
+	sent := time.Now()
+	p.send(t, "HEARTBEAT", hbAt("zooid_a", sent))
+	hb := next[*messages.HeartbeatReceived](t, ch, 5*time.Second)
+	require.Greater(t, time.Since(sent), 150*time.Millisecond, "taken off the socket at the end of the window")
+	require.InDelta(t, 0, hb.At.Sub(sent), float64(20*time.Millisecond), "but stamped with its arrival")
+	require.Equal(t, wm.forwarded.Load(), hb.Seq)
+	require.Equal(t, wm.handed.Load(), wm.consumed.Load())
+
+	p.send(t, "HEARTBEAT", hbAt("opener", time.Now()))
+	next[*messages.HeartbeatReceived](t, ch, 5*time.Second) // a new window opens
+	sent = time.Now()
+	p.send(t, "HEARTBEAT", hbAt("zooid_b", sent))
+	time.Sleep(5 * time.Millisecond) // let it reach our socket
+	wm.Kick()
+	next[*messages.HeartbeatReceived](t, ch, 5*time.Second)
+	require.Less(t, time.Since(sent), 250*time.Millisecond, "a kick drains at once")
 }
 
 func TestChemBusDropsMalformedByReason(t *testing.T) {

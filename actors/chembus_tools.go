@@ -30,10 +30,10 @@ func Tail(ctx context.Context, xpub string, topics []string, fn func(topic strin
 		return err
 	}
 	defer zctx.Term()
-	out := make(chan []rawMsg, 64)
+	out := make(chan rawBatch, 64)
 	stop := make(chan struct{})
 	errc := make(chan error, 1)
-	go func() { errc <- subLoop(zctx, xpub, topics, out, stop); close(out) }()
+	go func() { errc <- subLoop(zctx, subOptions{xpub: xpub, topics: topics}, out, stop); close(out) }()
 	for {
 		select {
 		case <-ctx.Done():
@@ -45,11 +45,11 @@ func Tail(ctx context.Context, xpub string, topics []string, fn func(topic strin
 			if !ok {
 				return <-errc
 			}
-			for _, m := range batch {
-				if len(m.frames) == 2 {
-					fn(string(m.frames[0]), m.frames[1])
+			for _, m := range batch.msgs {
+				if len(m) == 2 {
+					fn(string(m[0]), m[1])
 				} else {
-					fn(fmt.Sprintf("<%d frames>", len(m.frames)), nil)
+					fn(fmt.Sprintf("<%d frames>", len(m)), nil)
 				}
 			}
 		}

@@ -8,9 +8,19 @@ import (
 	"github.com/kloros/kloros-observer/messages"
 )
 
-// HeartbeatWatcher keeps one zooid's deadline: protoactor's receive timeout,
-// reset by each heartbeat the registry forwards — no periodic scan — so
-// silence is noticed the moment the threshold passes.
+// HeartbeatWatcher keeps one zooid's deadline with protoactor's receive
+// timeout — no periodic scan — so silence is noticed the moment the
+// threshold passes.
+//
+// Heartbeats do not reach it as messages: the registry stores each one's
+// time in the shared zooidState (an atomic), and the watcher re-arms lazily —
+// when its timer fires it looks at the last heartbeat and, if the zooid beat
+// since, sets the timer for lastBeat+threshold. A zooid beating every 10 s
+// with a 30 s threshold thus costs one wake-up per 30 s instead of one
+// message per heartbeat. Only a watcher waiting for a silent zooid to come
+// back (st.waiting, set before it re-checks the last heartbeat, so a beat
+// that races the deadline is seen by one side or the other) is sent a
+// *watchBeat.
 //
 // When the deadline passes it checks that it is real — no heartbeat raced it,
 // and this process was not stalled (the shared lag probe; within one
@@ -29,7 +39,7 @@ type HeartbeatWatcher struct {
 	silent bool
 }
 
-// watchBeat tells a watcher its zooid beat at At.
+// watchBeat tells a watcher waiting for its silent zooid that it beat at At.
 type watchBeat struct{ at time.Time }
 
 func newHeartbeatWatcher(st *zooidState) actor.Producer {
@@ -40,17 +50,19 @@ func newHeartbeatWatcher(st *zooidState) actor.Producer {
 func (w *HeartbeatWatcher) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		if w.st.announced.Load() {
+		if w.st.announced.Load() && w.st.waiting.Load() {
 			w.silent = true // an open episode survives restarts: wait for a beat
 			return
 		}
-		ctx.SetReceiveTimeout(atLeastMs(w.st.thresh() - time.Since(w.st.lastBeat())))
+		w.st.waiting.Store(false)
+		w.arm(ctx)
 	case *watchBeat:
 		if w.silent {
 			w.silent = false
+			w.st.waiting.Store(false)
 			ctx.Send(ctx.Parent(), &messages.ZooidRecovered{Zooid: w.st.name, At: m.at})
 		}
-		ctx.SetReceiveTimeout(atLeastMs(w.st.thresh() - time.Since(m.at)))
+		w.arm(ctx)
 	case *GoroutineFailed:
 		panic(m.Err) // as every actor does; the registry restarts it with its deadline
 	case *actor.ReceiveTimeout:
@@ -73,6 +85,24 @@ func (w *HeartbeatWatcher) expired(ctx actor.Context) {
 		ctx.SetReceiveTimeout(atLeastMs(grace.Sub(now)))
 		return
 	}
+	// A heartbeat that arrived before the deadline may still be in our own
+	// pipeline (the SUB side's coalescing window, the decoder, the
+	// registry's mailbox): have it drained and look again shortly. Bounded,
+	// so a registry drowning in a flood does not hold every gap back.
+	if deadline := st.lastBeat().Add(st.thresh()); !sh.bus.caughtUp(deadline) && now.Sub(deadline) < pipelineWait {
+		sh.bus.Kick()
+		ctx.SetReceiveTimeout(time.Millisecond)
+		return
+	}
+	// Announce that we wait for a beat, then look once more: a heartbeat
+	// stored after our first look either shows up here or finds waiting set
+	// and is sent to us (sequentially consistent atomics on both sides).
+	st.waiting.Store(true)
+	if since := time.Since(st.lastBeat()); since < st.thresh() {
+		st.waiting.Store(false)
+		ctx.SetReceiveTimeout(atLeastMs(st.thresh() - since))
+		return
+	}
 	w.silent = true
 	id := newIncidentID()
 	missing := st.missing(now)
@@ -83,5 +113,14 @@ func (w *HeartbeatWatcher) expired(ctx actor.Context) {
 	}
 	ctx.Send(ctx.Parent(), &messages.ZooidWentSilent{Zooid: st.name, Missing: missing, IncidentID: id, Published: published})
 }
+
+// arm sets the timer for one threshold after the last heartbeat.
+func (w *HeartbeatWatcher) arm(ctx actor.Context) {
+	ctx.SetReceiveTimeout(atLeastMs(w.st.thresh() - time.Since(w.st.lastBeat())))
+}
+
+// pipelineWait bounds how long a watcher waits for heartbeats still in our
+// own pipeline before it reports the silence anyway.
+const pipelineWait = time.Second
 
 func atLeastMs(d time.Duration) time.Duration { return max(d, time.Millisecond) }

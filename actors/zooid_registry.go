@@ -41,6 +41,9 @@ type RegistryConfig struct {
 	ProbeEvery      time.Duration // lag probe period (0: 250 ms)
 	// WatcherMailbox makes each watcher's mailbox (nil: protoactor's default).
 	WatcherMailbox actor.MailboxProducer
+	// Watermark, shared with the ChemBus actor, lets watchers wait for
+	// heartbeats still in our own pipeline (nil: none in front of us).
+	Watermark *BusWatermark
 }
 
 // ZooidRegistry tracks every zooid seen on ChemBus and publishes
@@ -114,6 +117,7 @@ type zooidState struct {
 	lastSeenN atomic.Int64 // wall clock UnixNano of the last heartbeat
 	restored  atomic.Bool  // known from the checkpoint, not heard since our start
 	announced atomic.Bool  // an episode is open and was announced
+	waiting   atomic.Bool  // the watcher waits for a beat: send it *watchBeat
 
 	// Registry only.
 	processed int64
@@ -145,6 +149,7 @@ func (s *zooidState) missing(now time.Time) time.Duration {
 type monitorShared struct {
 	lag     *lagProbe
 	paused  atomic.Bool
+	bus     *BusWatermark
 	chembus *actor.PID
 	metrics *telemetry.ChemBusMetrics
 }
@@ -212,6 +217,7 @@ func (r *ZooidRegistry) Receive(ctx actor.Context) {
 	case *actor.Started, *actor.Stopping, *actor.Restarting, *actor.Terminated:
 	case *messages.HeartbeatReceived:
 		r.beat(ctx, m)
+		r.cfg.Watermark.markApplied(m.Seq)
 	case *messages.ZooidWentSilent:
 		r.wentSilent(ctx, m)
 	case *messages.ZooidRecovered:
@@ -244,7 +250,7 @@ func (r *ZooidRegistry) start(ctx actor.Context) {
 	}
 	r.ckpt, r.ckDone = make(chan *checkpointFile, 1), make(chan struct{})
 	log, m, grace := r.log, r.deps.Metrics.ChemBus, r.maxThresh
-	r.shared = &monitorShared{chembus: r.cfg.ChemBus, metrics: m}
+	r.shared = &monitorShared{chembus: r.cfg.ChemBus, metrics: m, bus: r.cfg.Watermark}
 	r.lag = startLagProbe(r.cfg.ProbeEvery, grace, func(gap time.Duration) {
 		m.StallsDetected.Inc()
 		log.Warn("this process was not running (paused or starved); re-arming zooid deadlines instead of reporting them",
@@ -341,7 +347,9 @@ func (r *ZooidRegistry) beat(ctx actor.Context, hb *messages.HeartbeatReceived) 
 	}
 	st.setSeen(hb.At)
 	st.restored.Store(false)
-	ctx.Send(st.pid, &watchBeat{at: hb.At})
+	if st.waiting.Load() { // only a silent zooid's watcher needs the beat; the others re-arm lazily
+		ctx.Send(st.pid, &watchBeat{at: hb.At})
+	}
 }
 
 // wentSilent records an episode a watcher opened (and, unless paused,
@@ -588,6 +596,7 @@ func (r *ZooidRegistry) restore(ctx actor.Context) {
 		if st.episode != nil {
 			r.silent++
 			st.announced.Store(st.episode.Announced)
+			st.waiting.Store(st.episode.Announced) // before the watcher exists: no beat is missed
 			if r.cfg.GapRepeat > 0 {
 				st.episode.nextRepeat = now.Add(r.cfg.GapRepeat)
 			}

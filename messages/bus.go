@@ -27,16 +27,23 @@ type Publish struct {
 
 // HeartbeatReceived is one valid HEARTBEAT taken off ChemBus.
 //
-// Sent by: the ChemBus actor. Received by: the zooid registry, which forwards
-// it to the zooid's watcher (spawning one for a new zooid).
+// Sent by: the ChemBus actor. Received by: the zooid registry, which records
+// it where the zooid's watcher reads it (spawning one for a new zooid).
 type HeartbeatReceived struct {
 	Zooid          string
 	Niche          string
 	UptimeS        float64 // not trusted as an uptime: producers send wall-clock time
 	ProcessedCount int64
-	IncidentID     string    // "" when null
-	SentTS         float64   // the payload's ts (sender's clock)
-	At             time.Time // when we received it (our clock, with monotonic reading)
+	IncidentID     string  // "" when null
+	SentTS         float64 // the payload's ts (sender's clock)
+	// At is when it arrived, on our clock with a monotonic reading. The SUB
+	// side drains the socket in coalescing windows, so At is the sender's ts
+	// clamped into the window in which the message must have arrived.
+	At time.Time
+	// Seq is its position in the ChemBus actor's stream (1, 2, ...; 0 when
+	// not from a ChemBus actor); the registry reports it as applied so that
+	// watchers know the pipeline has caught up (actors.BusWatermark).
+	Seq uint64
 }
 
 // KillReceived reports governance.kill on ChemBus.

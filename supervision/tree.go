@@ -59,6 +59,17 @@ type Builder struct {
 	Hooks Hooks
 	// Ready is set once every actor of the tree has started (/readyz).
 	Ready *atomic.Bool
+
+	bus *actors.BusWatermark // shared by the ChemBus actor and the registry
+}
+
+// busWatermark returns the one watermark the ChemBus actor and the zooid
+// registry share.
+func (b *Builder) busWatermark() *actors.BusWatermark {
+	if b.bus == nil {
+		b.bus = actors.NewBusWatermark()
+	}
+	return b.bus
 }
 
 // PID returns the PID of the actor at path below the root, e.g. "emitter"

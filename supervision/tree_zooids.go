@@ -20,5 +20,6 @@ func zooidSpecs(b *Builder) ([]ChildSpec, error) {
 			Retention: c.Heartbeat.Retention, MaxZooids: c.Heartbeat.MaxZooids, CheckpointEvery: c.Heartbeat.CheckpointEvery,
 			StateFile: filepath.Join(c.StateDir, "heartbeat", "registry.json"), OnKill: c.ChemBus.OnKill,
 			ChemBus: b.PID("chembus"), WatcherMailbox: b.Mailboxes.Bounded("watcher", 1000),
+			Watermark: b.busWatermark(),
 		}, b.Deps))}, nil
 }

@@ -1,0 +1,82 @@
+package actors
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// BusWatermark lets a watcher whose deadline has passed ask: has every
+// heartbeat that reached our SUB socket before the deadline already been
+// applied by the registry? Only then is the silence real. Without it, a
+// heartbeat that arrived in time but still sat in our own pipeline (ZeroMQ's
+// queue while the SUB side coalesces, the decoder's channel, the registry's
+// mailbox under load) would produce a false CAPABILITY_GAP.
+//
+// It is a set of counters and times written by the three stages and read by
+// the watchers, all sequentially consistent atomics. Each writer publishes
+// upstream facts before downstream ones, and caughtUp reads them in the
+// order that makes a stale read err on the side of "not yet":
+//
+//   - SUB goroutine: adds each batch to handed, then publishes emptyAt (when
+//     it last found the socket empty); sets parked while it waits in the
+//     netpoller with nothing pending.
+//   - decoder: stamps every heartbeat it forwards with the next seq (the
+//     forwarded count), then adds the message to consumed.
+//   - registry: stores the seq of each heartbeat it applied in applied.
+//
+// A heartbeat the registry's mailbox dropped under a flood still lets
+// applied catch up (a later seq passes it), so a drop cannot wedge the
+// watchers.
+type BusWatermark struct {
+	kick      chan struct{}
+	parked    atomic.Bool
+	emptyAt   atomic.Int64 // monotonic ns since monoBase
+	handed    atomic.Int64
+	consumed  atomic.Int64
+	forwarded atomic.Uint64
+	applied   atomic.Uint64
+}
+
+// NewBusWatermark returns the watermark one ChemBus actor and one registry
+// share.
+func NewBusWatermark() *BusWatermark {
+	return &BusWatermark{kick: make(chan struct{}, 1)}
+}
+
+// caughtUp reports whether everything that arrived before deadline has been
+// applied. A nil watermark (no ChemBus in front of the registry) always is.
+func (w *BusWatermark) caughtUp(deadline time.Time) bool {
+	if w == nil {
+		return true
+	}
+	drained := w.parked.Load() || w.emptyAt.Load() >= int64(deadline.Sub(monoBase))
+	if !drained || w.handed.Load() != w.consumed.Load() {
+		return false
+	}
+	return w.applied.Load() >= w.forwarded.Load()
+}
+
+// Kick asks the SUB goroutine to drain now instead of at the end of its
+// coalescing window.
+func (w *BusWatermark) Kick() {
+	if w == nil {
+		return
+	}
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// markApplied records that the registry applied the heartbeat with seq.
+func (w *BusWatermark) markApplied(seq uint64) {
+	if w == nil || seq == 0 {
+		return
+	}
+	for {
+		cur := w.applied.Load()
+		if seq <= cur || w.applied.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
