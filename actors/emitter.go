@@ -113,7 +113,7 @@ func (e *Emitter) start(ctx actor.Context) {
 	bw := &batchWriter{dir: e.cfg.Dir, what: "intent", maxBatch: e.cfg.MaxBatch,
 		retryInitial: e.cfg.RetryInitial, retryMax: e.cfg.RetryMax, log: e.log,
 		failed: func(reason string) { e.deps.Metrics.Core.EmitFailures.WithLabelValues(reason).Inc() }}
-	e.writer = startWriter(bw, 4*e.cfg.MaxBatch, func(f *GoroutineFailed) { e.root.Send(self, f) })
+	e.writer = startWriter(bw, 4*e.cfg.MaxBatch, nil, func(f *GoroutineFailed) { e.root.Send(self, f) })
 	e.writer.jobs <- writeJob{chore: func() { e.removeStale(); e.prune() }} // before any write
 	e.stopTimers = scheduler.NewTimerScheduler(ctx).SendRepeatedly(e.cfg.PruneEvery, e.cfg.PruneEvery, self, pruneTick{})
 }
@@ -126,8 +126,9 @@ func (e *Emitter) release() {
 	if e.writer == nil {
 		return
 	}
-	if !e.writer.drain(e.cfg.DrainTimeout) {
-		e.log.Error("intent writer did not drain before the timeout; queued intents abandoned", "timeout_seconds", e.cfg.DrainTimeout.Seconds())
+	if left := e.writer.drain(e.cfg.DrainTimeout); len(left) > 0 {
+		e.log.Error("intent writer did not drain before the timeout; queued intents abandoned", "count", len(left),
+			"timeout_seconds", e.cfg.DrainTimeout.Seconds())
 	}
 	e.writer = nil
 }
