@@ -17,6 +17,7 @@ import (
 // durable), or a housekeeping call run between batches.
 type writeJob struct {
 	file    *intentfile.File
+	kind    string // the file's intent or event type, to report it if it is never written
 	written func()
 	barrier func()
 	chore   func()
@@ -171,6 +172,7 @@ type ownedWriter struct {
 
 	overflow  []writeJob // actor-owned; overflow[head:] are waiting
 	head      int
+	files     int         // file jobs among overflow[head:]
 	wantFreed atomic.Bool // set by the actor, cleared by the writer when it calls freed
 }
 
@@ -203,6 +205,9 @@ func (o *ownedWriter) submit(j writeJob) {
 		}
 	}
 	o.overflow = append(o.overflow, j)
+	if j.file != nil {
+		o.files++
+	}
 	o.wantFreed.Store(true) // before the writer can next take jobs: see pump
 }
 
@@ -215,6 +220,9 @@ func (o *ownedWriter) pump() bool {
 		o.wantFreed.Store(true)
 		select {
 		case o.jobs <- o.overflow[o.head]:
+			if o.overflow[o.head].file != nil {
+				o.files--
+			}
 			o.overflow[o.head] = writeJob{}
 			o.head++
 		default:
@@ -222,11 +230,17 @@ func (o *ownedWriter) pump() bool {
 		}
 	}
 	o.overflow, o.head = o.overflow[:0], 0
+	if cap(o.overflow) > 4096 {
+		o.overflow = nil // give a burst's memory back
+	}
 	return true
 }
 
 // waiting is how many jobs wait in the overflow (not yet in the channel).
 func (o *ownedWriter) waiting() int { return len(o.overflow) - o.head }
+
+// waitingFiles is how many of them are files.
+func (o *ownedWriter) waitingFiles() int { return o.files }
 
 // drain hands the overflow to the writer, closes the queue and waits for the
 // writer to finish it. After timeout it cancels the writer (interrupting its
@@ -263,7 +277,7 @@ feed:
 		left = append(left, j)
 	}
 	left = append(left, o.overflow[o.head:]...)
-	o.overflow, o.head = nil, 0
+	o.overflow, o.head, o.files = nil, 0, 0
 	files := left[:0]
 	for _, j := range left {
 		if j.file != nil {
