@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 // durable), or a housekeeping call run between batches.
 type writeJob struct {
 	file    *intentfile.File
+	kind    string // the file's intent or event type, to report it if it is never written
 	written func()
 	barrier func()
 	chore   func()
@@ -36,17 +38,23 @@ type batchWriter struct {
 }
 
 // run serves jobs until the channel is closed (after finishing what is
-// queued) or ctx is cancelled (abandoning it). It closes done on exit.
-func (w *batchWriter) run(ctx context.Context, jobs <-chan writeJob, done chan<- struct{}, onPanic func(*GoroutineFailed)) {
-	defer close(done)
-	defer Recover(w.what+" writer", onPanic)
+// queued) or ctx is cancelled. Cancelling interrupts the wait for a job and
+// the backoff between attempts (never a write in progress, so no half-written
+// file is left); the files of the batch in hand that were not written are
+// returned, for the owner to report. taken is called each time jobs have been
+// taken off the channel, i.e. when it has room again.
+func (w *batchWriter) run(ctx context.Context, jobs <-chan writeJob, taken func()) (left []writeJob) {
 	batch := make([]writeJob, 0, w.maxBatch)
 	for {
-		job, ok := <-jobs
-		if !ok {
-			return
+		select {
+		case job, ok := <-jobs:
+			if !ok {
+				return nil
+			}
+			batch = append(batch[:0], job)
+		case <-ctx.Done():
+			return nil
 		}
-		batch = append(batch[:0], job)
 	fill:
 		for len(batch) < w.maxBatch {
 			select {
@@ -59,13 +67,17 @@ func (w *batchWriter) run(ctx context.Context, jobs <-chan writeJob, done chan<-
 				break fill
 			}
 		}
-		if !w.commit(ctx, batch) {
-			return
+		taken()
+		if left := w.commit(ctx, batch); left != nil {
+			return left
 		}
 	}
 }
 
-func (w *batchWriter) commit(ctx context.Context, batch []writeJob) bool {
+// commit makes the batch's files durable, retrying failures in order until
+// they succeed, then runs its barriers and chores. It returns nil, or, when
+// ctx is cancelled during a backoff, the jobs whose files were not written.
+func (w *batchWriter) commit(ctx context.Context, batch []writeJob) []writeJob {
 	var files []intentfile.File
 	var owners []*writeJob
 	for i := range batch {
@@ -101,11 +113,16 @@ func (w *batchWriter) commit(ctx context.Context, batch []writeJob) bool {
 			}
 			break
 		}
+		backoff := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
-			w.log.Error("stopping with "+w.what+"s not written", "count", len(files))
-			return false
-		case <-time.After(delay):
+			backoff.Stop()
+			left := make([]writeJob, len(owners))
+			for i, o := range owners {
+				left[i] = *o
+			}
+			return left
+		case <-backoff.C:
 		}
 		delay = min(delay*2, w.retryMax)
 	}
@@ -117,7 +134,7 @@ func (w *batchWriter) commit(ctx context.Context, batch []writeJob) bool {
 			j.chore()
 		}
 	}
-	return true
+	return nil
 }
 
 // failureReason names an I/O error for the failures metrics.
@@ -139,30 +156,133 @@ func failureReason(err error) string {
 
 // ownedWriter is a batchWriter's lifecycle inside an actor: started on
 // Started, drained on Stopping/Restarting.
+//
+// The actor hands jobs over with submit, which never blocks: what does not
+// fit in the channel waits, in order, in an overflow queue owned by the actor
+// (touched only on its goroutine), and pump moves it on as the writer makes
+// room. So a failing directory backs jobs up in memory instead of blocking
+// Receive. When the overflow is not empty the writer calls freed (from its
+// goroutine: it must only send the actor a message) once it has taken jobs
+// off the channel, and the actor then calls pump.
 type ownedWriter struct {
 	jobs   chan writeJob
 	done   chan struct{}
 	cancel context.CancelFunc
+	left   []writeJob // written by the writer goroutine before done is closed
+
+	overflow  []writeJob // actor-owned; overflow[head:] are waiting
+	head      int
+	files     int         // file jobs among overflow[head:]
+	wantFreed atomic.Bool // set by the actor, cleared by the writer when it calls freed
 }
 
-func startWriter(w *batchWriter, queue int, onPanic func(*GoroutineFailed)) *ownedWriter {
+// startWriter starts w's goroutine. freed may be nil (the owner then relies
+// on later submits to pump); onPanic reports a panic to the actor.
+func startWriter(w *batchWriter, queue int, freed func(), onPanic func(*GoroutineFailed)) *ownedWriter {
 	ctx, cancel := context.WithCancel(context.Background())
 	o := &ownedWriter{jobs: make(chan writeJob, queue), done: make(chan struct{}), cancel: cancel}
-	go w.run(ctx, o.jobs, o.done, onPanic)
+	taken := func() {
+		if o.wantFreed.CompareAndSwap(true, false) && freed != nil {
+			freed()
+		}
+	}
+	go func() {
+		defer close(o.done)
+		defer Recover(w.what+" writer", onPanic)
+		o.left = w.run(ctx, o.jobs, taken)
+	}()
 	return o
 }
 
-// drain closes the queue and waits for the writer to finish it, abandoning
-// what is left after timeout. It reports whether everything was written.
-func (o *ownedWriter) drain(timeout time.Duration) bool {
-	close(o.jobs)
-	defer o.cancel()
-	select {
-	case <-o.done:
-		return true
-	case <-time.After(timeout):
-		o.cancel()
-		<-o.done
-		return false
+// submit hands j to the writer, or queues it behind the overflow. It never
+// blocks.
+func (o *ownedWriter) submit(j writeJob) {
+	if o.pump() {
+		select {
+		case o.jobs <- j:
+			return
+		default:
+		}
 	}
+	o.overflow = append(o.overflow, j)
+	if j.file != nil {
+		o.files++
+	}
+	o.wantFreed.Store(true) // before the writer can next take jobs: see pump
+}
+
+// pump moves overflow into the channel while it has room, and reports
+// whether the overflow is empty. wantFreed is set before each attempt, so a
+// send that fails on a full channel is always followed by the writer taking
+// jobs off it and calling freed.
+func (o *ownedWriter) pump() bool {
+	for o.head < len(o.overflow) {
+		o.wantFreed.Store(true)
+		select {
+		case o.jobs <- o.overflow[o.head]:
+			if o.overflow[o.head].file != nil {
+				o.files--
+			}
+			o.overflow[o.head] = writeJob{}
+			o.head++
+		default:
+			return false
+		}
+	}
+	o.overflow, o.head = o.overflow[:0], 0
+	if cap(o.overflow) > 4096 {
+		o.overflow = nil // give a burst's memory back
+	}
+	return true
+}
+
+// waiting is how many jobs wait in the overflow (not yet in the channel).
+func (o *ownedWriter) waiting() int { return len(o.overflow) - o.head }
+
+// waitingFiles is how many of them are files.
+func (o *ownedWriter) waitingFiles() int { return o.files }
+
+// drain hands the overflow to the writer, closes the queue and waits for the
+// writer to finish it. After timeout it cancels the writer (interrupting its
+// backoff) and returns every file job that was not written: the writer's
+// batch in hand, what was left in the channel and the overflow, in order.
+func (o *ownedWriter) drain(timeout time.Duration) (left []writeJob) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	defer o.cancel()
+	timedOut := false
+feed:
+	for o.head < len(o.overflow) {
+		select {
+		case o.jobs <- o.overflow[o.head]:
+			o.head++
+		case <-o.done: // the writer died (it panicked)
+			break feed
+		case <-deadline.C:
+			timedOut = true
+			break feed
+		}
+	}
+	close(o.jobs)
+	if !timedOut {
+		select {
+		case <-o.done:
+		case <-deadline.C:
+		}
+	}
+	o.cancel()
+	<-o.done
+	left = append(left, o.left...)
+	for j := range o.jobs {
+		left = append(left, j)
+	}
+	left = append(left, o.overflow[o.head:]...)
+	o.overflow, o.head, o.files = nil, 0, 0
+	files := left[:0]
+	for _, j := range left {
+		if j.file != nil {
+			files = append(files, j)
+		}
+	}
+	return files
 }

@@ -24,15 +24,31 @@ type EmitterConfig struct {
 	MaxBatch     int           // intents sharing one directory fsync
 	PruneEvery   time.Duration // 0: Retention/24, at most 10 min
 	DrainTimeout time.Duration // bound on finishing queued writes at stop (0: 5 s)
+	// MaxQueued bounds the intents held in memory, beyond the writer's
+	// channel, while the directory fails; past it new intents are refused
+	// and counted (intents_lost_total{reason="queue_full"}). 0: 100000.
+	MaxQueued int
 }
+
+// DefaultMaxQueued is EmitterConfig.MaxQueued's default: intents are a few
+// hundred bytes, so holding this many costs tens of MB at most.
+const DefaultMaxQueued = 100000
 
 // Emitter writes intents into the orchestrator's queue directory (SPEC §1.1).
 //
 // Receives: *messages.EmitIntent (encoded and deduplicated in Receive, then
 // queued to the writer), *messages.Flush (queued behind the intents before
-// it). Sends: *messages.IntentWritten / *messages.IntentDropped to an
+// it), writerFreed (from its writer: there is room to queue more). Sends: *messages.IntentWritten / *messages.IntentDropped to an
 // EmitIntent's ReplyTo; *messages.Flushed to a Flush's ReplyTo once every
 // intent received before it is durable.
+//
+// Receive never blocks: what does not fit in the writer's channel (4×MaxBatch)
+// waits, in order, in an overflow queue in the actor and is handed over as
+// the writer takes jobs, so a failing directory never stops the actor from
+// answering Touch, Flush or PoisonPill. A Flush waits in the same queue, so
+// it is still answered only after everything before it is durable. Past
+// MaxQueued waiting intents, new ones are refused (IntentDropped "queue
+// full"), counted and logged rather than held without bound.
 //
 // The writer goroutine, owned by the actor, takes everything queued (up to
 // MaxBatch), writes and fsyncs each file, renames them and fsyncs the
@@ -43,9 +59,11 @@ type EmitterConfig struct {
 // touches the actor's fields. It also removes stale .tmp files at start and
 // prunes old intents when the actor's timer asks.
 //
-// Releases on Stopping and Restarting: the queue is closed, the writer
-// finishes what is queued (bounded by DrainTimeout) and exits; the prune timer
-// is cancelled.
+// Releases on Stopping and Restarting: the overflow is handed to the writer,
+// the queue closed and the writer finishes it, bounded by DrainTimeout; past
+// it the writer is cancelled (its backoff interrupted, never a write in
+// progress) and the intents not written are logged with their count and
+// types and counted as lost. The prune timer is cancelled.
 type Emitter struct {
 	cfg  EmitterConfig
 	deps Deps
@@ -57,11 +75,20 @@ type Emitter struct {
 	root       *actor.RootContext
 	unparsable map[string]bool // touched only by the writer goroutine (prune chore)
 	stopTimers scheduler.CancelFunc
+	refused    int // intents refused since the queue last had room (one episode)
 }
 
 type pruneTick struct{}
 
 func (pruneTick) NotInfluenceReceiveTimeout() {}
+
+// writerFreed is sent by the emitter's writer goroutine to the emitter when it
+// has taken jobs off its channel while the emitter's overflow was not empty.
+// Undroppable: losing it would leave the overflow waiting for the next intent.
+type writerFreed struct{}
+
+func (writerFreed) NotInfluenceReceiveTimeout() {}
+func (writerFreed) Undroppable()                {}
 
 // NewEmitter returns the emitter's producer.
 func NewEmitter(cfg EmitterConfig, deps Deps) actor.Producer {
@@ -70,6 +97,9 @@ func NewEmitter(cfg EmitterConfig, deps Deps) actor.Producer {
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 5 * time.Second
+	}
+	if cfg.MaxQueued <= 0 {
+		cfg.MaxQueued = DefaultMaxQueued
 	}
 	if cfg.PruneEvery <= 0 {
 		cfg.PruneEvery = min(cfg.Retention/24, 10*time.Minute)
@@ -92,9 +122,15 @@ func (e *Emitter) Receive(ctx actor.Context) {
 	case *messages.EmitIntent:
 		e.emit(ctx, m)
 	case *messages.Flush:
-		e.writer.jobs <- writeJob{barrier: func() { e.root.Send(m.ReplyTo, &messages.Flushed{ID: m.ID}) }}
+		e.writer.submit(writeJob{barrier: func() { e.root.Send(m.ReplyTo, &messages.Flushed{ID: m.ID}) }})
+	case writerFreed:
+		if e.writer != nil {
+			e.pump()
+		}
 	case pruneTick:
-		e.writer.jobs <- writeJob{chore: e.prune}
+		if e.writer.waiting() == 0 { // else the writer is behind: prune next time
+			e.writer.submit(writeJob{chore: e.prune})
+		}
 	case *GoroutineFailed:
 		panic(m.Err)
 	default:
@@ -113,8 +149,9 @@ func (e *Emitter) start(ctx actor.Context) {
 	bw := &batchWriter{dir: e.cfg.Dir, what: "intent", maxBatch: e.cfg.MaxBatch,
 		retryInitial: e.cfg.RetryInitial, retryMax: e.cfg.RetryMax, log: e.log,
 		failed: func(reason string) { e.deps.Metrics.Core.EmitFailures.WithLabelValues(reason).Inc() }}
-	e.writer = startWriter(bw, 4*e.cfg.MaxBatch, func(f *GoroutineFailed) { e.root.Send(self, f) })
-	e.writer.jobs <- writeJob{chore: func() { e.removeStale(); e.prune() }} // before any write
+	e.writer = startWriter(bw, 4*e.cfg.MaxBatch, func() { e.root.Send(self, writerFreed{}) },
+		func(f *GoroutineFailed) { e.root.Send(self, f) })
+	e.writer.submit(writeJob{chore: func() { e.removeStale(); e.prune() }}) // before any write
 	e.stopTimers = scheduler.NewTimerScheduler(ctx).SendRepeatedly(e.cfg.PruneEvery, e.cfg.PruneEvery, self, pruneTick{})
 }
 
@@ -126,10 +163,50 @@ func (e *Emitter) release() {
 	if e.writer == nil {
 		return
 	}
-	if !e.writer.drain(e.cfg.DrainTimeout) {
-		e.log.Error("intent writer did not drain before the timeout; queued intents abandoned", "timeout_seconds", e.cfg.DrainTimeout.Seconds())
+	if e.refused > 0 {
+		e.log.Error("stopping; intents were refused while the queue was full", "count", e.refused)
+		e.refused = 0
+	}
+	if left := e.writer.drain(e.cfg.DrainTimeout); len(left) > 0 {
+		types := map[string]int{}
+		for _, j := range left {
+			types[j.kind]++
+		}
+		e.deps.Metrics.Core.IntentsLost.WithLabelValues("shutdown").Add(float64(len(left)))
+		e.deps.Metrics.Core.IntentsQueued.Sub(float64(len(left)))
+		e.log.Error("intents not written before the drain timeout; they are lost", "count", len(left),
+			"intent_types", countsByName(types), "timeout_seconds", e.cfg.DrainTimeout.Seconds(), "dir", e.cfg.Dir)
 	}
 	e.writer = nil
+}
+
+// pump hands waiting jobs to the writer; once the overflow is empty again the
+// refusal episode, if any, is over.
+func (e *Emitter) pump() {
+	if e.writer.pump() {
+		e.endRefusals()
+	}
+}
+
+// refuse turns down an intent because MaxQueued intents are already waiting:
+// counted every time, logged at the first of an episode and every 1000th.
+func (e *Emitter) refuse(ctx actor.Context, typ string, reply *actor.PID) {
+	e.refused++
+	e.deps.Metrics.Core.IntentsLost.WithLabelValues("queue_full").Inc()
+	if e.refused == 1 || e.refused%1000 == 0 {
+		e.log.Error("intent queue full while the intents directory fails; refusing new intents", "count", e.refused,
+			"queued", e.writer.waitingFiles(), "max_queued", e.cfg.MaxQueued, "intent_type", typ, "dir", e.cfg.Dir)
+	}
+	if reply != nil {
+		ctx.Send(reply, &messages.IntentDropped{Type: typ, Reason: "queue full"})
+	}
+}
+
+func (e *Emitter) endRefusals() {
+	if e.refused > 0 {
+		e.log.Warn("intent queue has room again; intents were refused while it was full", "count", e.refused)
+		e.refused = 0
+	}
 }
 
 func (e *Emitter) emit(ctx actor.Context, m *messages.EmitIntent) {
@@ -154,15 +231,21 @@ func (e *Emitter) emit(ctx actor.Context, m *messages.EmitIntent) {
 		}
 		return
 	}
+	if e.writer.waitingFiles() >= e.cfg.MaxQueued {
+		e.refuse(ctx, m.Intent.Type, reply) // not remembered as seen: a repeat may get through later
+		return
+	}
 	e.seen[enc.Dedup] = now
 	typ, path := m.Intent.Type, filepath.Join(e.cfg.Dir, enc.Name)
-	e.writer.jobs <- writeJob{file: &intentfile.File{Name: enc.Name, Body: enc.Body}, written: func() {
+	e.deps.Metrics.Core.IntentsQueued.Inc()
+	e.writer.submit(writeJob{file: &intentfile.File{Name: enc.Name, Body: enc.Body}, kind: typ, written: func() {
+		e.deps.Metrics.Core.IntentsQueued.Dec()
 		e.deps.Metrics.Core.Intents.WithLabelValues(typ).Inc()
 		e.log.Info("intent written", "intent_type", typ, "file", path)
 		if reply != nil {
 			e.root.Send(reply, &messages.IntentWritten{Path: path, Type: typ})
 		}
-	}}
+	}})
 }
 
 // sweep forgets dedup entries older than the window, at most once a minute,

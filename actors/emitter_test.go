@@ -1,10 +1,13 @@
 package actors
 
 import (
+	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -159,6 +162,212 @@ func TestEmitterDrainsQueueOnStop(t *testing.T) {
 	for _, f := range files {
 		require.NoError(t, intentfile.VerifyFile(f))
 	}
+}
+
+// breakDir makes dir unusable even for root: a regular file stands where the
+// directory should be, so creating it and every write under it fail
+// (ENOTDIR). Removing the file lets the emitter recreate the directory.
+func breakDir(t *testing.T, dir string) {
+	t.Helper()
+	require.NoError(t, os.WriteFile(dir, []byte("not a directory"), 0o600))
+}
+
+// failingEmitter spawns an emitter on a broken directory and sends it n
+// distinct intents, then waits until every one is queued and writes have
+// failed at least twice (the writer is in its retry backoff).
+func failingEmitter(t *testing.T, s *actor.ActorSystem, cfg EmitterConfig, deps Deps, n int, reply *actor.PID) *actor.PID {
+	t.Helper()
+	breakDir(t, cfg.Dir)
+	em := s.Root.Spawn(actor.PropsFromProducer(NewEmitter(cfg, deps)))
+	for i := range n {
+		s.Root.Send(em, &messages.EmitIntent{Intent: intent("distinct " + itoa(int64(i))), ReplyTo: reply})
+	}
+	require.Eventually(t, func() bool {
+		return counterValue(t, deps.Metrics, "kloros_observer_intents_queued", nil) == float64(n) &&
+			counterValue(t, deps.Metrics, "kloros_observer_intent_write_failures_total", nil) >= 2
+	}, 20*time.Second, 5*time.Millisecond, "every intent is accepted although none can be written")
+	return em
+}
+
+func requireTouch(t *testing.T, s *actor.ActorSystem, pid *actor.PID) {
+	t.Helper()
+	_, err := s.Root.RequestFuture(pid, &actor.Touch{}, time.Second).Result()
+	require.NoError(t, err, "the actor answers a Touch within 1 s")
+}
+
+func requireNothingYet(t *testing.T, ch chan any) {
+	t.Helper()
+	select {
+	case m := <-ch:
+		t.Fatalf("answered before anything could be written: %#v", m)
+	default:
+	}
+}
+
+// lockedBuffer collects log output written from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func withLog(deps Deps) (Deps, *lockedBuffer) {
+	buf := &lockedBuffer{}
+	deps.Logger = slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return deps, buf
+}
+
+func requireLogged(t *testing.T, logs *lockedBuffer, want string) {
+	t.Helper()
+	require.True(t, strings.Contains(logs.String(), want), "not logged: %s", want)
+}
+
+// A directory that keeps failing used to block Receive on the writer's full
+// channel: no Touch (the watchdog would kill the daemon), no Flush, no stop.
+func TestEmitterStaysResponsiveAndStopsWhileDirectoryFails(t *testing.T) {
+	s := newSystem(t)
+	base := t.TempDir()
+	cfg := emitterCfg(filepath.Join(base, "intents"))
+	cfg.DrainTimeout = 500 * time.Millisecond
+	deps, logs := withLog(testDeps(t, nil))
+	p, ch := probe(t, s)
+	em := failingEmitter(t, s, cfg, deps, 5000, nil)
+	requireTouch(t, s, em)
+	s.Root.Send(em, &messages.Flush{ID: 1, ReplyTo: p})
+	requireTouch(t, s, em) // the Flush has been queued behind the intents
+	requireNothingYet(t, ch)
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.Root.PoisonFuture(em).Wait() }()
+	select {
+	case err := <-stopped:
+		require.NoError(t, err)
+	case <-time.After(cfg.DrainTimeout + 10*time.Second):
+		t.Fatal("the emitter did not stop while its directory was failing")
+	}
+	requireNothingYet(t, ch) // a barrier behind lost intents is never answered
+
+	require.Equal(t, 5000.0, counterValue(t, deps.Metrics, "kloros_observer_intents_lost_total",
+		map[string]string{"reason": "shutdown"}))
+	require.Equal(t, 0.0, counterValue(t, deps.Metrics, "kloros_observer_intents_queued", nil))
+	requireLogged(t, logs, `msg="intents not written before the drain timeout; they are lost" actor=emitter count=5000 intent_types="alert_gpu_oom=5000"`)
+	tmps, err := filepath.Glob(filepath.Join(base, "*.tmp"))
+	require.NoError(t, err)
+	require.Empty(t, tmps)
+	fi, err := os.Stat(cfg.Dir)
+	require.NoError(t, err)
+	require.True(t, fi.Mode().IsRegular(), "nothing was written in place of the obstacle")
+}
+
+// Everything queued while the directory failed is written once it works
+// again: each intent exactly once, in order with the Flush behind them.
+func TestEmitterWritesEveryQueuedIntentOnceDirectoryRecovers(t *testing.T) {
+	const n = 5000
+	s := newSystem(t)
+	cfg := emitterCfg(filepath.Join(t.TempDir(), "intents"))
+	deps := testDeps(t, nil)
+	p, ch := probe(t, s)
+	em := failingEmitter(t, s, cfg, deps, n, p)
+	s.Root.Send(em, &messages.Flush{ID: 42, ReplyTo: p})
+	requireTouch(t, s, em)
+	requireNothingYet(t, ch)
+
+	require.NoError(t, os.Remove(cfg.Dir)) // the obstacle goes away
+	written := map[string]bool{}
+	deadline := time.After(60 * time.Second)
+	for flushed := false; !flushed; {
+		select {
+		case m := <-ch:
+			switch m := m.(type) {
+			case *messages.IntentWritten:
+				require.False(t, written[m.Path], "written twice: %s", m.Path)
+				written[m.Path] = true
+			case *messages.Flushed:
+				require.Equal(t, uint64(42), m.ID)
+				flushed = true
+			default:
+				t.Fatalf("unexpected %#v", m)
+			}
+		case <-deadline:
+			t.Fatalf("no Flushed within 60 s; %d intents written", len(written))
+		}
+	}
+
+	// The Flush is answered only once every intent before it is durable.
+	require.Len(t, written, n)
+	files := jsonFiles(t, cfg.Dir)
+	require.Len(t, files, n)
+	reasons := map[string]bool{}
+	for _, f := range files {
+		require.True(t, written[f], "on disk but not reported: %s", f)
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		require.NoError(t, intentfile.Verify(b), f)
+		v, err := intentfile.Parse(b)
+		require.NoError(t, err)
+		for _, kv := range v.(messages.Object) {
+			if kv.Key == "reason" {
+				r := kv.Value.(string)
+				require.False(t, reasons[r], "reason written twice: %s", r)
+				reasons[r] = true
+			}
+		}
+	}
+	for i := range n {
+		require.True(t, reasons["distinct "+itoa(int64(i))], "intent %d lost", i)
+	}
+	require.Equal(t, 0.0, counterValue(t, deps.Metrics, "kloros_observer_intents_lost_total", nil))
+	require.Equal(t, 0.0, counterValue(t, deps.Metrics, "kloros_observer_intents_queued", nil))
+	requireTouch(t, s, em)
+}
+
+// Past MaxQueued waiting intents new ones are refused, answered, counted and
+// logged; the rest are still written once the directory works again.
+func TestEmitterRefusesPastMaxQueued(t *testing.T) {
+	const n, maxQueued = 1000, 100
+	s := newSystem(t)
+	cfg := emitterCfg(filepath.Join(t.TempDir(), "intents"))
+	cfg.MaxQueued = maxQueued
+	deps, logs := withLog(testDeps(t, nil))
+	p, ch := probe(t, s)
+	breakDir(t, cfg.Dir)
+	em := s.Root.Spawn(actor.PropsFromProducer(NewEmitter(cfg, deps)))
+	for i := range n {
+		s.Root.Send(em, &messages.EmitIntent{Intent: intent("distinct " + itoa(int64(i))), ReplyTo: p})
+	}
+	s.Root.Send(em, &messages.Flush{ID: 9, ReplyTo: p})
+	var queued, refused float64
+	require.Eventually(t, func() bool {
+		queued = counterValue(t, deps.Metrics, "kloros_observer_intents_queued", nil)
+		refused = counterValue(t, deps.Metrics, "kloros_observer_intents_lost_total", map[string]string{"reason": "queue_full"})
+		return queued+refused == n
+	}, 20*time.Second, 5*time.Millisecond, "each intent is either queued or refused")
+	requireTouch(t, s, em)
+	// The writer holds at most one batch and its channel 4 batches; the overflow holds maxQueued.
+	require.LessOrEqual(t, queued, float64(5*cfg.MaxBatch+maxQueued))
+	require.Positive(t, refused)
+	for range int(refused) {
+		d := next[*messages.IntentDropped](t, ch, 5*time.Second)
+		require.Equal(t, "queue full", d.Reason)
+	}
+	requireNothingYet(t, ch)
+	requireLogged(t, logs, "refusing new intents")
+
+	require.NoError(t, os.Remove(cfg.Dir))
+	next[*messages.Flushed](t, ch, 60*time.Second)
+	require.Len(t, jsonFiles(t, cfg.Dir), n-int(refused))
+	requireLogged(t, logs, `msg="intent queue has room again; intents were refused while it was full" actor=emitter count=`+itoa(int64(refused)))
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -71,7 +71,7 @@ func (s *Spool) Receive(ctx actor.Context) {
 		bw := &batchWriter{dir: s.cfg.Dir, what: "event", maxBatch: s.cfg.MaxBatch,
 			retryInitial: s.cfg.RetryInitial, retryMax: s.cfg.RetryMax, log: s.log,
 			failed: func(string) { s.deps.Metrics.Core.SpoolFailures.Inc() }}
-		s.writer = startWriter(bw, 4*s.cfg.MaxBatch, func(f *GoroutineFailed) { s.root.Send(self, f) })
+		s.writer = startWriter(bw, 4*s.cfg.MaxBatch, nil, func(f *GoroutineFailed) { s.root.Send(self, f) })
 		s.writer.jobs <- writeJob{chore: func() { intentfile.RemoveStale(s.cfg.Dir); s.prune() }}
 		every := min(s.cfg.Retention/24, time.Hour)
 		s.stop = scheduler.NewTimerScheduler(ctx).SendRepeatedly(every, every, self, pruneTick{})
@@ -80,8 +80,11 @@ func (s *Spool) Receive(ctx actor.Context) {
 			s.stop()
 			s.stop = nil
 		}
-		if s.writer != nil && !s.writer.drain(s.cfg.DrainTimeout) {
-			s.log.Error("spool writer did not drain before the timeout; queued events not spooled")
+		if s.writer != nil {
+			if left := s.writer.drain(s.cfg.DrainTimeout); len(left) > 0 {
+				s.log.Error("spool writer did not drain before the timeout; events not spooled", "count", len(left),
+					"timeout_seconds", s.cfg.DrainTimeout.Seconds())
+			}
 		}
 		s.writer = nil
 	case *messages.Event:

@@ -3,11 +3,30 @@ package actors
 import (
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
 
 func typeName(v any) string { return fmt.Sprintf("%T", v) }
+
+// countsByName renders counts as "a=3,b=1", sorted by name, for one log value.
+func countsByName(m map[string]int) string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var sb strings.Builder
+	for i, n := range names {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, "%s=%d", n, m[n])
+	}
+	return sb.String()
+}
 
 // unhandled logs a message no case of Receive took, at debug level. The
 // lifecycle and auto-answered messages every actor sees are not logged.

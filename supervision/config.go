@@ -76,6 +76,10 @@ type EmitterConfig struct {
 	RetryMax     time.Duration `yaml:"retry_max"`
 	// MaxBatch bounds how many intents share one directory fsync.
 	MaxBatch int `yaml:"max_batch"`
+	// MaxQueued bounds the intents held in memory while the intents
+	// directory fails; past it new intents are refused and counted
+	// (kloros_observer_intents_lost_total{reason="queue_full"}).
+	MaxQueued int `yaml:"max_queued"`
 }
 
 // SpoolConfig sets raw event spooling.
@@ -199,6 +203,7 @@ func DefaultConfig() Config {
 		Emitter: EmitterConfig{
 			DedupWindow: time.Hour, Retention: 24 * time.Hour,
 			RetryInitial: 100 * time.Millisecond, RetryMax: 30 * time.Second, MaxBatch: 256,
+			MaxQueued: actors.DefaultMaxQueued,
 		},
 		Spool: SpoolConfig{Retention: 7 * 24 * time.Hour},
 		Watch: WatchConfig{Enabled: true, Paths: []string{
@@ -320,6 +325,9 @@ func (c *Config) Validate() error {
 	pos("emitter.retry_max", c.Emitter.RetryMax)
 	if c.Emitter.MaxBatch < 1 {
 		bad("emitter.max_batch", c.Emitter.MaxBatch, "must be >= 1")
+	}
+	if c.Emitter.MaxQueued < 1 {
+		bad("emitter.max_queued", c.Emitter.MaxQueued, "must be >= 1")
 	}
 	pos("spool.retention", c.Spool.Retention)
 	for i, p := range c.Watch.Paths {

@@ -1,11 +1,15 @@
 package supervision
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -284,4 +288,99 @@ func gauge(t *testing.T, b *Builder, name, actorLabel string) float64 {
 		}
 	}
 	return 0
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestRunStopsWhileIntentsDirFails: with the intents directory unusable
+// (a regular file where it should be, which stops root too) and more intents
+// queued than the writer's channel holds, the emitter still answers the
+// watchdog's Touch and the daemon still shuts down within its timeout,
+// logging what was lost.
+func TestRunStopsWhileIntentsDirFails(t *testing.T) {
+	const n = 5000
+	cfg := DefaultConfig()
+	cfg.StateDir = t.TempDir()
+	cfg.Rules = nil
+	cfg.Watch.Enabled, cfg.Journald.Enabled, cfg.Scrape.Enabled, cfg.ChemBus.Enabled, cfg.HTTP.Enabled = false, false, false, false, false
+	cfg.ShutdownTimeout = time.Second
+	cfg.Emitter.RetryInitial, cfg.Emitter.RetryMax = 10*time.Millisecond, 50*time.Millisecond
+	cfg.Resolve()
+	require.NoError(t, os.WriteFile(cfg.IntentsDir, []byte("not a directory"), 0o600))
+	logs := &lockedBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var metrics *telemetry.Metrics
+	var emitter *actor.PID
+	var system *actor.ActorSystem
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, cfg, logger, Hooks{
+			Metrics: func(m *telemetry.Metrics) { metrics = m },
+			Ready: func(s *actor.ActorSystem, _ *actor.PID) {
+				system, emitter = s, actor.NewPID(s.Address(), RootName+"/emitter")
+				close(ready)
+			},
+		})
+	}()
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("tree never became ready")
+	}
+	for i := range n {
+		system.Root.Send(emitter, &messages.EmitIntent{Intent: messages.Intent{Type: "alert_disk_space", Priority: 8,
+			Reason: fmt.Sprintf("intent %d", i), Data: messages.Object{}}})
+	}
+	require.Eventually(t, func() bool {
+		return metricValue(t, metrics, "kloros_observer_intents_queued") == n
+	}, 20*time.Second, 5*time.Millisecond, "every intent is accepted although none can be written")
+	_, err := system.Root.RequestFuture(emitter, &actor.Touch{}, time.Second).Result()
+	require.NoError(t, err, "the emitter answers the watchdog's Touch")
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(cfg.ShutdownTimeout + 10*time.Second):
+		t.Fatal("Run did not return while the intents directory was failing")
+	}
+	require.True(t, strings.Contains(logs.String(), `msg="intents not written before the drain timeout; they are lost" actor=emitter count=5000 intent_types="alert_disk_space=5000"`),
+		"the loss is logged with its count and types")
+	require.True(t, strings.Contains(logs.String(), "intents_lost=5000"), "the final statistics count the loss")
+	require.False(t, strings.Contains(logs.String(), "actor did not drain before the shutdown timeout"),
+		"the emitter gives up (and says what it lost) before stopTree stops waiting")
+}
+
+func metricValue(t *testing.T, m *telemetry.Metrics, name string) float64 {
+	t.Helper()
+	mfs, err := m.Registry.Gather()
+	require.NoError(t, err)
+	total := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, mm := range mf.GetMetric() {
+				total += mm.GetCounter().GetValue() + mm.GetGauge().GetValue()
+			}
+		}
+	}
+	return total
 }

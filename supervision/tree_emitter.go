@@ -10,6 +10,6 @@ func emitterSpecs(b *Builder) ([]ChildSpec, error) {
 		actors.NewEmitter(actors.EmitterConfig{
 			Dir: c.IntentsDir, DedupWindow: c.Emitter.DedupWindow, Retention: c.Emitter.Retention,
 			RetryInitial: c.Emitter.RetryInitial, RetryMax: c.Emitter.RetryMax, MaxBatch: c.Emitter.MaxBatch,
-			DrainTimeout: c.ShutdownTimeout,
+			DrainTimeout: outputDrainTimeout(c), MaxQueued: c.Emitter.MaxQueued,
 		}, b.Deps))}, nil
 }

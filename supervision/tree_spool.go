@@ -14,9 +14,15 @@ func spoolSpecs(b *Builder) ([]ChildSpec, error) {
 		out = append(out, b.Leaf("spool", PhaseOutput, c.Supervision.MailboxSize, "writes every raw event to "+c.Spool.Dir,
 			actors.NewSpool(actors.SpoolConfig{Dir: c.Spool.Dir, Retention: c.Spool.Retention,
 				RetryInitial: c.Emitter.RetryInitial, RetryMax: c.Emitter.RetryMax, MaxBatch: c.Emitter.MaxBatch,
-				DrainTimeout: c.ShutdownTimeout}, b.Deps)))
+				DrainTimeout: outputDrainTimeout(c)}, b.Deps)))
 	}
 	out = append(out, b.Leaf("housekeeping", PhaseSupport, 0, "stats line every "+c.StatsInterval.String(),
 		actors.NewHousekeeping(c.StatsInterval, time.Now(), b.Deps)))
 	return out, nil
 }
+
+// outputDrainTimeout bounds how long the emitter and the spool keep retrying
+// writes at shutdown. It is 4/5 of the shutdown timeout, so that (when the
+// earlier phases were quick) they give up, and log what they could not
+// write, before stopTree stops waiting for them.
+func outputDrainTimeout(c *Config) time.Duration { return c.ShutdownTimeout * 4 / 5 }

@@ -18,6 +18,8 @@ type CoreMetrics struct {
 	Intents       *prometheus.CounterVec // type: written durably
 	IntentsDedup  *prometheus.CounterVec // type: dropped as identical within the dedup window
 	EmitFailures  *prometheus.CounterVec // reason
+	IntentsLost   *prometheus.CounterVec // reason=queue_full|shutdown: accepted intents never written
+	IntentsQueued prometheus.Gauge       // intents accepted and not yet durable (writer queue and overflow)
 	SpoolFailures prometheus.Counter
 	Pruned        *prometheus.CounterVec // what=intents|events|tmp
 	StartTime     prometheus.Gauge
@@ -61,6 +63,14 @@ func newCoreMetrics(reg prometheus.Registerer) *CoreMetrics {
 			Namespace: Namespace, Name: "intent_write_failures_total",
 			Help: "Failed intent write attempts (each retried), by reason.",
 		}, []string{"reason"}),
+		IntentsLost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "intents_lost_total",
+			Help: "Intents that were not written: refused because the emitter's queue was full while the intents directory failed (queue_full), or still queued when the emitter stopped (shutdown), by reason.",
+		}, []string{"reason"}),
+		IntentsQueued: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "intents_queued",
+			Help: "Intents accepted by the emitter and not yet durable (grows while the intents directory fails).",
+		}),
 		SpoolFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "spool_write_failures_total",
 			Help: "Failed event spool write attempts.",
@@ -75,6 +85,6 @@ func newCoreMetrics(reg prometheus.Registerer) *CoreMetrics {
 		}),
 	}
 	reg.MustRegister(m.ActorRestarts, m.ActorFailures, m.ActorEscalated, m.MailboxDropped,
-		m.Events, m.EventsDeduped, m.Intents, m.IntentsDedup, m.EmitFailures, m.SpoolFailures, m.Pruned, m.StartTime)
+		m.Events, m.EventsDeduped, m.Intents, m.IntentsDedup, m.EmitFailures, m.IntentsLost, m.IntentsQueued, m.SpoolFailures, m.Pruned, m.StartTime)
 	return m
 }

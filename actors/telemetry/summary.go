@@ -20,6 +20,8 @@ type Summary struct {
 	Intents        float64
 	IntentsDeduped float64
 	EmitFailures   float64
+	IntentsLost    float64
+	IntentsQueued  float64
 	Restarts       float64
 	MailboxDropped float64
 	ZooidsAlive    float64
@@ -57,6 +59,10 @@ func Summarize(g prometheus.Gatherer, started time.Time) Summary {
 				s.IntentsDeduped += v
 			case "intent_write_failures_total":
 				s.EmitFailures += v
+			case "intents_lost_total":
+				s.IntentsLost += v
+			case "intents_queued":
+				s.IntentsQueued += v
 			case "actor_restarts_total":
 				s.Restarts += v
 			case "mailbox_dropped_messages_total":
@@ -95,7 +101,8 @@ func (s Summary) Attrs() []any {
 		"uptime_seconds", s.Uptime.Round(time.Second).Seconds(),
 		"events", s.Events, "events_by_source", kv(s.EventsBySource), "events_deduplicated", s.Deduped,
 		"intents", s.Intents, "intents_by_type", kv(s.IntentsByType), "intents_deduplicated", s.IntentsDeduped,
-		"intent_write_failures", s.EmitFailures, "actor_restarts", s.Restarts, "mailbox_dropped", s.MailboxDropped,
+		"intent_write_failures", s.EmitFailures, "intents_lost", s.IntentsLost, "intents_queued", s.IntentsQueued,
+		"actor_restarts", s.Restarts, "mailbox_dropped", s.MailboxDropped,
 		"zooids_alive", s.ZooidsAlive, "zooids_silent", s.ZooidsSilent, "gaps_published", s.GapsPublished,
 	}
 }
