@@ -34,8 +34,8 @@ type ScrapeConfig struct {
 // threshold crossings into events (SPEC §2.1, metrics row).
 //
 // The request runs in a goroutine the actor owns (one at a time: a tick that
-// finds a scrape still running is skipped and counted), negotiating
-// OpenMetrics 1.0 and the text format, bounded by Timeout and MaxBodyBytes.
+// finds a scrape still running is skipped and counted), preferring the text
+// format over OpenMetrics 1.0 (see acceptHeader), bounded by Timeout and MaxBodyBytes.
 // Its result comes back as a message. A down, slow, garbage-returning,
 // wrong-content-type or oversized endpoint is counted by reason, logged once
 // per state change (up→down, down→up, or a new reason) and retried on the
@@ -121,8 +121,14 @@ func (s *ScrapeSource) Receive(ctx actor.Context) {
 	}
 }
 
-// acceptHeader asks for OpenMetrics 1.0 first, then the text format.
-const acceptHeader = "application/openmetrics-text;version=1.0.0;q=0.9,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+// acceptHeader asks for the Prometheus text format first and OpenMetrics 1.0
+// only after it. expfmt (v0.72) has no OpenMetrics parser: it reads
+// OpenMetrics with the text parser, which fails on exemplars and on
+// timestamps in seconds — exactly what client_golang sends once
+// EnableOpenMetrics is on. Preferring text gets such endpoints to answer in
+// the format we parse natively; an endpoint that answers OpenMetrics anyway is
+// read through omToText.
+const acceptHeader = "text/plain;version=0.0.4;q=1.0,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1"
 
 // scrape runs on the goroutine: fetch, limit, decode. It never touches the
 // actor's fields except the immutable config and metrics.
@@ -150,20 +156,18 @@ func (s *ScrapeSource) scrape(ctx context.Context) *scrapeResult {
 		res.reason, res.err = "status", fmt.Errorf("HTTP %s", resp.Status)
 		return res
 	}
-	var format expfmt.Format
+	counted := &countingReader{r: io.LimitReader(resp.Body, s.cfg.MaxBodyBytes+1)}
+	var in io.Reader = counted
 	mt, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	switch {
 	case mt == "text/plain" && (params["version"] == "" || params["version"] == expfmt.TextVersion):
-		format = expfmt.NewFormat(expfmt.TypeTextPlain)
 	case mt == "application/openmetrics-text" && (params["version"] == "" || params["version"] == expfmt.OpenMetricsVersion_1_0_0):
-		format = expfmt.NewFormat(expfmt.TypeOpenMetrics) // 1.0 is read by the text decoder
+		in = newOMToText(counted)
 	default:
 		res.reason, res.err = "content_type", fmt.Errorf("unsupported Content-Type %q", resp.Header.Get("Content-Type"))
 		return res
 	}
-	body := io.LimitReader(resp.Body, s.cfg.MaxBodyBytes+1)
-	counted := &countingReader{r: body}
-	dec := expfmt.NewDecoder(counted, format)
+	dec := expfmt.NewDecoder(in, expfmt.NewFormat(expfmt.TypeTextPlain))
 	res.series = map[string][]series{}
 	for {
 		var mf dto.MetricFamily

@@ -231,6 +231,7 @@ func TestScrapeRealNodeExporter(t *testing.T) {
 			if e.Type == "disk_space_high" && e.Data["mountpoint"] == "/" {
 				require.Greater(t, e.Data["value"].(float64), 0.0001)
 				require.Equal(t, 1.0, counterValue(t, deps.Metrics, "kloros_observer_scrape_up", nil))
+				require.Zero(t, scrapes(t, deps, "parse"), "node_exporter's answer to our Accept header parses")
 				return
 			}
 		case <-deadline:
