@@ -348,10 +348,17 @@ func (c *Config) Validate() error {
 	if c.Scrape.Timeout >= c.Scrape.Interval && c.Scrape.Interval > 0 {
 		bad("scrape.timeout", c.Scrape.Timeout, fmt.Sprintf("must be shorter than scrape.interval (%s)", c.Scrape.Interval))
 	}
+	firstNamed := map[string]int{}
 	for i, ch := range c.Checks {
 		f := fmt.Sprintf("checks[%d]", i)
 		if ch.Name == "" {
 			bad(f+".name", `""`, "must not be empty")
+		} else if j, dup := firstNamed[ch.Name]; dup {
+			// Names key the checker's state and the firing metric: two checks
+			// sharing one would overwrite each other's.
+			bad(f+".name", ch.Name, fmt.Sprintf("must be unique: checks[%d] has the same name", j))
+		} else {
+			firstNamed[ch.Name] = i
 		}
 		if ch.Metric == "" {
 			bad(f+".metric", `""`, "must name a metric")

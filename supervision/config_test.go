@@ -80,6 +80,9 @@ func TestValidateNamesFieldAndValue(t *testing.T) {
 		"http listen":   {func(c *Config) { c.HTTP.Listen = "nowhere" }, "http.listen = nowhere"},
 		"backoff":       {func(c *Config) { c.Supervision.BackoffMax = time.Millisecond }, "supervision.backoff_max"},
 		"mailbox":       {func(c *Config) { c.Supervision.MailboxSize = 1 }, "supervision.mailbox_size = 1"},
+		"check name": {func(c *Config) {
+			c.Checks = []ScrapeCheck{{Name: "disk", Metric: "a", Op: ">", EventType: "e"}, {Name: "disk", Metric: "b", Op: ">", EventType: "e"}}
+		}, "checks[1].name = disk: must be unique: checks[0] has the same name"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := DefaultConfig()
