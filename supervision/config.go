@@ -375,11 +375,25 @@ func (c *Config) Validate() error {
 		case "", "gauge":
 		case "increase":
 			pos(f+".window", ch.Window)
+			// An increase needs two samples inside the window; with scrape
+			// jitter that takes a window of at least two intervals.
+			if ch.Window > 0 && c.Scrape.Interval > 0 && ch.Window < 2*c.Scrape.Interval {
+				bad(f+".window", ch.Window, fmt.Sprintf("must be at least 2 × scrape.interval (%s) = %s: an increase needs two samples inside the window",
+					c.Scrape.Interval, 2*c.Scrape.Interval))
+			}
 		default:
 			bad(f+".mode", ch.Mode, "must be gauge or increase")
 		}
 		if ch.Invert && ch.Ratio == "" {
 			bad(f+".invert", true, "needs ratio")
+		}
+	}
+	if c.Checks == nil && c.Scrape.Enabled && c.Scrape.Interval > 0 {
+		for _, ch := range actors.DefaultChecks() {
+			if ch.Mode == "increase" && ch.Window < 2*c.Scrape.Interval {
+				bad("scrape.interval", c.Scrape.Interval, fmt.Sprintf("must be at most half the window (%s) of the default check %s, or set checks: with a longer window",
+					ch.Window, ch.Name))
+			}
 		}
 	}
 	if c.Scrape.MaxBodyBytes < 1024 {

@@ -83,6 +83,11 @@ func TestValidateNamesFieldAndValue(t *testing.T) {
 		"check name": {func(c *Config) {
 			c.Checks = []ScrapeCheck{{Name: "disk", Metric: "a", Op: ">", EventType: "e"}, {Name: "disk", Metric: "b", Op: ">", EventType: "e"}}
 		}, "checks[1].name = disk: must be unique: checks[0] has the same name"},
+		"increase window": {func(c *Config) {
+			c.Checks = []ScrapeCheck{{Name: "lc", Metric: "c_total", Mode: "increase", Window: 45 * time.Second, Op: ">", EventType: "e"}}
+		}, "checks[0].window = 45s: must be at least 2 × scrape.interval (30s) = 1m0s"},
+		"default window": {func(c *Config) { c.Scrape.Interval, c.Scrape.Timeout = 6*time.Minute, 10*time.Second },
+			"scrape.interval = 6m0s: must be at most half the window (10m0s) of the default check lock_contention"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := DefaultConfig()
@@ -92,6 +97,25 @@ func TestValidateNamesFieldAndValue(t *testing.T) {
 			require.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+// TestLoadConfigRejectsBadChecks goes through the file, as --config and
+// --check-config do.
+func TestLoadConfigRejectsBadChecks(t *testing.T) {
+	c := DefaultConfig()
+	require.NoError(t, LoadConfigFile(writeFile(t, `scrape:
+  interval: 30s
+checks:
+  - {name: disk, metric: node_filesystem_avail_bytes, op: "<", value: 1, event_type: disk_low}
+  - {name: lock, metric: c_total, mode: increase, window: 59s, op: ">", value: 10, event_type: lock_high}
+  - {name: disk, metric: node_filesystem_free_bytes, op: "<", value: 1, event_type: disk_low}
+  - {name: lock2, metric: c_total, mode: increase, window: 1m, op: ">", value: 10, event_type: lock_high}
+`), &c))
+	c.Resolve()
+	err := c.Validate()
+	require.ErrorContains(t, err, "checks[2].name = disk: must be unique: checks[0] has the same name")
+	require.ErrorContains(t, err, "checks[1].window = 59s: must be at least 2 × scrape.interval (30s) = 1m0s")
+	require.Equal(t, 2, strings.Count(err.Error(), "config: "), "a window of exactly two intervals is accepted: %v", err)
 }
 
 func TestValidateReportsAllProblems(t *testing.T) {
