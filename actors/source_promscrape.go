@@ -24,7 +24,7 @@ type ScrapeConfig struct {
 	Endpoint     string
 	Index        int // position in the configuration: the metrics label
 	Interval     time.Duration
-	Timeout      time.Duration
+	Timeout      time.Duration // 0: DefaultScrapeTimeout(Interval)
 	MaxBodyBytes int64
 	Checks       []Check
 	Dispatcher   *actor.PID
@@ -82,6 +82,9 @@ func (s *ScrapeSource) Receive(ctx actor.Context) {
 	case *actor.Started:
 		s.label = strconv.Itoa(s.cfg.Index)
 		s.log = s.deps.Logger.With("actor", "sources/scrape:"+s.label, "endpoint", s.cfg.Endpoint)
+		if s.cfg.Timeout <= 0 {
+			s.cfg.Timeout = DefaultScrapeTimeout(s.cfg.Interval)
+		}
 		s.client = &http.Client{Timeout: s.cfg.Timeout}
 		s.checker = newChecker(s.cfg.Checks)
 		s.base, s.cancel = context.WithCancel(context.Background())
@@ -266,4 +269,11 @@ func (s *ScrapeSource) handle(ctx actor.Context, r *scrapeResult) {
 	for _, ev := range events {
 		ctx.Send(s.cfg.Dispatcher, ev)
 	}
+}
+
+// DefaultScrapeTimeout is the timeout used when none is configured: ¾ of the
+// interval, at most 10 s, so a hanging endpoint is cut off before the next
+// tick and scrapes never queue up behind it.
+func DefaultScrapeTimeout(interval time.Duration) time.Duration {
+	return min(interval*3/4, 10*time.Second)
 }

@@ -239,3 +239,49 @@ func TestScrapeRealNodeExporter(t *testing.T) {
 		}
 	}
 }
+
+// TestScrapeHangingEndpointNeverStacks: with no timeout configured the
+// source derives one (¾ of the interval), so an endpoint that never answers,
+// or sends headers and then stalls the body, is cut off before the next tick:
+// one request at a time, each counted as a timeout.
+func TestScrapeHangingEndpointNeverStacks(t *testing.T) {
+	require.Equal(t, 75*time.Millisecond, DefaultScrapeTimeout(100*time.Millisecond))
+	require.Equal(t, 10*time.Second, DefaultScrapeTimeout(time.Minute), "capped at 10 s")
+	for _, mode := range []string{"no answer", "headers then stall"} {
+		t.Run(mode, func(t *testing.T) {
+			var inflight, peak, served atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n := inflight.Add(1)
+				defer inflight.Add(-1)
+				served.Add(1)
+				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+				}
+				if mode == "headers then stall" {
+					w.Header().Set("Content-Type", textCT)
+					fmt.Fprint(w, "# TYPE up gauge\nup{job=")
+					w.(http.Flusher).Flush()
+				}
+				select {
+				case <-r.Context().Done(): // we hung up
+				case <-time.After(time.Minute):
+				}
+			}))
+			defer srv.Close()
+			// Timeout unset: 300 ms of a 400 ms interval, leaving the server
+			// 100 ms to notice we hung up before the next request.
+			s := newSystem(t)
+			disp, _ := probe(t, s)
+			deps := testDeps(t, nil)
+			pid := s.Root.Spawn(actor.PropsFromProducer(NewScrapeSource(ScrapeConfig{Endpoint: srv.URL, Interval: 400 * time.Millisecond,
+				MaxBodyBytes: 1 << 20, Dispatcher: disp}, deps)))
+			t.Cleanup(func() { s.Root.StopFuture(pid).Wait() })
+			require.Eventually(t, func() bool { return scrapes(t, deps, "timeout") >= 4 }, 10*time.Second, 10*time.Millisecond,
+				"by reason: parse %v connect %v", scrapes(t, deps, "parse"), scrapes(t, deps, "connect"))
+			require.Equal(t, int64(1), peak.Load(), "never two requests at once")
+			require.Less(t, counterValue(t, deps.Metrics, "kloros_observer_scrapes_skipped_total", nil), 2.0,
+				"the timeout ends each scrape before the next tick")
+			require.Zero(t, scrapes(t, deps, "parse"), "a stalled body is a timeout, not a parse error")
+			require.Eventually(t, func() bool { return inflight.Load() == 0 }, time.Second, 5*time.Millisecond, "every request was hung up")
+		})
+	}
+}

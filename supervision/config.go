@@ -109,9 +109,11 @@ type JournaldConfig struct {
 
 // ScrapeConfig sets the Prometheus scrape sources.
 type ScrapeConfig struct {
-	Enabled      bool          `yaml:"enabled"`
-	Endpoints    []string      `yaml:"endpoints"`
-	Interval     time.Duration `yaml:"interval"`
+	Enabled   bool          `yaml:"enabled"`
+	Endpoints []string      `yaml:"endpoints"`
+	Interval  time.Duration `yaml:"interval"`
+	// Timeout bounds one scrape; unset (0), it is ¾ of Interval, at most
+	// 10 s. It must be shorter than Interval.
 	Timeout      time.Duration `yaml:"timeout"`
 	MaxBodyBytes int64         `yaml:"max_body_bytes"`
 }
@@ -208,7 +210,7 @@ func DefaultConfig() Config {
 		},
 		Scrape: ScrapeConfig{
 			Enabled: true, Endpoints: []string{"http://localhost:9090/metrics"},
-			Interval: 30 * time.Second, Timeout: 10 * time.Second, MaxBodyBytes: 16 << 20,
+			Interval: 30 * time.Second, MaxBodyBytes: 16 << 20, // Timeout: derived from Interval by Resolve
 		},
 		HTTP: HTTPConfig{Enabled: true, Listen: "127.0.0.1:9464"},
 		ChemBus: ChemBusConfig{
@@ -257,6 +259,9 @@ func (c *Config) Resolve() {
 		c.Watch.Paths[i] = expandHome(p)
 	}
 	c.Journald.Dir = expandHome(c.Journald.Dir)
+	if c.Scrape.Timeout == 0 && c.Scrape.Interval > 0 {
+		c.Scrape.Timeout = actors.DefaultScrapeTimeout(c.Scrape.Interval)
+	}
 }
 
 func expandHome(p string) string {
@@ -344,7 +349,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	pos("scrape.interval", c.Scrape.Interval)
-	pos("scrape.timeout", c.Scrape.Timeout)
+	if c.Scrape.Timeout < 0 {
+		bad("scrape.timeout", c.Scrape.Timeout, "must be positive, or unset for ¾ of scrape.interval (at most 10s)")
+	}
 	if c.Scrape.Timeout >= c.Scrape.Interval && c.Scrape.Interval > 0 {
 		bad("scrape.timeout", c.Scrape.Timeout, fmt.Sprintf("must be shorter than scrape.interval (%s)", c.Scrape.Interval))
 	}

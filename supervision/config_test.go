@@ -118,6 +118,31 @@ checks:
 	require.Equal(t, 2, strings.Count(err.Error(), "config: "), "a window of exactly two intervals is accepted: %v", err)
 }
 
+// TestScrapeTimeoutFollowsTheInterval: with no timeout configured it is ¾ of
+// the interval, at most 10 s, so a short --metrics-interval alone is valid
+// (a fixed 10 s default rejected --metrics-interval 5). A timeout that is set
+// must still be shorter than the interval.
+func TestScrapeTimeoutFollowsTheInterval(t *testing.T) {
+	for interval, want := range map[time.Duration]time.Duration{
+		5 * time.Second: 3750 * time.Millisecond, 8 * time.Second: 6 * time.Second, 30 * time.Second: 10 * time.Second, time.Hour: 10 * time.Second,
+	} {
+		c := DefaultConfig()
+		c.Scrape.Interval = interval
+		c.Checks = []ScrapeCheck{}
+		c.Resolve()
+		require.NoError(t, c.Validate(), interval)
+		require.Equal(t, want, c.Scrape.Timeout, interval)
+	}
+	c := DefaultConfig()
+	require.NoError(t, LoadConfigFile(writeFile(t, "scrape:\n  interval: 5s\n  timeout: 4s\n"), &c))
+	c.Resolve()
+	require.NoError(t, c.Validate())
+	require.Equal(t, 4*time.Second, c.Scrape.Timeout, "a timeout that is set is kept")
+	require.NoError(t, LoadConfigFile(writeFile(t, "scrape:\n  timeout: 5s\n"), &c))
+	c.Resolve()
+	require.ErrorContains(t, c.Validate(), "scrape.timeout = 5s: must be shorter than scrape.interval (5s)")
+}
+
 func TestValidateReportsAllProblems(t *testing.T) {
 	c := DefaultConfig()
 	c.LogLevel, c.ChemBus.Proxy = "loud", "maybe"
