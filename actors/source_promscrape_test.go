@@ -285,3 +285,35 @@ func TestScrapeHangingEndpointNeverStacks(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckerForgetsVanishedSeries: a label set that churns (a pod, a
+// request id, a per-run label) leaves no state behind once it is gone from
+// the endpoint, so memory stays bounded by what the endpoint exposes now.
+func TestCheckerForgetsVanishedSeries(t *testing.T) {
+	c := newChecker([]Check{
+		{Name: "inc", Metric: "jobs_total", Mode: "increase", Window: time.Hour, Op: ">", Value: 0, EventType: "jobs"},
+		{Name: "gauge", Metric: "queue", Op: ">", Value: 0, EventType: "queue"},
+	})
+	t0 := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	scrape := func(i int) map[string][]series {
+		by := map[string][]series{}
+		for _, run := range []int{i, i + 1} { // each run lives for two scrapes
+			l := map[string]string{"run": fmt.Sprint(run)}
+			by["jobs_total"] = append(by["jobs_total"], series{name: "jobs_total", labels: l, value: float64(i)})
+			by["queue"] = append(by["queue"], series{name: "queue", labels: l, value: 1})
+		}
+		return by
+	}
+	fired := 0
+	for i := range 10000 {
+		evs, over := c.evaluate(scrape(i), t0.Add(time.Duration(i)*30*time.Second))
+		fired += len(evs)
+		require.Equal(t, 2, over["gauge"])
+	}
+	require.Equal(t, 2, len(c.history), "only the two live series keep increase history")
+	require.Equal(t, 3, len(c.firing), "only live series are firing (the gauge's two, the increase's one with two samples)")
+	require.Equal(t, 10000*2, fired, "each run fires its gauge once and its increase once")
+	// A series that comes back starts from scratch: one sample is no increase.
+	evs, _ := c.evaluate(scrape(0), t0.Add(10000*30*time.Second))
+	require.Len(t, evs, 2, "the gauges fire again; the increases need a second sample")
+}
