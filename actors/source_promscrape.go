@@ -264,7 +264,7 @@ func (s *ScrapeSource) handle(ctx actor.Context, r *scrapeResult) {
 	}
 	events, over := s.checker.evaluate(r.series, r.at)
 	for name, n := range over {
-		m.Firing.WithLabelValues(name).Set(float64(n))
+		m.Firing.WithLabelValues(s.label, name).Set(float64(n))
 	}
 	for _, ev := range events {
 		ctx.Send(s.cfg.Dispatcher, ev)

@@ -317,3 +317,34 @@ func TestCheckerForgetsVanishedSeries(t *testing.T) {
 	evs, _ := c.evaluate(scrape(0), t0.Add(10000*30*time.Second))
 	require.Len(t, evs, 2, "the gauges fire again; the increases need a second sample")
 }
+
+// TestScrapeFiringMetricPerEndpointAndCheck: two endpoints run the same
+// checks; the firing gauge tells them apart (it was labelled by check only,
+// so the endpoints overwrote each other's count every scrape).
+func TestScrapeFiringMetricPerEndpointAndCheck(t *testing.T) {
+	hot, cool := &metricsServer{}, &metricsServer{}
+	hot.set(textCT, kl(1, ""))                                                                    // phase 9000 s: over 7200
+	cool.set(textCT, strings.Replace(kl(1, ""), `{phase="spica"} 9000`, `{phase="spica"} 60`, 1)) // under
+	s := newSystem(t)
+	disp, _ := probe(t, s)
+	deps := testDeps(t, nil)
+	for i, ms := range []*metricsServer{hot, cool} {
+		srv := httptest.NewServer(ms)
+		t.Cleanup(srv.Close)
+		pid := s.Root.Spawn(actor.PropsFromProducer(NewScrapeSource(ScrapeConfig{Endpoint: srv.URL, Index: i, Interval: 50 * time.Millisecond,
+			MaxBodyBytes: 1 << 20, Checks: DefaultChecks(), Dispatcher: disp}, deps)))
+		t.Cleanup(func() { s.Root.StopFuture(pid).Wait() })
+	}
+	firing := func(ep, check string) float64 {
+		return counterValue(t, deps.Metrics, "kloros_observer_check_firing_series", map[string]string{"endpoint": ep, "check": check})
+	}
+	require.Eventually(t, func() bool {
+		return scrapes(t, deps, "ok") >= 20 && firing("0", "phase_duration") == 1
+	}, 5*time.Second, 5*time.Millisecond)
+	for range 20 { // both keep scraping; neither overwrites the other
+		require.Equal(t, 1.0, firing("0", "phase_duration"))
+		require.Equal(t, 0.0, firing("1", "phase_duration"))
+		time.Sleep(5 * time.Millisecond)
+	}
+	require.Equal(t, 0.0, firing("0", "disk_space"), "every check has a series per endpoint, at 0 when nothing is over")
+}
