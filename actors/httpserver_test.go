@@ -34,6 +34,7 @@ func TestHTTPServerMetricsHealthReady(t *testing.T) {
 	deps := testDeps(t, nil)
 	deps.Metrics.Core.Events.WithLabelValues("inotify", "promotion_new").Add(3)
 	deps.Metrics.ChemBus.Zooids.WithLabelValues("alive").Set(2)
+	deps.Metrics.Scrape.Firing.WithLabelValues("0", "disk_space").Set(1)
 	var ready atomic.Bool
 	addr := make(chan string, 1)
 	pid := s.Root.Spawn(actor.PropsFromProducer(NewHTTPServer(HTTPConfig{Listen: "127.0.0.1:0", IntentsDir: dir,
@@ -60,6 +61,7 @@ func TestHTTPServerMetricsHealthReady(t *testing.T) {
 	require.Equal(t, 200, code)
 	require.Contains(t, body, `kloros_observer_events_total{source="inotify",type="promotion_new"} 3`)
 	require.Contains(t, body, `kloros_observer_zooids{state="alive"} 2`)
+	require.Contains(t, body, `kloros_observer_check_firing_series{check="disk_space",endpoint="0"} 1`)
 	check := exec.Command("/usr/bin/promtool", "check", "metrics")
 	check.Stdin = strings.NewReader(body)
 	out, err := check.CombinedOutput()

@@ -83,18 +83,20 @@ func newChecker(checks []Check) *checker {
 func (c *checker) evaluate(byName map[string][]series, now time.Time) ([]*messages.Event, map[string]int) {
 	var out []*messages.Event
 	over := map[string]int{}
-	seen := map[string]bool{}
+	seen := map[string]bool{} // series with a value this scrape
+	live := map[string]bool{} // series present this scrape, with a value or not
 	for _, ch := range c.checks {
 		over[ch.Name] = 0
 		for _, s := range byName[ch.Metric] {
 			if !matches(s.labels, ch.Labels, ch.Exclude) {
 				continue
 			}
-			v, ok := c.value(ch, s, byName, now)
+			key := ch.Name + "|" + seriesKey(s.name, s.labels)
+			live[key] = true
+			v, ok := c.value(ch, key, s, byName, now)
 			if !ok {
 				continue
 			}
-			key := ch.Name + "|" + seriesKey(s.name, s.labels)
 			seen[key] = true
 			if !compare(v, ch.Op, ch.Value) {
 				delete(c.firing, key) // back under: the next crossing fires again
@@ -115,15 +117,23 @@ func (c *checker) evaluate(byName map[string][]series, now time.Time) ([]*messag
 			out = append(out, &messages.Event{Source: "metrics", Type: ch.EventType, TS: now, Data: data})
 		}
 	}
-	for key := range c.firing { // series that disappeared are forgotten
+	// Series that disappeared are forgotten, so a churning label set leaves
+	// nothing behind: their firing state, and their increase history (were it
+	// kept, every label value ever seen would stay in memory).
+	for key := range c.firing {
 		if !seen[key] {
 			delete(c.firing, key)
+		}
+	}
+	for key := range c.history {
+		if !live[key] {
+			delete(c.history, key)
 		}
 	}
 	return out, over
 }
 
-func (c *checker) value(ch Check, s series, byName map[string][]series, now time.Time) (float64, bool) {
+func (c *checker) value(ch Check, key string, s series, byName map[string][]series, now time.Time) (float64, bool) {
 	v := s.value
 	if ch.Minus != "" {
 		o, ok := find(byName[ch.Minus], s.labels)
@@ -145,7 +155,6 @@ func (c *checker) value(ch Check, s series, byName map[string][]series, now time
 	if ch.Mode != "increase" {
 		return v, true
 	}
-	key := ch.Name + "|" + seriesKey(s.name, s.labels)
 	h := append(c.history[key], sample{at: now, v: v})
 	cut := 0
 	for cut < len(h)-1 && now.Sub(h[cut].at) > ch.Window {

@@ -24,7 +24,7 @@ type ScrapeConfig struct {
 	Endpoint     string
 	Index        int // position in the configuration: the metrics label
 	Interval     time.Duration
-	Timeout      time.Duration
+	Timeout      time.Duration // 0: DefaultScrapeTimeout(Interval)
 	MaxBodyBytes int64
 	Checks       []Check
 	Dispatcher   *actor.PID
@@ -34,8 +34,8 @@ type ScrapeConfig struct {
 // threshold crossings into events (SPEC §2.1, metrics row).
 //
 // The request runs in a goroutine the actor owns (one at a time: a tick that
-// finds a scrape still running is skipped and counted), negotiating
-// OpenMetrics 1.0 and the text format, bounded by Timeout and MaxBodyBytes.
+// finds a scrape still running is skipped and counted), preferring the text
+// format over OpenMetrics 1.0 (see acceptHeader), bounded by Timeout and MaxBodyBytes.
 // Its result comes back as a message. A down, slow, garbage-returning,
 // wrong-content-type or oversized endpoint is counted by reason, logged once
 // per state change (up→down, down→up, or a new reason) and retried on the
@@ -82,6 +82,9 @@ func (s *ScrapeSource) Receive(ctx actor.Context) {
 	case *actor.Started:
 		s.label = strconv.Itoa(s.cfg.Index)
 		s.log = s.deps.Logger.With("actor", "sources/scrape:"+s.label, "endpoint", s.cfg.Endpoint)
+		if s.cfg.Timeout <= 0 {
+			s.cfg.Timeout = DefaultScrapeTimeout(s.cfg.Interval)
+		}
 		s.client = &http.Client{Timeout: s.cfg.Timeout}
 		s.checker = newChecker(s.cfg.Checks)
 		s.base, s.cancel = context.WithCancel(context.Background())
@@ -121,8 +124,14 @@ func (s *ScrapeSource) Receive(ctx actor.Context) {
 	}
 }
 
-// acceptHeader asks for OpenMetrics 1.0 first, then the text format.
-const acceptHeader = "application/openmetrics-text;version=1.0.0;q=0.9,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+// acceptHeader asks for the Prometheus text format first and OpenMetrics 1.0
+// only after it. expfmt (v0.72) has no OpenMetrics parser: it reads
+// OpenMetrics with the text parser, which fails on exemplars and on
+// timestamps in seconds — exactly what client_golang sends once
+// EnableOpenMetrics is on. Preferring text gets such endpoints to answer in
+// the format we parse natively; an endpoint that answers OpenMetrics anyway is
+// read through omToText.
+const acceptHeader = "text/plain;version=0.0.4;q=1.0,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1"
 
 // scrape runs on the goroutine: fetch, limit, decode. It never touches the
 // actor's fields except the immutable config and metrics.
@@ -150,20 +159,18 @@ func (s *ScrapeSource) scrape(ctx context.Context) *scrapeResult {
 		res.reason, res.err = "status", fmt.Errorf("HTTP %s", resp.Status)
 		return res
 	}
-	var format expfmt.Format
+	counted := &countingReader{r: io.LimitReader(resp.Body, s.cfg.MaxBodyBytes+1)}
+	var in io.Reader = counted
 	mt, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	switch {
 	case mt == "text/plain" && (params["version"] == "" || params["version"] == expfmt.TextVersion):
-		format = expfmt.NewFormat(expfmt.TypeTextPlain)
 	case mt == "application/openmetrics-text" && (params["version"] == "" || params["version"] == expfmt.OpenMetricsVersion_1_0_0):
-		format = expfmt.NewFormat(expfmt.TypeOpenMetrics) // 1.0 is read by the text decoder
+		in = newOMToText(counted)
 	default:
 		res.reason, res.err = "content_type", fmt.Errorf("unsupported Content-Type %q", resp.Header.Get("Content-Type"))
 		return res
 	}
-	body := io.LimitReader(resp.Body, s.cfg.MaxBodyBytes+1)
-	counted := &countingReader{r: body}
-	dec := expfmt.NewDecoder(counted, format)
+	dec := expfmt.NewDecoder(in, expfmt.NewFormat(expfmt.TypeTextPlain))
 	res.series = map[string][]series{}
 	for {
 		var mf dto.MetricFamily
@@ -257,9 +264,16 @@ func (s *ScrapeSource) handle(ctx actor.Context, r *scrapeResult) {
 	}
 	events, over := s.checker.evaluate(r.series, r.at)
 	for name, n := range over {
-		m.Firing.WithLabelValues(name).Set(float64(n))
+		m.Firing.WithLabelValues(s.label, name).Set(float64(n))
 	}
 	for _, ev := range events {
 		ctx.Send(s.cfg.Dispatcher, ev)
 	}
+}
+
+// DefaultScrapeTimeout is the timeout used when none is configured: ¾ of the
+// interval, at most 10 s, so a hanging endpoint is cut off before the next
+// tick and scrapes never queue up behind it.
+func DefaultScrapeTimeout(interval time.Duration) time.Duration {
+	return min(interval*3/4, 10*time.Second)
 }

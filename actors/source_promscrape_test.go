@@ -231,10 +231,120 @@ func TestScrapeRealNodeExporter(t *testing.T) {
 			if e.Type == "disk_space_high" && e.Data["mountpoint"] == "/" {
 				require.Greater(t, e.Data["value"].(float64), 0.0001)
 				require.Equal(t, 1.0, counterValue(t, deps.Metrics, "kloros_observer_scrape_up", nil))
+				require.Zero(t, scrapes(t, deps, "parse"), "node_exporter's answer to our Accept header parses")
 				return
 			}
 		case <-deadline:
 			t.Fatalf("no disk_space_high for / from node_exporter (ok scrapes: %v)", scrapes(t, deps, "ok"))
 		}
 	}
+}
+
+// TestScrapeHangingEndpointNeverStacks: with no timeout configured the
+// source derives one (¾ of the interval), so an endpoint that never answers,
+// or sends headers and then stalls the body, is cut off before the next tick:
+// one request at a time, each counted as a timeout.
+func TestScrapeHangingEndpointNeverStacks(t *testing.T) {
+	require.Equal(t, 75*time.Millisecond, DefaultScrapeTimeout(100*time.Millisecond))
+	require.Equal(t, 10*time.Second, DefaultScrapeTimeout(time.Minute), "capped at 10 s")
+	for _, mode := range []string{"no answer", "headers then stall"} {
+		t.Run(mode, func(t *testing.T) {
+			var inflight, peak, served atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n := inflight.Add(1)
+				defer inflight.Add(-1)
+				served.Add(1)
+				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+				}
+				if mode == "headers then stall" {
+					w.Header().Set("Content-Type", textCT)
+					fmt.Fprint(w, "# TYPE up gauge\nup{job=")
+					w.(http.Flusher).Flush()
+				}
+				select {
+				case <-r.Context().Done(): // we hung up
+				case <-time.After(time.Minute):
+				}
+			}))
+			defer srv.Close()
+			// Timeout unset: 300 ms of a 400 ms interval, leaving the server
+			// 100 ms to notice we hung up before the next request.
+			s := newSystem(t)
+			disp, _ := probe(t, s)
+			deps := testDeps(t, nil)
+			pid := s.Root.Spawn(actor.PropsFromProducer(NewScrapeSource(ScrapeConfig{Endpoint: srv.URL, Interval: 400 * time.Millisecond,
+				MaxBodyBytes: 1 << 20, Dispatcher: disp}, deps)))
+			t.Cleanup(func() { s.Root.StopFuture(pid).Wait() })
+			require.Eventually(t, func() bool { return scrapes(t, deps, "timeout") >= 4 }, 10*time.Second, 10*time.Millisecond,
+				"by reason: parse %v connect %v", scrapes(t, deps, "parse"), scrapes(t, deps, "connect"))
+			require.Equal(t, int64(1), peak.Load(), "never two requests at once")
+			require.Less(t, counterValue(t, deps.Metrics, "kloros_observer_scrapes_skipped_total", nil), 2.0,
+				"the timeout ends each scrape before the next tick")
+			require.Zero(t, scrapes(t, deps, "parse"), "a stalled body is a timeout, not a parse error")
+			require.Eventually(t, func() bool { return inflight.Load() == 0 }, time.Second, 5*time.Millisecond, "every request was hung up")
+		})
+	}
+}
+
+// TestCheckerForgetsVanishedSeries: a label set that churns (a pod, a
+// request id, a per-run label) leaves no state behind once it is gone from
+// the endpoint, so memory stays bounded by what the endpoint exposes now.
+func TestCheckerForgetsVanishedSeries(t *testing.T) {
+	c := newChecker([]Check{
+		{Name: "inc", Metric: "jobs_total", Mode: "increase", Window: time.Hour, Op: ">", Value: 0, EventType: "jobs"},
+		{Name: "gauge", Metric: "queue", Op: ">", Value: 0, EventType: "queue"},
+	})
+	t0 := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	scrape := func(i int) map[string][]series {
+		by := map[string][]series{}
+		for _, run := range []int{i, i + 1} { // each run lives for two scrapes
+			l := map[string]string{"run": fmt.Sprint(run)}
+			by["jobs_total"] = append(by["jobs_total"], series{name: "jobs_total", labels: l, value: float64(i)})
+			by["queue"] = append(by["queue"], series{name: "queue", labels: l, value: 1})
+		}
+		return by
+	}
+	fired := 0
+	for i := range 10000 {
+		evs, over := c.evaluate(scrape(i), t0.Add(time.Duration(i)*30*time.Second))
+		fired += len(evs)
+		require.Equal(t, 2, over["gauge"])
+	}
+	require.Equal(t, 2, len(c.history), "only the two live series keep increase history")
+	require.Equal(t, 3, len(c.firing), "only live series are firing (the gauge's two, the increase's one with two samples)")
+	require.Equal(t, 10000*2, fired, "each run fires its gauge once and its increase once")
+	// A series that comes back starts from scratch: one sample is no increase.
+	evs, _ := c.evaluate(scrape(0), t0.Add(10000*30*time.Second))
+	require.Len(t, evs, 2, "the gauges fire again; the increases need a second sample")
+}
+
+// TestScrapeFiringMetricPerEndpointAndCheck: two endpoints run the same
+// checks; the firing gauge tells them apart (it was labelled by check only,
+// so the endpoints overwrote each other's count every scrape).
+func TestScrapeFiringMetricPerEndpointAndCheck(t *testing.T) {
+	hot, cool := &metricsServer{}, &metricsServer{}
+	hot.set(textCT, kl(1, ""))                                                                    // phase 9000 s: over 7200
+	cool.set(textCT, strings.Replace(kl(1, ""), `{phase="spica"} 9000`, `{phase="spica"} 60`, 1)) // under
+	s := newSystem(t)
+	disp, _ := probe(t, s)
+	deps := testDeps(t, nil)
+	for i, ms := range []*metricsServer{hot, cool} {
+		srv := httptest.NewServer(ms)
+		t.Cleanup(srv.Close)
+		pid := s.Root.Spawn(actor.PropsFromProducer(NewScrapeSource(ScrapeConfig{Endpoint: srv.URL, Index: i, Interval: 50 * time.Millisecond,
+			MaxBodyBytes: 1 << 20, Checks: DefaultChecks(), Dispatcher: disp}, deps)))
+		t.Cleanup(func() { s.Root.StopFuture(pid).Wait() })
+	}
+	firing := func(ep, check string) float64 {
+		return counterValue(t, deps.Metrics, "kloros_observer_check_firing_series", map[string]string{"endpoint": ep, "check": check})
+	}
+	require.Eventually(t, func() bool {
+		return scrapes(t, deps, "ok") >= 20 && firing("0", "phase_duration") == 1
+	}, 5*time.Second, 5*time.Millisecond)
+	for range 20 { // both keep scraping; neither overwrites the other
+		require.Equal(t, 1.0, firing("0", "phase_duration"))
+		require.Equal(t, 0.0, firing("1", "phase_duration"))
+		time.Sleep(5 * time.Millisecond)
+	}
+	require.Equal(t, 0.0, firing("0", "disk_space"), "every check has a series per endpoint, at 0 when nothing is over")
 }

@@ -113,9 +113,11 @@ type JournaldConfig struct {
 
 // ScrapeConfig sets the Prometheus scrape sources.
 type ScrapeConfig struct {
-	Enabled      bool          `yaml:"enabled"`
-	Endpoints    []string      `yaml:"endpoints"`
-	Interval     time.Duration `yaml:"interval"`
+	Enabled   bool          `yaml:"enabled"`
+	Endpoints []string      `yaml:"endpoints"`
+	Interval  time.Duration `yaml:"interval"`
+	// Timeout bounds one scrape; unset (0), it is ¾ of Interval, at most
+	// 10 s. It must be shorter than Interval.
 	Timeout      time.Duration `yaml:"timeout"`
 	MaxBodyBytes int64         `yaml:"max_body_bytes"`
 }
@@ -217,7 +219,7 @@ func DefaultConfig() Config {
 		},
 		Scrape: ScrapeConfig{
 			Enabled: true, Endpoints: []string{"http://localhost:9090/metrics"},
-			Interval: 30 * time.Second, Timeout: 10 * time.Second, MaxBodyBytes: 16 << 20,
+			Interval: 30 * time.Second, MaxBodyBytes: 16 << 20, // Timeout: derived from Interval by Resolve
 		},
 		HTTP: HTTPConfig{Enabled: true, Listen: "127.0.0.1:9464"},
 		ChemBus: ChemBusConfig{
@@ -266,6 +268,9 @@ func (c *Config) Resolve() {
 		c.Watch.Paths[i] = expandHome(p)
 	}
 	c.Journald.Dir = expandHome(c.Journald.Dir)
+	if c.Scrape.Timeout == 0 && c.Scrape.Interval > 0 {
+		c.Scrape.Timeout = actors.DefaultScrapeTimeout(c.Scrape.Interval)
+	}
 }
 
 func expandHome(p string) string {
@@ -356,14 +361,23 @@ func (c *Config) Validate() error {
 		}
 	}
 	pos("scrape.interval", c.Scrape.Interval)
-	pos("scrape.timeout", c.Scrape.Timeout)
+	if c.Scrape.Timeout < 0 {
+		bad("scrape.timeout", c.Scrape.Timeout, "must be positive, or unset for ¾ of scrape.interval (at most 10s)")
+	}
 	if c.Scrape.Timeout >= c.Scrape.Interval && c.Scrape.Interval > 0 {
 		bad("scrape.timeout", c.Scrape.Timeout, fmt.Sprintf("must be shorter than scrape.interval (%s)", c.Scrape.Interval))
 	}
+	firstNamed := map[string]int{}
 	for i, ch := range c.Checks {
 		f := fmt.Sprintf("checks[%d]", i)
 		if ch.Name == "" {
 			bad(f+".name", `""`, "must not be empty")
+		} else if j, dup := firstNamed[ch.Name]; dup {
+			// Names key the checker's state and the firing metric: two checks
+			// sharing one would overwrite each other's.
+			bad(f+".name", ch.Name, fmt.Sprintf("must be unique: checks[%d] has the same name", j))
+		} else {
+			firstNamed[ch.Name] = i
 		}
 		if ch.Metric == "" {
 			bad(f+".metric", `""`, "must name a metric")
@@ -380,11 +394,25 @@ func (c *Config) Validate() error {
 		case "", "gauge":
 		case "increase":
 			pos(f+".window", ch.Window)
+			// An increase needs two samples inside the window; with scrape
+			// jitter that takes a window of at least two intervals.
+			if ch.Window > 0 && c.Scrape.Interval > 0 && ch.Window < 2*c.Scrape.Interval {
+				bad(f+".window", ch.Window, fmt.Sprintf("must be at least 2 × scrape.interval (%s) = %s: an increase needs two samples inside the window",
+					c.Scrape.Interval, 2*c.Scrape.Interval))
+			}
 		default:
 			bad(f+".mode", ch.Mode, "must be gauge or increase")
 		}
 		if ch.Invert && ch.Ratio == "" {
 			bad(f+".invert", true, "needs ratio")
+		}
+	}
+	if c.Checks == nil && c.Scrape.Enabled && c.Scrape.Interval > 0 {
+		for _, ch := range actors.DefaultChecks() {
+			if ch.Mode == "increase" && ch.Window < 2*c.Scrape.Interval {
+				bad("scrape.interval", c.Scrape.Interval, fmt.Sprintf("must be at most half the window (%s) of the default check %s, or set checks: with a longer window",
+					ch.Window, ch.Name))
+			}
 		}
 	}
 	if c.Scrape.MaxBodyBytes < 1024 {

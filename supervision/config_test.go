@@ -81,6 +81,14 @@ func TestValidateNamesFieldAndValue(t *testing.T) {
 		"backoff":       {func(c *Config) { c.Supervision.BackoffMax = time.Millisecond }, "supervision.backoff_max"},
 		"mailbox":       {func(c *Config) { c.Supervision.MailboxSize = 1 }, "supervision.mailbox_size = 1"},
 		"max queued":    {func(c *Config) { c.Emitter.MaxQueued = 0 }, "emitter.max_queued = 0: must be >= 1"},
+		"check name": {func(c *Config) {
+			c.Checks = []ScrapeCheck{{Name: "disk", Metric: "a", Op: ">", EventType: "e"}, {Name: "disk", Metric: "b", Op: ">", EventType: "e"}}
+		}, "checks[1].name = disk: must be unique: checks[0] has the same name"},
+		"increase window": {func(c *Config) {
+			c.Checks = []ScrapeCheck{{Name: "lc", Metric: "c_total", Mode: "increase", Window: 45 * time.Second, Op: ">", EventType: "e"}}
+		}, "checks[0].window = 45s: must be at least 2 × scrape.interval (30s) = 1m0s"},
+		"default window": {func(c *Config) { c.Scrape.Interval, c.Scrape.Timeout = 6*time.Minute, 10*time.Second },
+			"scrape.interval = 6m0s: must be at most half the window (10m0s) of the default check lock_contention"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := DefaultConfig()
@@ -90,6 +98,50 @@ func TestValidateNamesFieldAndValue(t *testing.T) {
 			require.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+// TestLoadConfigRejectsBadChecks goes through the file, as --config and
+// --check-config do.
+func TestLoadConfigRejectsBadChecks(t *testing.T) {
+	c := DefaultConfig()
+	require.NoError(t, LoadConfigFile(writeFile(t, `scrape:
+  interval: 30s
+checks:
+  - {name: disk, metric: node_filesystem_avail_bytes, op: "<", value: 1, event_type: disk_low}
+  - {name: lock, metric: c_total, mode: increase, window: 59s, op: ">", value: 10, event_type: lock_high}
+  - {name: disk, metric: node_filesystem_free_bytes, op: "<", value: 1, event_type: disk_low}
+  - {name: lock2, metric: c_total, mode: increase, window: 1m, op: ">", value: 10, event_type: lock_high}
+`), &c))
+	c.Resolve()
+	err := c.Validate()
+	require.ErrorContains(t, err, "checks[2].name = disk: must be unique: checks[0] has the same name")
+	require.ErrorContains(t, err, "checks[1].window = 59s: must be at least 2 × scrape.interval (30s) = 1m0s")
+	require.Equal(t, 2, strings.Count(err.Error(), "config: "), "a window of exactly two intervals is accepted: %v", err)
+}
+
+// TestScrapeTimeoutFollowsTheInterval: with no timeout configured it is ¾ of
+// the interval, at most 10 s, so a short --metrics-interval alone is valid
+// (a fixed 10 s default rejected --metrics-interval 5). A timeout that is set
+// must still be shorter than the interval.
+func TestScrapeTimeoutFollowsTheInterval(t *testing.T) {
+	for interval, want := range map[time.Duration]time.Duration{
+		5 * time.Second: 3750 * time.Millisecond, 8 * time.Second: 6 * time.Second, 30 * time.Second: 10 * time.Second, time.Hour: 10 * time.Second,
+	} {
+		c := DefaultConfig()
+		c.Scrape.Interval = interval
+		c.Checks = []ScrapeCheck{}
+		c.Resolve()
+		require.NoError(t, c.Validate(), interval)
+		require.Equal(t, want, c.Scrape.Timeout, interval)
+	}
+	c := DefaultConfig()
+	require.NoError(t, LoadConfigFile(writeFile(t, "scrape:\n  interval: 5s\n  timeout: 4s\n"), &c))
+	c.Resolve()
+	require.NoError(t, c.Validate())
+	require.Equal(t, 4*time.Second, c.Scrape.Timeout, "a timeout that is set is kept")
+	require.NoError(t, LoadConfigFile(writeFile(t, "scrape:\n  timeout: 5s\n"), &c))
+	c.Resolve()
+	require.ErrorContains(t, c.Validate(), "scrape.timeout = 5s: must be shorter than scrape.interval (5s)")
 }
 
 func TestValidateReportsAllProblems(t *testing.T) {

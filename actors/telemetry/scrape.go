@@ -8,7 +8,7 @@ type ScrapeMetrics struct {
 	Scrapes  *prometheus.CounterVec   // endpoint, result=ok|connect|timeout|status|too_large|content_type|parse
 	Duration *prometheus.HistogramVec // endpoint
 	Up       *prometheus.GaugeVec     // endpoint
-	Firing   *prometheus.GaugeVec     // check: series currently over the threshold
+	Firing   *prometheus.GaugeVec     // endpoint, check: series currently over the threshold
 	Skipped  *prometheus.CounterVec   // endpoint: ticks skipped because a scrape was still running
 }
 
@@ -21,7 +21,7 @@ func newScrapeMetrics(reg prometheus.Registerer) *ScrapeMetrics {
 		Up: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "scrape_up",
 			Help: "1 when the last scrape of the endpoint succeeded."}, []string{"endpoint"}),
 		Firing: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "check_firing_series",
-			Help: "Series currently over a threshold check, by check."}, []string{"check"}),
+			Help: "Series currently over a threshold check, by endpoint index and check."}, []string{"endpoint", "check"}),
 		Skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "scrapes_skipped_total",
 			Help: "Scrape ticks skipped because the previous scrape had not finished, by endpoint index."}, []string{"endpoint"}),
 	}
