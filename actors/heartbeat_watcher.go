@@ -8,9 +8,9 @@ import (
 	"github.com/kloros/kloros-observer/messages"
 )
 
-// HeartbeatWatcher keeps one zooid's deadline with protoactor's receive
-// timeout — no periodic scan — so silence is noticed the moment the
-// threshold passes.
+// HeartbeatWatcher keeps one zooid's deadline — armed in the registry's
+// deadlines timer (one Go timer for all watchers), not a periodic scan — so
+// silence is noticed the moment the threshold passes.
 //
 // Heartbeats do not reach it as messages: the registry stores each one's
 // time in the shared zooidState (an atomic), and the watcher re-arms lazily —
@@ -32,8 +32,8 @@ import (
 //
 // Its state (last heartbeat, niche, threshold, whether an episode is open)
 // lives in the registry's zooidState, read through atomics; the producer
-// closes over it, so a restarted watcher resumes the same deadline. It owns
-// nothing to release: protoactor cancels the receive timeout on stop.
+// closes over it, so a restarted watcher resumes the same deadline. Stopping
+// disarms its deadline.
 type HeartbeatWatcher struct {
 	st     *zooidState
 	silent bool
@@ -50,6 +50,7 @@ func newHeartbeatWatcher(st *zooidState) actor.Producer {
 func (w *HeartbeatWatcher) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
+		w.st.slot.pid.Store(ctx.Self())
 		if w.st.announced.Load() && w.st.waiting.Load() {
 			w.silent = true // an open episode survives restarts: wait for a beat
 			return
@@ -65,8 +66,12 @@ func (w *HeartbeatWatcher) Receive(ctx actor.Context) {
 		w.arm(ctx)
 	case *GoroutineFailed:
 		panic(m.Err) // as every actor does; the registry restarts it with its deadline
-	case *actor.ReceiveTimeout:
-		w.expired(ctx)
+	case *deadlinePassed:
+		if w.st.slot.current(m.gen) {
+			w.expired(ctx)
+		}
+	case *actor.Stopping:
+		w.st.shared.deadlines.disarm(&w.st.slot)
 	}
 }
 
@@ -74,7 +79,7 @@ func (w *HeartbeatWatcher) expired(ctx actor.Context) {
 	st, sh := w.st, w.st.shared
 	now := time.Now()
 	if since := now.Sub(st.lastBeat()); since < st.thresh() {
-		ctx.SetReceiveTimeout(atLeastMs(st.thresh() - since)) // a heartbeat raced the deadline
+		w.armIn(st.thresh() - since) // a heartbeat raced the deadline
 		return
 	}
 	if gap := sh.lag.overdue(now); gap > 0 {
@@ -82,7 +87,7 @@ func (w *HeartbeatWatcher) expired(ctx actor.Context) {
 	}
 	if grace := sh.lag.graceUntil(); now.Before(grace) {
 		sh.metrics.Rearmed.Inc()
-		ctx.SetReceiveTimeout(atLeastMs(grace.Sub(now)))
+		w.armIn(grace.Sub(now))
 		return
 	}
 	// A heartbeat that arrived before the deadline may still be in our own
@@ -91,7 +96,7 @@ func (w *HeartbeatWatcher) expired(ctx actor.Context) {
 	// so a registry drowning in a flood does not hold every gap back.
 	if deadline := st.lastBeat().Add(st.thresh()); !sh.bus.caughtUp(deadline) && now.Sub(deadline) < pipelineWait {
 		sh.bus.Kick()
-		ctx.SetReceiveTimeout(time.Millisecond)
+		w.armIn(time.Millisecond)
 		return
 	}
 	// Announce that we wait for a beat, then look once more: a heartbeat
@@ -100,7 +105,7 @@ func (w *HeartbeatWatcher) expired(ctx actor.Context) {
 	st.waiting.Store(true)
 	if since := time.Since(st.lastBeat()); since < st.thresh() {
 		st.waiting.Store(false)
-		ctx.SetReceiveTimeout(atLeastMs(st.thresh() - since))
+		w.armIn(st.thresh() - since)
 		return
 	}
 	w.silent = true
@@ -114,13 +119,16 @@ func (w *HeartbeatWatcher) expired(ctx actor.Context) {
 	ctx.Send(ctx.Parent(), &messages.ZooidWentSilent{Zooid: st.name, Missing: missing, IncidentID: id, Published: published})
 }
 
-// arm sets the timer for one threshold after the last heartbeat.
-func (w *HeartbeatWatcher) arm(ctx actor.Context) {
-	ctx.SetReceiveTimeout(atLeastMs(w.st.thresh() - time.Since(w.st.lastBeat())))
+// arm sets the deadline to one threshold after the last heartbeat.
+func (w *HeartbeatWatcher) arm(actor.Context) {
+	w.st.shared.deadlines.arm(&w.st.slot, w.st.lastBeat().Add(w.st.thresh()))
+}
+
+// armIn sets the deadline d from now (at least a millisecond).
+func (w *HeartbeatWatcher) armIn(d time.Duration) {
+	w.st.shared.deadlines.arm(&w.st.slot, time.Now().Add(max(d, time.Millisecond)))
 }
 
 // pipelineWait bounds how long a watcher waits for heartbeats still in our
 // own pipeline before it reports the silence anyway.
 const pipelineWait = time.Second
-
-func atLeastMs(d time.Duration) time.Duration { return max(d, time.Millisecond) }

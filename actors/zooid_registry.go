@@ -102,8 +102,10 @@ type ZooidRegistry struct {
 
 	root    *actor.RootContext
 	cancels []scheduler.CancelFunc
-	ckpt    chan *checkpointFile
-	ckDone  chan struct{}
+
+	deadlinesStopped bool
+	ckpt             chan *checkpointFile
+	ckDone           chan struct{}
 }
 
 // zooidState is one zooid's record, shared with its watcher (which reads
@@ -118,6 +120,7 @@ type zooidState struct {
 	restored  atomic.Bool  // known from the checkpoint, not heard since our start
 	announced atomic.Bool  // an episode is open and was announced
 	waiting   atomic.Bool  // the watcher waits for a beat: send it *watchBeat
+	slot      deadlineSlot // the watcher's deadline
 
 	// Registry only.
 	processed int64
@@ -147,11 +150,12 @@ func (s *zooidState) missing(now time.Time) time.Duration {
 
 // monitorShared is what the registry and its watchers share.
 type monitorShared struct {
-	lag     *lagProbe
-	paused  atomic.Bool
-	bus     *BusWatermark
-	chembus *actor.PID
-	metrics *telemetry.ChemBusMetrics
+	lag       *lagProbe
+	deadlines *deadlines
+	paused    atomic.Bool
+	bus       *BusWatermark
+	chembus   *actor.PID
+	metrics   *telemetry.ChemBusMetrics
 }
 
 func (sh *monitorShared) publishGap(ctx actor.Context, st *zooidState, id string, missing time.Duration, repeat bool) {
@@ -259,6 +263,7 @@ func (r *ZooidRegistry) start(ctx actor.Context) {
 	r.shared.lag = r.lag
 	root, self := ctx.ActorSystem().Root, ctx.Self()
 	r.root = root
+	r.shared.deadlines = startDeadlines(root, func(f *GoroutineFailed) { root.Send(self, f) })
 	go r.writeCheckpoints(func(f *GoroutineFailed) { root.Send(self, f) })
 	r.restore(ctx)
 	r.gauges() // zooids{state} exist from the start, at 0
@@ -277,6 +282,10 @@ func (r *ZooidRegistry) release() {
 	if r.lag != nil {
 		r.lag.stop()
 		r.lag = nil
+	}
+	if r.shared != nil && r.shared.deadlines != nil && !r.deadlinesStopped {
+		r.shared.deadlines.stop() // watchers still stopping may arm it: harmless, nothing fires
+		r.deadlinesStopped = true
 	}
 	r.cancels = nil
 	if r.ckpt == nil {
@@ -304,11 +313,21 @@ func (r *ZooidRegistry) spawn(ctx actor.Context, st *zooidState) {
 }
 
 func (r *ZooidRegistry) watcherProps(st *zooidState) *actor.Props {
+	opts := []actor.PropsOption{actor.WithDispatcher(watcherDispatcher)}
 	if r.cfg.WatcherMailbox != nil {
-		return actor.PropsFromProducer(newHeartbeatWatcher(st), actor.WithMailbox(r.cfg.WatcherMailbox))
+		opts = append(opts, actor.WithMailbox(r.cfg.WatcherMailbox))
 	}
-	return actor.PropsFromProducer(newHeartbeatWatcher(st))
+	return actor.PropsFromProducer(newHeartbeatWatcher(st), opts...)
 }
+
+// watcherDispatcher runs a watcher's mailbox on the goroutine that sent to
+// it (the timer that fired, or the registry) instead of starting a goroutine
+// per delivery. A watcher's work is a few atomics and at most two sends, so
+// running it inline is cheaper than scheduling it; when thousands of
+// deadlines expire in the same instant this halves the goroutines started.
+// The mailbox still processes one message at a time, and a panic is still
+// recovered there and reported to the registry.
+var watcherDispatcher = actor.NewSynchronizedDispatcher(10)
 
 func (r *ZooidRegistry) beat(ctx actor.Context, hb *messages.HeartbeatReceived) {
 	m := r.deps.Metrics.ChemBus

@@ -200,6 +200,7 @@ func scaleRun(b *testing.B, n int) {
 	}
 	mu.Lock()
 	slices.Sort(lateness)
+	b.ReportMetric(float64(lateness[0].Microseconds())/1000, "min-ms")
 	b.ReportMetric(float64(lateness[len(lateness)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lateness[len(lateness)*99/100].Microseconds())/1000, "p99-ms")
 	mu.Unlock()

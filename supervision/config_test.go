@@ -72,6 +72,7 @@ func TestValidateNamesFieldAndValue(t *testing.T) {
 		"endpoint":      {func(c *Config) { c.Scrape.Endpoints = []string{"ftp://x"} }, "scrape.endpoints[0] = ftp://x"},
 		"timeout":       {func(c *Config) { c.Scrape.Timeout = time.Minute }, "scrape.timeout = 1m0s: must be shorter than scrape.interval"},
 		"proxy":         {func(c *Config) { c.ChemBus.Proxy = "maybe" }, "chembus.proxy = maybe"},
+		"coalesce":      {func(c *Config) { c.ChemBus.Coalesce = 2 * time.Second }, "chembus.coalesce = 2s: must be between 0s and 1s"},
 		"on kill":       {func(c *Config) { c.ChemBus.OnKill = "panic" }, "chembus.on_kill = panic"},
 		"threshold":     {func(c *Config) { c.Heartbeat.Threshold = 0 }, "heartbeat.threshold = 0s"},
 		"niche":         {func(c *Config) { c.Heartbeat.NicheThresholds = map[string]time.Duration{"x": -1} }, "heartbeat.niche_thresholds.x"},

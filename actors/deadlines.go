@@ -1,0 +1,148 @@
+package actors
+
+import (
+	"container/heap"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// deadlines keeps every watcher's deadline under one Go timer and one
+// goroutine, instead of one protoactor receive timeout (a Go timer whose
+// expiry starts a goroutine, which then schedules the watcher's mailbox on
+// another) per watcher. When thousands of zooids expire in the same instant,
+// this goroutine pops them in deadline order and delivers each
+// *deadlinePassed directly; watchers run on a synchronized dispatcher, so the
+// delivery runs the watcher inline — no goroutine is started per expiry.
+//
+// Each watcher still owns its deadline: it arms it (for lastBeat+threshold,
+// or a retry), and only its latest arming counts — an entry whose generation
+// is not the slot's current one is dropped when popped.
+type deadlines struct {
+	root *actor.RootContext
+
+	mu   sync.Mutex
+	h    deadlineHeap
+	next int64 // monotonic ns the loop will wake at; 0: idle
+
+	wake chan struct{}
+	done chan struct{}
+	exit chan struct{}
+}
+
+// deadlineSlot is one watcher's handle: its PID and its arming generation.
+type deadlineSlot struct {
+	pid atomic.Pointer[actor.PID]
+	gen atomic.Uint64
+}
+
+// deadlinePassed is delivered to a watcher when the deadline it armed with
+// generation gen has passed.
+type deadlinePassed struct{ gen uint64 }
+
+type deadlineEntry struct {
+	at   int64 // monotonic ns since monoBase
+	gen  uint64
+	slot *deadlineSlot
+}
+
+type deadlineHeap []deadlineEntry
+
+func (h deadlineHeap) Len() int           { return len(h) }
+func (h deadlineHeap) Less(i, j int) bool { return h[i].at < h[j].at }
+func (h deadlineHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *deadlineHeap) Push(x any)        { *h = append(*h, x.(deadlineEntry)) }
+func (h *deadlineHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = deadlineEntry{}
+	*h = old[:len(old)-1]
+	return e
+}
+
+func startDeadlines(root *actor.RootContext, report func(*GoroutineFailed)) *deadlines {
+	d := &deadlines{root: root, wake: make(chan struct{}, 1), done: make(chan struct{}), exit: make(chan struct{})}
+	go func() {
+		defer close(d.exit)
+		defer Recover("deadline timer", report)
+		d.run()
+	}()
+	return d
+}
+
+// arm sets slot's deadline to at, replacing any earlier arming.
+func (d *deadlines) arm(slot *deadlineSlot, at time.Time) {
+	g := slot.gen.Add(1)
+	n := int64(at.Sub(monoBase))
+	d.mu.Lock()
+	heap.Push(&d.h, deadlineEntry{at: n, gen: g, slot: slot})
+	wake := d.next == 0 || n < d.next
+	if wake {
+		d.next = n
+	}
+	d.mu.Unlock()
+	if wake {
+		select {
+		case d.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// disarm cancels slot's deadline.
+func (d *deadlines) disarm(slot *deadlineSlot) { slot.gen.Add(1) }
+
+// current reports whether gen is slot's latest arming.
+func (slot *deadlineSlot) current(gen uint64) bool { return slot.gen.Load() == gen }
+
+func (d *deadlines) stop() {
+	close(d.done)
+	<-d.exit
+}
+
+func (d *deadlines) run() {
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	var due []deadlineEntry
+	for {
+		d.mu.Lock()
+		now := int64(time.Since(monoBase))
+		due = due[:0]
+		for len(d.h) > 0 && d.h[0].at <= now {
+			e := heap.Pop(&d.h).(deadlineEntry)
+			if e.slot.current(e.gen) {
+				due = append(due, e)
+			}
+		}
+		wait := time.Duration(0)
+		if len(d.h) > 0 {
+			wait = time.Duration(d.h[0].at - now)
+			d.next = d.h[0].at
+		} else {
+			d.next = 0
+		}
+		d.mu.Unlock()
+		for _, e := range due {
+			if pid := e.slot.pid.Load(); pid != nil {
+				d.root.Send(pid, &deadlinePassed{gen: e.gen})
+			}
+		}
+		if len(due) > 0 {
+			continue // delivering took time: look again before sleeping
+		}
+		var timer <-chan time.Time
+		if wait > 0 {
+			t.Reset(wait)
+			timer = t.C
+		}
+		select {
+		case <-timer:
+		case <-d.wake:
+			t.Stop()
+		case <-d.done:
+			return
+		}
+	}
+}
