@@ -1,0 +1,49 @@
+package actors
+
+import (
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/stretchr/testify/require"
+)
+
+// The shared deadline timer delivers each slot's latest arming once, in
+// deadline order; a re-arm replaces the earlier one and a disarm cancels.
+func TestDeadlinesLatestArmingOnly(t *testing.T) {
+	s := newSystem(t)
+	got := make(chan string, 10)
+	spawn := func(name string) *deadlineSlot {
+		slot := &deadlineSlot{}
+		pid := s.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+			if m, ok := c.Message().(*deadlinePassed); ok && slot.current(m.gen) {
+				got <- name
+			}
+		}))
+		slot.pid.Store(pid)
+		return slot
+	}
+	d := startDeadlines(s.Root, func(f *GoroutineFailed) { t.Errorf("deadline goroutine failed: %v", f.Err) })
+	defer d.stop()
+	a, b, c := spawn("a"), spawn("b"), spawn("c")
+	now := time.Now()
+	d.arm(a, now.Add(300*time.Millisecond))
+	d.arm(b, now.Add(100*time.Millisecond))
+	d.arm(c, now.Add(200*time.Millisecond))
+	d.arm(b, now.Add(400*time.Millisecond)) // replaces b's first arming
+	d.disarm(c)
+	require.Equal(t, "a", <-got)
+	require.Equal(t, "b", <-got)
+	require.GreaterOrEqual(t, time.Since(now), 400*time.Millisecond, "never before its deadline")
+	select {
+	case n := <-got:
+		t.Fatalf("unexpected delivery to %s", n)
+	case <-time.After(300 * time.Millisecond):
+	}
+	// An arming earlier than the one the timer sleeps for wakes it.
+	d.arm(a, time.Now().Add(time.Hour))
+	at := time.Now()
+	d.arm(b, at.Add(50*time.Millisecond))
+	require.Equal(t, "b", <-got)
+	require.Less(t, time.Since(at), 200*time.Millisecond)
+}
