@@ -311,6 +311,7 @@ func TestChemBusDeliversQueuedPublishesAtStop(t *testing.T) {
 	defer runtime.UnlockOSThread()
 	zctx, _ := zmq.NewContext()
 	sub, _ := zctx.NewSocket(zmq.SUB)
+	sub.SetRcvhwm(0) // unbounded: the burst must not be shed by this test's own socket (default HWM 1000)
 	sub.SetSubscribe("LINGER_TEST")
 	sub.SetRcvtimeo(5 * time.Second)
 	require.NoError(t, sub.Connect(xpub))
