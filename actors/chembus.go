@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/asynkron/protoactor-go/scheduler"
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/kloros/kloros-observer/actors/intentfile"
+	"github.com/kloros/kloros-observer/actors/timer"
 	"github.com/kloros/kloros-observer/messages"
 )
 
@@ -60,7 +60,7 @@ type ChemBus struct {
 	decDone  chan struct{}
 	pubDone  chan struct{}
 	beats    atomic.Int64 // heartbeats received (our processed_count)
-	stopBeat scheduler.CancelFunc
+	stopBeat timer.Cancel
 }
 
 type ownBeat struct{}
@@ -141,7 +141,7 @@ func (c *ChemBus) start(ctx actor.Context) {
 		defer Recover("chembus decoder", report)
 		c.decode(raw, root, self)
 	}()
-	c.stopBeat = scheduler.NewTimerScheduler(ctx).SendRepeatedly(0, c.cfg.HeartbeatInterval, self, ownBeat{})
+	c.stopBeat = timer.Every(ctx.ActorSystem(), 0, c.cfg.HeartbeatInterval, self, ownBeat{})
 	c.log.Info("on ChemBus", "xsub", c.cfg.XSub, "xpub", c.cfg.XPub, "zooid", c.cfg.Zooid)
 }
 

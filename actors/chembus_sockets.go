@@ -143,15 +143,19 @@ func subLoop(zctx *zmq.Context, opts subOptions, out chan<- rawBatch, stop <-cha
 		}
 		emptyAt = foundEmpty
 		wm.emptyAt.Store(int64(emptyAt.Sub(monoBase)))
-		if len(b.msgs) > 0 && coalesce != nil {
-			coalesce.Reset(opts.coalesce)
-			select {
-			case <-coalesce.C:
-			case <-wm.kick:
-				coalesce.Stop()
-			case <-stop:
-				return nil
+		if len(b.msgs) > 0 {
+			if coalesce != nil {
+				coalesce.Reset(opts.coalesce)
+				select {
+				case <-coalesce.C:
+				case <-wm.kick:
+					coalesce.Stop()
+				case <-stop:
+					return nil
+				}
 			}
+			// Park only after ZMQ_EVENTS itself said "nothing": a recv may
+			// have consumed the signal of what arrived meanwhile.
 			continue
 		}
 		// Nothing pending: park until ZeroMQ signals.

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/asynkron/protoactor-go/scheduler"
 
 	"github.com/kloros/kloros-observer/actors/intentfile"
+	"github.com/kloros/kloros-observer/actors/timer"
 	"github.com/kloros/kloros-observer/messages"
 )
 
@@ -74,7 +74,7 @@ type Emitter struct {
 	writer     *ownedWriter
 	root       *actor.RootContext
 	unparsable map[string]bool // touched only by the writer goroutine (prune chore)
-	stopTimers scheduler.CancelFunc
+	stopTimers timer.Cancel
 	refused    int // intents refused since the queue last had room (one episode)
 }
 
@@ -152,7 +152,7 @@ func (e *Emitter) start(ctx actor.Context) {
 	e.writer = startWriter(bw, 4*e.cfg.MaxBatch, func() { e.root.Send(self, writerFreed{}) },
 		func(f *GoroutineFailed) { e.root.Send(self, f) })
 	e.writer.submit(writeJob{chore: func() { e.removeStale(); e.prune() }}) // before any write
-	e.stopTimers = scheduler.NewTimerScheduler(ctx).SendRepeatedly(e.cfg.PruneEvery, e.cfg.PruneEvery, self, pruneTick{})
+	e.stopTimers = timer.Every(ctx.ActorSystem(), e.cfg.PruneEvery, e.cfg.PruneEvery, self, pruneTick{})
 }
 
 func (e *Emitter) release() {

@@ -5,9 +5,9 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/asynkron/protoactor-go/scheduler"
 
 	"github.com/kloros/kloros-observer/actors/telemetry"
+	"github.com/kloros/kloros-observer/actors/timer"
 )
 
 // Housekeeping logs the stats line ("observer stats": uptime, events by
@@ -22,7 +22,7 @@ type Housekeeping struct {
 	started  time.Time
 	deps     Deps
 	log      *slog.Logger
-	stop     scheduler.CancelFunc
+	stop     timer.Cancel
 }
 
 type statsTick struct{}
@@ -37,7 +37,7 @@ func (h *Housekeeping) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		h.log = h.deps.Logger.With("actor", "housekeeping")
-		h.stop = scheduler.NewTimerScheduler(ctx).SendRepeatedly(h.interval, h.interval, ctx.Self(), statsTick{})
+		h.stop = timer.Every(ctx.ActorSystem(), h.interval, h.interval, ctx.Self(), statsTick{})
 	case *actor.Stopping, *actor.Restarting:
 		if h.stop != nil {
 			h.stop()

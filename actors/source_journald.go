@@ -16,11 +16,11 @@ import (
 	"unicode/utf8"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/asynkron/protoactor-go/scheduler"
 	"github.com/coreos/go-systemd/v22/sdjournal"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kloros/kloros-observer/actors/intentfile"
+	"github.com/kloros/kloros-observer/actors/timer"
 	"github.com/kloros/kloros-observer/messages"
 )
 
@@ -65,7 +65,7 @@ type JournaldSource struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
-	stop   scheduler.CancelFunc
+	stop   timer.Cancel
 
 	nextID     uint64
 	pending    map[uint64]string // flush id -> cursor it makes durable
@@ -146,7 +146,7 @@ func (s *JournaldSource) start(ctx actor.Context) {
 		defer Recover("journal reader", func(f *GoroutineFailed) { root.Send(self, f) })
 		s.read(rctx, cursor, func(b *journalBatch) { root.Send(self, b) })
 	}()
-	s.stop = scheduler.NewTimerScheduler(ctx).SendRepeatedly(s.cfg.CheckpointInterval, s.cfg.CheckpointInterval, self, journalTick{})
+	s.stop = timer.Every(ctx.ActorSystem(), s.cfg.CheckpointInterval, s.cfg.CheckpointInterval, self, journalTick{})
 }
 
 func (s *JournaldSource) release() {

@@ -14,9 +14,10 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/asynkron/protoactor-go/scheduler"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/kloros/kloros-observer/actors/timer"
 )
 
 // ScrapeConfig sets one scrape source.
@@ -54,7 +55,7 @@ type ScrapeSource struct {
 
 	client   *http.Client
 	checker  *checker
-	stop     scheduler.CancelFunc
+	stop     timer.Cancel
 	base     context.Context // cancelled on stop: ends an in-flight scrape
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -88,7 +89,7 @@ func (s *ScrapeSource) Receive(ctx actor.Context) {
 		s.client = &http.Client{Timeout: s.cfg.Timeout}
 		s.checker = newChecker(s.cfg.Checks)
 		s.base, s.cancel = context.WithCancel(context.Background())
-		s.stop = scheduler.NewTimerScheduler(ctx).SendRepeatedly(0, s.cfg.Interval, ctx.Self(), scrapeTick{})
+		s.stop = timer.Every(ctx.ActorSystem(), 0, s.cfg.Interval, ctx.Self(), scrapeTick{})
 	case *actor.Stopping, *actor.Restarting:
 		if s.stop != nil {
 			s.stop()

@@ -182,7 +182,9 @@ func TestScrapeBadInputCountedAndSurvived(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	ch, deps := startScrape(t, srv.URL, nil, 1<<20, 300*time.Millisecond)
+	// 2 s: reading 1 MiB of exposition under -race takes longer than a
+	// shorter timeout, which would turn too_large into timeout.
+	ch, deps := startScrape(t, srv.URL, nil, 1<<20, 2*time.Second)
 	_ = ch
 	for _, m := range []struct{ mode, reason string }{
 		{"stall", "timeout"}, {"huge", "too_large"}, {"garbage", "parse"}, {"html", "content_type"}, {"500", "status"},

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/asynkron/protoactor-go/scheduler"
 
 	"github.com/kloros/kloros-observer/actors/intentfile"
+	"github.com/kloros/kloros-observer/actors/timer"
 	"github.com/kloros/kloros-observer/messages"
 )
 
@@ -45,7 +45,7 @@ type Spool struct {
 	log    *slog.Logger
 	writer *ownedWriter
 	root   *actor.RootContext
-	stop   scheduler.CancelFunc
+	stop   timer.Cancel
 	lastMS int64
 	seq    int
 }
@@ -74,7 +74,7 @@ func (s *Spool) Receive(ctx actor.Context) {
 		s.writer = startWriter(bw, 4*s.cfg.MaxBatch, nil, func(f *GoroutineFailed) { s.root.Send(self, f) })
 		s.writer.jobs <- writeJob{chore: func() { intentfile.RemoveStale(s.cfg.Dir); s.prune() }}
 		every := min(s.cfg.Retention/24, time.Hour)
-		s.stop = scheduler.NewTimerScheduler(ctx).SendRepeatedly(every, every, self, pruneTick{})
+		s.stop = timer.Every(ctx.ActorSystem(), every, every, self, pruneTick{})
 	case *actor.Stopping, *actor.Restarting:
 		if s.stop != nil {
 			s.stop()

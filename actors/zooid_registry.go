@@ -18,10 +18,10 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/asynkron/protoactor-go/scheduler"
 
 	"github.com/kloros/kloros-observer/actors/intentfile"
 	"github.com/kloros/kloros-observer/actors/telemetry"
+	"github.com/kloros/kloros-observer/actors/timer"
 	"github.com/kloros/kloros-observer/messages"
 )
 
@@ -101,7 +101,7 @@ type ZooidRegistry struct {
 	sweeps             int
 
 	root    *actor.RootContext
-	cancels []scheduler.CancelFunc
+	cancels []timer.Cancel
 
 	deadlinesStopped bool
 	ckpt             chan *checkpointFile
@@ -267,10 +267,9 @@ func (r *ZooidRegistry) start(ctx actor.Context) {
 	go r.writeCheckpoints(func(f *GoroutineFailed) { root.Send(self, f) })
 	r.restore(ctx)
 	r.gauges() // zooids{state} exist from the start, at 0
-	ts := scheduler.NewTimerScheduler(ctx)
-	r.cancels = []scheduler.CancelFunc{
-		ts.SendRepeatedly(time.Second, time.Second, self, sweepTick{}),
-		ts.SendRepeatedly(r.cfg.CheckpointEvery, r.cfg.CheckpointEvery, self, checkpointTick{}),
+	r.cancels = []timer.Cancel{
+		timer.Every(ctx.ActorSystem(), time.Second, time.Second, self, sweepTick{}),
+		timer.Every(ctx.ActorSystem(), r.cfg.CheckpointEvery, r.cfg.CheckpointEvery, self, checkpointTick{}),
 	}
 }
 
@@ -399,7 +398,7 @@ func (r *ZooidRegistry) checkpointSoon(ctx actor.Context) {
 	r.dirty = true
 	if !r.soon {
 		r.soon = true
-		scheduler.NewTimerScheduler(ctx).SendOnce(checkpointDebounce, ctx.Self(), checkpointTick{})
+		timer.Once(ctx.ActorSystem(), checkpointDebounce, ctx.Self(), checkpointTick{})
 	}
 }
 

@@ -2,7 +2,9 @@ package actors
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,6 +154,13 @@ func TestRegistryRestoresFromCheckpoint(t *testing.T) {
 	beat(reg, s, "announced", 1)
 	g, _ := gapOf(t, ch, 5*time.Second)
 	require.Equal(t, "announced", g.Signal.Facts["zooid"])
+	// The watcher publishes first and books the episode with the registry
+	// after (a kill in between repeats a gap rather than losing one): wait
+	// for the booking to reach the checkpoint.
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(filepath.Join(state, "registry.json"))
+		return err == nil && strings.Contains(string(b), *g.Signal.IncidentID)
+	}, 5*time.Second, 10*time.Millisecond)
 	beat(reg, s, "dies_while_down", 1)
 	_, err := s.Root.RequestFuture(reg, &actor.Touch{}, 5*time.Second).Result() // the beat is processed
 	require.NoError(t, err)

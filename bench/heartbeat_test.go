@@ -208,37 +208,62 @@ func scaleRun(b *testing.B, n int) {
 }
 
 // BenchmarkIdleCPU: CPU used by the daemon (built binary, heartbeat monitor
-// only, embedded proxy) while `chembus load` — another process — sends
-// heartbeats for 1,000 zooids every 10 s. Measured from /proc/<pid>/stat over
-// 20 s after a 12 s warm-up, as a percentage of one core.
+// only) while `chembus load` — another process — sends heartbeats for 1,000
+// zooids every 10 s. proxy=embedded: the daemon runs the proxy (make run on a
+// bare machine); proxy=external: `chembus proxy` is another process, as the
+// colony's proxy is on a KLoROS host; load=none: no traffic at all (the
+// daemon's own timers). Measured from /proc/<pid>/stat over 20 s after a
+// 12 s warm-up, as a percentage of one core.
 func BenchmarkIdleCPU(b *testing.B) {
 	bin := b.TempDir()
 	build := exec.Command("go", "build", "-o", bin+"/", "../cmd/kloros-observer", "../cmd/chembus")
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("build: %v\n%s", err, out)
 	}
-	for b.Loop() {
-		xsub, xpub := endpoint(b), endpoint(b)
-		d := exec.Command(bin+"/kloros-observer", "--state-dir", b.TempDir(), "--chembus-proxy", "embedded",
-			"--chem-xsub", xsub, "--chem-xpub", xpub, "--log-level", "warn",
-			"--watch-enabled=false", "--journald-enabled=false", "--scrape-enabled=false", "--http-enabled=false")
-		if err := d.Start(); err != nil {
+	for _, c := range []struct {
+		name     string
+		external bool
+		zooids   int
+	}{{"proxy=embedded", false, 1000}, {"proxy=external", true, 1000}, {"proxy=embedded/load=none", false, 0}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				b.ReportMetric(idleCPU(b, bin, c.external, c.zooids), "%cpu")
+			}
+		})
+	}
+}
+
+func idleCPU(b *testing.B, bin string, external bool, zooids int) float64 {
+	xsub, xpub := endpoint(b), endpoint(b)
+	mode := "embedded"
+	if external {
+		mode = "external"
+		px := exec.Command(bin+"/chembus", "proxy", "--xsub", xsub, "--xpub", xpub)
+		if err := px.Start(); err != nil {
 			b.Fatal(err)
 		}
-		load := exec.Command(bin+"/chembus", "load", "--xsub", xsub, "--zooids", "1000", "--interval", "10s", "--duration", "40s")
+		defer func() { px.Process.Kill(); px.Wait() }()
+	}
+	d := exec.Command(bin+"/kloros-observer", "--state-dir", b.TempDir(), "--chembus-proxy", mode,
+		"--chem-xsub", xsub, "--chem-xpub", xpub, "--log-level", "warn",
+		"--watch-enabled=false", "--journald-enabled=false", "--scrape-enabled=false", "--http-enabled=false")
+	d.Stderr = os.Stderr
+	if err := d.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { d.Process.Signal(syscall.SIGTERM); d.Wait() }()
+	if zooids > 0 {
+		load := exec.Command(bin+"/chembus", "load", "--xsub", xsub, "--zooids", strconv.Itoa(zooids), "--interval", "10s", "--duration", "40s")
 		if err := load.Start(); err != nil {
 			b.Fatal(err)
 		}
-		time.Sleep(12 * time.Second) // every zooid known, start-up done
-		t0, c0 := time.Now(), cpuTicks(b, d.Process.Pid)
-		time.Sleep(20 * time.Second)
-		t1, c1 := time.Now(), cpuTicks(b, d.Process.Pid)
-		load.Process.Kill()
-		load.Wait()
-		d.Process.Signal(syscall.SIGTERM)
-		d.Wait()
-		b.ReportMetric(100*float64(c1-c0)/100/t1.Sub(t0).Seconds(), "%cpu") // 100 ticks per second (CLK_TCK)
+		defer func() { load.Process.Kill(); load.Wait() }()
 	}
+	time.Sleep(12 * time.Second) // every zooid known, start-up done
+	t0, c0 := time.Now(), cpuTicks(b, d.Process.Pid)
+	time.Sleep(20 * time.Second)
+	t1, c1 := time.Now(), cpuTicks(b, d.Process.Pid)
+	return 100 * float64(c1-c0) / 100 / t1.Sub(t0).Seconds() // 100 ticks per second (CLK_TCK)
 }
 
 // cpuTicks is utime+stime of pid, in clock ticks.

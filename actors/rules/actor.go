@@ -4,9 +4,9 @@ import (
 	"log/slog"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/asynkron/protoactor-go/scheduler"
 
 	"github.com/kloros/kloros-observer/actors/clock"
+	"github.com/kloros/kloros-observer/actors/timer"
 	"github.com/kloros/kloros-observer/messages"
 )
 
@@ -27,7 +27,7 @@ type Actor struct {
 	emitter *actor.PID
 	clock   clock.Clock
 	log     *slog.Logger
-	stop    scheduler.CancelFunc
+	stop    timer.Cancel
 }
 
 type tick struct{}
@@ -52,7 +52,7 @@ func (a *Actor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		if every := a.rule.TickEvery(); every > 0 {
-			a.stop = scheduler.NewTimerScheduler(ctx).SendRepeatedly(0, every, ctx.Self(), tick{})
+			a.stop = timer.Every(ctx.ActorSystem(), 0, every, ctx.Self(), tick{})
 		}
 	case *actor.Stopping, *actor.Restarting:
 		if a.stop != nil {

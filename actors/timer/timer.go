@@ -1,0 +1,55 @@
+// Package timer sends an actor a message later or at an interval.
+//
+// It replaces protoactor's scheduler package, whose repeating timer reads
+// its cancel flag without synchronization (a data race under -race) and may
+// still send once after its CancelFunc returned. Here, once Cancel returns,
+// nothing more is sent.
+package timer
+
+import (
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// Cancel stops a timer. After it returns the timer sends nothing more.
+// Calling it again is harmless.
+type Cancel func()
+
+// Every sends msg to pid after delay, then every interval, until cancelled.
+func Every(system *actor.ActorSystem, delay, interval time.Duration, pid *actor.PID, msg any) Cancel {
+	return start(system, delay, interval, pid, msg)
+}
+
+// Once sends msg to pid after delay unless cancelled first.
+func Once(system *actor.ActorSystem, delay time.Duration, pid *actor.PID, msg any) Cancel {
+	return start(system, delay, 0, pid, msg)
+}
+
+func start(system *actor.ActorSystem, delay, interval time.Duration, pid *actor.PID, msg any) Cancel {
+	var (
+		mu      sync.Mutex
+		stopped bool
+		t       *time.Timer
+	)
+	mu.Lock() // the callback must not run before t is assigned
+	defer mu.Unlock()
+	t = time.AfterFunc(delay, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
+		system.Root.Send(pid, msg)
+		if interval > 0 {
+			t.Reset(interval)
+		}
+	})
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		t.Stop()
+	}
+}
