@@ -36,10 +36,11 @@ build: deps
 run: build
 	./$(BIN)/kloros-observer $(RUN_ARGS)
 
-## test: every test, against real peers (journald, ZeroMQ, HTTP, node_exporter, python3-zmq)
+## test: every test, against real peers (journald, ZeroMQ, HTTP, node_exporter, python3-zmq); actors and supervision again under -race
 test: deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 9m ./...
+	$(GO) test -race -count=1 -timeout 5m ./actors/... ./supervision/...
 
 ## bench: benchmarks into bench/new.txt (compare runs with benchstat)
 bench: deps

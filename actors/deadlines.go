@@ -20,6 +20,15 @@ import (
 // Each watcher still owns its deadline: it arms it (for lastBeat+threshold,
 // or a retry), and only its latest arming counts — an entry whose generation
 // is not the slot's current one is dropped when popped.
+//
+// Heartbeats do not re-arm anything (see HeartbeatWatcher), so most entries
+// are stale: the zooid beat since and its natural deadline (slot.natural:
+// last heartbeat + threshold) is later. Waking a watcher only for it to
+// re-arm is what the watcher would do, so this goroutine does it itself: a
+// due entry whose natural deadline is still ahead is moved there, and once a
+// second, entries due within the next two seconds are moved ahead early. A
+// healthy colony therefore costs about one wake-up a second, however many
+// zooids, instead of one per zooid per threshold.
 type deadlines struct {
 	root *actor.RootContext
 
@@ -36,6 +45,10 @@ type deadlines struct {
 type deadlineSlot struct {
 	pid atomic.Pointer[actor.PID]
 	gen atomic.Uint64
+	// natural, if set, returns the deadline the watcher would re-arm for
+	// now (monotonic ns since monoBase); it must be safe to call from the
+	// deadline goroutine.
+	natural func() int64
 }
 
 // deadlinePassed is delivered to a watcher when the deadline it armed with
@@ -102,24 +115,45 @@ func (d *deadlines) stop() {
 	<-d.exit
 }
 
+// refreshEvery and refreshAhead: how often stale entries are moved ahead,
+// and how far ahead of now they are looked for (more than refreshEvery, so
+// none comes due between two refreshes).
+const (
+	refreshEvery = time.Second
+	refreshAhead = 2 * time.Second
+)
+
 func (d *deadlines) run() {
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
-	var due []deadlineEntry
+	var due, keep []deadlineEntry
+	nextRefresh := int64(0)
 	for {
 		d.mu.Lock()
 		now := int64(time.Since(monoBase))
+		if len(d.h) > 0 && now >= nextRefresh {
+			keep = d.refresh(now, keep[:0])
+			nextRefresh = now + int64(refreshEvery)
+		}
 		due = due[:0]
 		for len(d.h) > 0 && d.h[0].at <= now {
 			e := heap.Pop(&d.h).(deadlineEntry)
-			if e.slot.current(e.gen) {
-				due = append(due, e)
+			if !e.slot.current(e.gen) {
+				continue
 			}
+			if e.slot.natural != nil {
+				if nat := e.slot.natural(); nat > now { // it beat since: what the watcher would do
+					e.at = nat
+					heap.Push(&d.h, e)
+					continue
+				}
+			}
+			due = append(due, e)
 		}
 		wait := time.Duration(0)
 		if len(d.h) > 0 {
-			wait = time.Duration(d.h[0].at - now)
-			d.next = d.h[0].at
+			d.next = min(d.h[0].at, nextRefresh)
+			wait = time.Duration(max(d.next-now, 1))
 		} else {
 			d.next = 0
 		}
@@ -145,4 +179,24 @@ func (d *deadlines) run() {
 			return
 		}
 	}
+}
+
+// refresh moves entries due within refreshAhead whose zooid beat since to
+// their natural deadline. Called with mu held.
+func (d *deadlines) refresh(now int64, buf []deadlineEntry) []deadlineEntry {
+	horizon := now + int64(refreshAhead)
+	for len(d.h) > 0 && d.h[0].at <= horizon {
+		e := heap.Pop(&d.h).(deadlineEntry)
+		if !e.slot.current(e.gen) {
+			continue
+		}
+		if e.slot.natural != nil {
+			e.at = max(e.at, e.slot.natural())
+		}
+		buf = append(buf, e)
+	}
+	for _, e := range buf {
+		heap.Push(&d.h, e)
+	}
+	return buf
 }

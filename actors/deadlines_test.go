@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,4 +47,39 @@ func TestDeadlinesLatestArmingOnly(t *testing.T) {
 	d.arm(b, at.Add(50*time.Millisecond))
 	require.Equal(t, "b", <-got)
 	require.Less(t, time.Since(at), 200*time.Millisecond)
+}
+
+// An entry whose natural deadline moved on (the zooid beat since) is moved
+// there by the timer itself — nothing is delivered — and delivered once the
+// natural deadline really passes.
+func TestDeadlinesFollowTheNaturalDeadline(t *testing.T) {
+	s := newSystem(t)
+	got := make(chan time.Time, 10)
+	var natural atomic.Int64
+	slot := &deadlineSlot{natural: func() int64 { return natural.Load() }}
+	pid := s.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		if m, ok := c.Message().(*deadlinePassed); ok && slot.current(m.gen) {
+			got <- time.Now()
+		}
+	}))
+	slot.pid.Store(pid)
+	d := startDeadlines(s.Root, func(f *GoroutineFailed) { t.Errorf("deadline goroutine failed: %v", f.Err) })
+	defer d.stop()
+	start := time.Now()
+	natural.Store(int64(start.Add(100 * time.Millisecond).Sub(monoBase)))
+	d.arm(slot, start.Add(100*time.Millisecond))
+	for i := 1; i <= 5; i++ { // "heartbeats" keep pushing the natural deadline
+		time.Sleep(50 * time.Millisecond)
+		natural.Store(int64(time.Now().Add(100 * time.Millisecond).Sub(monoBase)))
+	}
+	final := time.Now().Add(100 * time.Millisecond)
+	select {
+	case at := <-got:
+		t.Fatalf("delivered %s after start while the zooid was still beating", at.Sub(start))
+	case at := <-time.After(90 * time.Millisecond):
+		_ = at
+	}
+	at := <-got
+	require.False(t, at.Before(final.Add(-2*time.Millisecond)), "not before the natural deadline")
+	require.Less(t, at.Sub(final), 200*time.Millisecond)
 }

@@ -128,6 +128,12 @@ type zooidState struct {
 	pid       *actor.PID
 }
 
+func newZooidState(name string, shared *monitorShared) *zooidState {
+	st := &zooidState{name: name, shared: shared}
+	st.slot.natural = func() int64 { return st.lastBeatN.Load() + st.threshN.Load() }
+	return st
+}
+
 func (s *zooidState) niche() string {
 	if p := s.nicheP.Load(); p != nil {
 		return *p
@@ -340,7 +346,8 @@ func (r *ZooidRegistry) beat(ctx actor.Context, hb *messages.HeartbeatReceived) 
 			}
 			return
 		}
-		st = &zooidState{name: hb.Zooid, shared: r.shared, processed: hb.ProcessedCount}
+		st = newZooidState(hb.Zooid, r.shared)
+		st.processed = hb.ProcessedCount
 		st.setNiche(hb.Niche)
 		st.threshN.Store(int64(r.thresholdFor(hb.Niche)))
 		st.setSeen(hb.At)
@@ -605,7 +612,8 @@ func (r *ZooidRegistry) restore(ctx actor.Context) {
 		if len(r.zooids) >= r.cfg.MaxZooids {
 			break
 		}
-		st := &zooidState{name: z.Zooid, shared: r.shared, processed: z.ProcessedCount, episode: z.Episode}
+		st := newZooidState(z.Zooid, r.shared)
+		st.processed, st.episode = z.ProcessedCount, z.Episode
 		st.setNiche(z.Niche)
 		st.threshN.Store(int64(r.thresholdFor(z.Niche)))
 		st.lastSeenN.Store(z.LastSeen.UnixNano())
