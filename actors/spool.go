@@ -71,7 +71,7 @@ func (s *Spool) Receive(ctx actor.Context) {
 		bw := &batchWriter{dir: s.cfg.Dir, what: "event", maxBatch: s.cfg.MaxBatch,
 			retryInitial: s.cfg.RetryInitial, retryMax: s.cfg.RetryMax, log: s.log,
 			failed: func(string) { s.deps.Metrics.Core.SpoolFailures.Inc() }}
-		s.writer = startWriter(bw, 4*s.cfg.MaxBatch, nil, func(f *GoroutineFailed) { s.root.Send(self, f) })
+		s.writer = startWriter(bw, 4*s.cfg.MaxBatch, queueBound{}, nil, func(f *GoroutineFailed) { s.root.Send(self, f) })
 		s.writer.jobs <- writeJob{chore: func() { intentfile.RemoveStale(s.cfg.Dir); s.prune() }}
 		every := min(s.cfg.Retention/24, time.Hour)
 		s.stop = scheduler.NewTimerScheduler(ctx).SendRepeatedly(every, every, self, pruneTick{})
