@@ -81,6 +81,7 @@ func TestValidateNamesFieldAndValue(t *testing.T) {
 		"backoff":       {func(c *Config) { c.Supervision.BackoffMax = time.Millisecond }, "supervision.backoff_max"},
 		"mailbox":       {func(c *Config) { c.Supervision.MailboxSize = 1 }, "supervision.mailbox_size = 1"},
 		"max queued":    {func(c *Config) { c.Emitter.MaxQueued = 0 }, "emitter.max_queued = 0: must be >= 1"},
+		"spool queued":  {func(c *Config) { c.Spool.MaxQueued = -3 }, "spool.max_queued = -3: must be >= 1"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := DefaultConfig()
