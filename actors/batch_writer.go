@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/kloros/kloros-observer/actors/intentfile"
 )
 
@@ -154,17 +156,38 @@ func failureReason(err error) string {
 	return "io"
 }
 
+// queueBound bounds an ownedWriter's overflow and counts the files it
+// refuses or loses; shared by the emitter (intents) and the spool (events).
+type queueBound struct {
+	max    int                    // file jobs the overflow may hold; past it offer refuses
+	lost   *prometheus.CounterVec // by reason: queue_full (refused), shutdown (not written at stop)
+	queued prometheus.Gauge       // files accepted and not yet durable
+}
+
+// writerFreed is sent by an ownedWriter's goroutine to its actor when it has
+// taken jobs off its channel while the overflow was not empty: the actor then
+// calls pump. Undroppable: losing it would leave the overflow waiting for the
+// next job.
+type writerFreed struct{}
+
+func (writerFreed) NotInfluenceReceiveTimeout() {}
+func (writerFreed) Undroppable()                {}
+
 // ownedWriter is a batchWriter's lifecycle inside an actor: started on
-// Started, drained on Stopping/Restarting.
+// Started, stopped on Stopping/Restarting.
 //
-// The actor hands jobs over with submit, which never blocks: what does not
-// fit in the channel waits, in order, in an overflow queue owned by the actor
-// (touched only on its goroutine), and pump moves it on as the writer makes
-// room. So a failing directory backs jobs up in memory instead of blocking
-// Receive. When the overflow is not empty the writer calls freed (from its
-// goroutine: it must only send the actor a message) once it has taken jobs
-// off the channel, and the actor then calls pump.
+// The actor hands files over with offer and barriers and chores with submit;
+// neither blocks: what does not fit in the channel waits, in order, in an
+// overflow queue owned by the actor (touched only on its goroutine), and pump
+// moves it on as the writer makes room. So a failing directory backs jobs up
+// in memory instead of blocking Receive, and a barrier is still run only once
+// every file before it is durable. When the overflow is not empty the writer
+// calls freed (from its goroutine: it must only send the actor a message,
+// writerFreed) once it has taken jobs off the channel, and the actor then
+// calls pump. Past bound.max waiting files, offer refuses new ones.
 type ownedWriter struct {
+	w      *batchWriter
+	bound  queueBound
 	jobs   chan writeJob
 	done   chan struct{}
 	cancel context.CancelFunc
@@ -173,14 +196,15 @@ type ownedWriter struct {
 	overflow  []writeJob // actor-owned; overflow[head:] are waiting
 	head      int
 	files     int         // file jobs among overflow[head:]
+	refused   int         // files refused since the overflow last had room (one episode)
 	wantFreed atomic.Bool // set by the actor, cleared by the writer when it calls freed
 }
 
 // startWriter starts w's goroutine. freed may be nil (the owner then relies
 // on later submits to pump); onPanic reports a panic to the actor.
-func startWriter(w *batchWriter, queue int, freed func(), onPanic func(*GoroutineFailed)) *ownedWriter {
+func startWriter(w *batchWriter, queue int, bound queueBound, freed func(), onPanic func(*GoroutineFailed)) *ownedWriter {
 	ctx, cancel := context.WithCancel(context.Background())
-	o := &ownedWriter{jobs: make(chan writeJob, queue), done: make(chan struct{}), cancel: cancel}
+	o := &ownedWriter{w: w, bound: bound, jobs: make(chan writeJob, queue), done: make(chan struct{}), cancel: cancel}
 	taken := func() {
 		if o.wantFreed.CompareAndSwap(true, false) && freed != nil {
 			freed()
@@ -194,8 +218,35 @@ func startWriter(w *batchWriter, queue int, freed func(), onPanic func(*Goroutin
 	return o
 }
 
+// offer hands the file job j to the writer like submit and counts it as
+// queued until it is durable, unless bound.max files already wait in the
+// overflow: then j is refused (counted as lost, reason queue_full; logged at
+// the first refusal of an episode and every 1000th) and offer returns false.
+func (o *ownedWriter) offer(j writeJob) bool {
+	if o.files >= o.bound.max {
+		o.refused++
+		o.bound.lost.WithLabelValues("queue_full").Inc()
+		if o.refused == 1 || o.refused%1000 == 0 {
+			what := o.w.what
+			o.w.log.Error(what+" queue full while the "+what+"s directory fails; refusing new "+what+"s", "count", o.refused,
+				"queued", o.files, "max_queued", o.bound.max, what+"_type", j.kind, "dir", o.w.dir)
+		}
+		return false
+	}
+	queued, written := o.bound.queued, j.written
+	queued.Inc()
+	j.written = func() {
+		queued.Dec()
+		if written != nil {
+			written()
+		}
+	}
+	o.submit(j)
+	return true
+}
+
 // submit hands j to the writer, or queues it behind the overflow. It never
-// blocks.
+// blocks. Files go through offer, which bounds them.
 func (o *ownedWriter) submit(j writeJob) {
 	if o.pump() {
 		select {
@@ -212,9 +263,10 @@ func (o *ownedWriter) submit(j writeJob) {
 }
 
 // pump moves overflow into the channel while it has room, and reports
-// whether the overflow is empty. wantFreed is set before each attempt, so a
-// send that fails on a full channel is always followed by the writer taking
-// jobs off it and calling freed.
+// whether the overflow is empty (which ends a refusal episode, if any).
+// wantFreed is set before each attempt, so a send that fails on a full
+// channel is always followed by the writer taking jobs off it and calling
+// freed.
 func (o *ownedWriter) pump() bool {
 	for o.head < len(o.overflow) {
 		o.wantFreed.Store(true)
@@ -233,14 +285,39 @@ func (o *ownedWriter) pump() bool {
 	if cap(o.overflow) > 4096 {
 		o.overflow = nil // give a burst's memory back
 	}
+	if o.refused > 0 {
+		what := o.w.what
+		o.w.log.Warn(what+" queue has room again; "+what+"s were refused while it was full", "count", o.refused)
+		o.refused = 0
+	}
 	return true
 }
 
 // waiting is how many jobs wait in the overflow (not yet in the channel).
 func (o *ownedWriter) waiting() int { return len(o.overflow) - o.head }
 
-// waitingFiles is how many of them are files.
-func (o *ownedWriter) waitingFiles() int { return o.files }
+// stop finishes the writer (see drain) and reports what it could not write:
+// the files not written are logged once with their count and kinds, counted
+// as lost (reason shutdown) and no longer as queued.
+func (o *ownedWriter) stop(timeout time.Duration) {
+	what := o.w.what
+	if o.refused > 0 {
+		o.w.log.Error("stopping; "+what+"s were refused while the queue was full", "count", o.refused)
+		o.refused = 0
+	}
+	left := o.drain(timeout)
+	if len(left) == 0 {
+		return
+	}
+	kinds := map[string]int{}
+	for _, j := range left {
+		kinds[j.kind]++
+	}
+	o.bound.lost.WithLabelValues("shutdown").Add(float64(len(left)))
+	o.bound.queued.Sub(float64(len(left)))
+	o.w.log.Error(what+"s not written before the drain timeout; they are lost", "count", len(left),
+		what+"_types", countsByName(kinds), "timeout_seconds", timeout.Seconds(), "dir", o.w.dir)
+}
 
 // drain hands the overflow to the writer, closes the queue and waits for the
 // writer to finish it. After timeout it cancels the writer (interrupting its

@@ -75,20 +75,11 @@ type Emitter struct {
 	root       *actor.RootContext
 	unparsable map[string]bool // touched only by the writer goroutine (prune chore)
 	stopTimers timer.Cancel
-	refused    int // intents refused since the queue last had room (one episode)
 }
 
 type pruneTick struct{}
 
 func (pruneTick) NotInfluenceReceiveTimeout() {}
-
-// writerFreed is sent by the emitter's writer goroutine to the emitter when it
-// has taken jobs off its channel while the emitter's overflow was not empty.
-// Undroppable: losing it would leave the overflow waiting for the next intent.
-type writerFreed struct{}
-
-func (writerFreed) NotInfluenceReceiveTimeout() {}
-func (writerFreed) Undroppable()                {}
 
 // NewEmitter returns the emitter's producer.
 func NewEmitter(cfg EmitterConfig, deps Deps) actor.Producer {
@@ -125,7 +116,7 @@ func (e *Emitter) Receive(ctx actor.Context) {
 		e.writer.submit(writeJob{barrier: func() { e.root.Send(m.ReplyTo, &messages.Flushed{ID: m.ID}) }})
 	case writerFreed:
 		if e.writer != nil {
-			e.pump()
+			e.writer.pump()
 		}
 	case pruneTick:
 		if e.writer.waiting() == 0 { // else the writer is behind: prune next time
@@ -149,7 +140,8 @@ func (e *Emitter) start(ctx actor.Context) {
 	bw := &batchWriter{dir: e.cfg.Dir, what: "intent", maxBatch: e.cfg.MaxBatch,
 		retryInitial: e.cfg.RetryInitial, retryMax: e.cfg.RetryMax, log: e.log,
 		failed: func(reason string) { e.deps.Metrics.Core.EmitFailures.WithLabelValues(reason).Inc() }}
-	e.writer = startWriter(bw, 4*e.cfg.MaxBatch, func() { e.root.Send(self, writerFreed{}) },
+	bound := queueBound{max: e.cfg.MaxQueued, lost: e.deps.Metrics.Core.IntentsLost, queued: e.deps.Metrics.Core.IntentsQueued}
+	e.writer = startWriter(bw, 4*e.cfg.MaxBatch, bound, func() { e.root.Send(self, writerFreed{}) },
 		func(f *GoroutineFailed) { e.root.Send(self, f) })
 	e.writer.submit(writeJob{chore: func() { e.removeStale(); e.prune() }}) // before any write
 	e.stopTimers = timer.Every(ctx.ActorSystem(), e.cfg.PruneEvery, e.cfg.PruneEvery, self, pruneTick{})
@@ -163,50 +155,8 @@ func (e *Emitter) release() {
 	if e.writer == nil {
 		return
 	}
-	if e.refused > 0 {
-		e.log.Error("stopping; intents were refused while the queue was full", "count", e.refused)
-		e.refused = 0
-	}
-	if left := e.writer.drain(e.cfg.DrainTimeout); len(left) > 0 {
-		types := map[string]int{}
-		for _, j := range left {
-			types[j.kind]++
-		}
-		e.deps.Metrics.Core.IntentsLost.WithLabelValues("shutdown").Add(float64(len(left)))
-		e.deps.Metrics.Core.IntentsQueued.Sub(float64(len(left)))
-		e.log.Error("intents not written before the drain timeout; they are lost", "count", len(left),
-			"intent_types", countsByName(types), "timeout_seconds", e.cfg.DrainTimeout.Seconds(), "dir", e.cfg.Dir)
-	}
+	e.writer.stop(e.cfg.DrainTimeout)
 	e.writer = nil
-}
-
-// pump hands waiting jobs to the writer; once the overflow is empty again the
-// refusal episode, if any, is over.
-func (e *Emitter) pump() {
-	if e.writer.pump() {
-		e.endRefusals()
-	}
-}
-
-// refuse turns down an intent because MaxQueued intents are already waiting:
-// counted every time, logged at the first of an episode and every 1000th.
-func (e *Emitter) refuse(ctx actor.Context, typ string, reply *actor.PID) {
-	e.refused++
-	e.deps.Metrics.Core.IntentsLost.WithLabelValues("queue_full").Inc()
-	if e.refused == 1 || e.refused%1000 == 0 {
-		e.log.Error("intent queue full while the intents directory fails; refusing new intents", "count", e.refused,
-			"queued", e.writer.waitingFiles(), "max_queued", e.cfg.MaxQueued, "intent_type", typ, "dir", e.cfg.Dir)
-	}
-	if reply != nil {
-		ctx.Send(reply, &messages.IntentDropped{Type: typ, Reason: "queue full"})
-	}
-}
-
-func (e *Emitter) endRefusals() {
-	if e.refused > 0 {
-		e.log.Warn("intent queue has room again; intents were refused while it was full", "count", e.refused)
-		e.refused = 0
-	}
 }
 
 func (e *Emitter) emit(ctx actor.Context, m *messages.EmitIntent) {
@@ -231,21 +181,22 @@ func (e *Emitter) emit(ctx actor.Context, m *messages.EmitIntent) {
 		}
 		return
 	}
-	if e.writer.waitingFiles() >= e.cfg.MaxQueued {
-		e.refuse(ctx, m.Intent.Type, reply) // not remembered as seen: a repeat may get through later
-		return
-	}
-	e.seen[enc.Dedup] = now
 	typ, path := m.Intent.Type, filepath.Join(e.cfg.Dir, enc.Name)
-	e.deps.Metrics.Core.IntentsQueued.Inc()
-	e.writer.submit(writeJob{file: &intentfile.File{Name: enc.Name, Body: enc.Body}, kind: typ, written: func() {
-		e.deps.Metrics.Core.IntentsQueued.Dec()
+	if !e.writer.offer(writeJob{file: &intentfile.File{Name: enc.Name, Body: enc.Body}, kind: typ, written: func() {
 		e.deps.Metrics.Core.Intents.WithLabelValues(typ).Inc()
 		e.log.Info("intent written", "intent_type", typ, "file", path)
 		if reply != nil {
 			e.root.Send(reply, &messages.IntentWritten{Path: path, Type: typ})
 		}
-	}})
+	}}) {
+		// Refused (MaxQueued intents wait): not remembered as seen, so a
+		// repeat may get through later.
+		if reply != nil {
+			ctx.Send(reply, &messages.IntentDropped{Type: typ, Reason: "queue full"})
+		}
+		return
+	}
+	e.seen[enc.Dedup] = now
 }
 
 // sweep forgets dedup entries older than the window, at most once a minute,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kloros/kloros-observer/actors/clock"
 	"github.com/kloros/kloros-observer/actors/intentfile"
+	"github.com/kloros/kloros-observer/actors/telemetry"
 	"github.com/kloros/kloros-observer/messages"
 )
 
@@ -233,41 +234,61 @@ func requireLogged(t *testing.T, logs *lockedBuffer, want string) {
 	require.True(t, strings.Contains(logs.String(), want), "not logged: %s", want)
 }
 
+// requireStopsWhileDirectoryFails checks an output actor (emitter or spool)
+// whose directory dir is broken and whose writer is stuck: a Flush is queued
+// (Touch still answered) but not answered, the actor stops within its drain
+// timeout (plus slack), the barrier behind the lost files is never answered,
+// and nothing was written beside or in place of the obstacle.
+func requireStopsWhileDirectoryFails(t *testing.T, s *actor.ActorSystem, pid, p *actor.PID, ch chan any, dir string, drain time.Duration) {
+	t.Helper()
+	requireTouch(t, s, pid)
+	s.Root.Send(pid, &messages.Flush{ID: 1, ReplyTo: p})
+	requireTouch(t, s, pid) // the Flush has been queued behind the files
+	requireNothingYet(t, ch)
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.Root.PoisonFuture(pid).Wait() }()
+	select {
+	case err := <-stopped:
+		require.NoError(t, err)
+	case <-time.After(drain + 10*time.Second):
+		t.Fatal("the actor did not stop while its directory was failing")
+	}
+	requireNothingYet(t, ch) // a barrier behind lost files is never answered
+
+	tmps, err := filepath.Glob(filepath.Join(filepath.Dir(dir), "*.tmp"))
+	require.NoError(t, err)
+	require.Empty(t, tmps)
+	fi, err := os.Stat(dir)
+	require.NoError(t, err)
+	require.True(t, fi.Mode().IsRegular(), "nothing was written in place of the obstacle")
+}
+
+// lostAndQueued reads an output's prefix_lost_total{reason} counter (all
+// reasons when reason is "") and prefix_queued gauge.
+func lostAndQueued(t *testing.T, m *telemetry.Metrics, prefix, reason string) (lost, queued float64) {
+	t.Helper()
+	var labels map[string]string
+	if reason != "" {
+		labels = map[string]string{"reason": reason}
+	}
+	return counterValue(t, m, prefix+"_lost_total", labels), counterValue(t, m, prefix+"_queued", nil)
+}
+
 // A directory that keeps failing used to block Receive on the writer's full
 // channel: no Touch (the watchdog would kill the daemon), no Flush, no stop.
 func TestEmitterStaysResponsiveAndStopsWhileDirectoryFails(t *testing.T) {
 	s := newSystem(t)
-	base := t.TempDir()
-	cfg := emitterCfg(filepath.Join(base, "intents"))
+	cfg := emitterCfg(filepath.Join(t.TempDir(), "intents"))
 	cfg.DrainTimeout = 500 * time.Millisecond
 	deps, logs := withLog(testDeps(t, nil))
 	p, ch := probe(t, s)
 	em := failingEmitter(t, s, cfg, deps, 5000, nil)
-	requireTouch(t, s, em)
-	s.Root.Send(em, &messages.Flush{ID: 1, ReplyTo: p})
-	requireTouch(t, s, em) // the Flush has been queued behind the intents
-	requireNothingYet(t, ch)
+	requireStopsWhileDirectoryFails(t, s, em, p, ch, cfg.Dir, cfg.DrainTimeout)
 
-	stopped := make(chan error, 1)
-	go func() { stopped <- s.Root.PoisonFuture(em).Wait() }()
-	select {
-	case err := <-stopped:
-		require.NoError(t, err)
-	case <-time.After(cfg.DrainTimeout + 10*time.Second):
-		t.Fatal("the emitter did not stop while its directory was failing")
-	}
-	requireNothingYet(t, ch) // a barrier behind lost intents is never answered
-
-	require.Equal(t, 5000.0, counterValue(t, deps.Metrics, "kloros_observer_intents_lost_total",
-		map[string]string{"reason": "shutdown"}))
-	require.Equal(t, 0.0, counterValue(t, deps.Metrics, "kloros_observer_intents_queued", nil))
+	lost, queued := lostAndQueued(t, deps.Metrics, "kloros_observer_intents", "shutdown")
+	require.Equal(t, []float64{5000, 0}, []float64{lost, queued}, "all lost, none still queued")
 	requireLogged(t, logs, `msg="intents not written before the drain timeout; they are lost" actor=emitter count=5000 intent_types="alert_gpu_oom=5000"`)
-	tmps, err := filepath.Glob(filepath.Join(base, "*.tmp"))
-	require.NoError(t, err)
-	require.Empty(t, tmps)
-	fi, err := os.Stat(cfg.Dir)
-	require.NoError(t, err)
-	require.True(t, fi.Mode().IsRegular(), "nothing was written in place of the obstacle")
 }
 
 // Everything queued while the directory failed is written once it works
@@ -327,8 +348,8 @@ func TestEmitterWritesEveryQueuedIntentOnceDirectoryRecovers(t *testing.T) {
 	for i := range n {
 		require.True(t, reasons["distinct "+itoa(int64(i))], "intent %d lost", i)
 	}
-	require.Equal(t, 0.0, counterValue(t, deps.Metrics, "kloros_observer_intents_lost_total", nil))
-	require.Equal(t, 0.0, counterValue(t, deps.Metrics, "kloros_observer_intents_queued", nil))
+	lost, queued := lostAndQueued(t, deps.Metrics, "kloros_observer_intents", "")
+	require.Equal(t, []float64{0, 0}, []float64{lost, queued}, "none lost, none still queued")
 	requireTouch(t, s, em)
 }
 
@@ -349,8 +370,7 @@ func TestEmitterRefusesPastMaxQueued(t *testing.T) {
 	s.Root.Send(em, &messages.Flush{ID: 9, ReplyTo: p})
 	var queued, refused float64
 	require.Eventually(t, func() bool {
-		queued = counterValue(t, deps.Metrics, "kloros_observer_intents_queued", nil)
-		refused = counterValue(t, deps.Metrics, "kloros_observer_intents_lost_total", map[string]string{"reason": "queue_full"})
+		refused, queued = lostAndQueued(t, deps.Metrics, "kloros_observer_intents", "queue_full")
 		return queued+refused == n
 	}, 20*time.Second, 5*time.Millisecond, "each intent is either queued or refused")
 	requireTouch(t, s, em)

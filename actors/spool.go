@@ -27,7 +27,11 @@ type SpoolConfig struct {
 	RetryInitial time.Duration
 	RetryMax     time.Duration
 	MaxBatch     int
-	DrainTimeout time.Duration
+	DrainTimeout time.Duration // bound on finishing queued writes at stop (0: 5 s)
+	// MaxQueued bounds the events held in memory, beyond the writer's
+	// channel, while the directory fails; past it new events are not spooled
+	// and counted (spool_events_lost_total{reason="queue_full"}). 0: 100000.
+	MaxQueued int
 }
 
 // Spool writes every event a source produces (before dedup) to
@@ -36,9 +40,25 @@ type SpoolConfig struct {
 // names unique within a millisecond. Files older than Retention are pruned.
 //
 // Receives: *messages.Event, *messages.EventBatch (from the dispatcher),
-// *messages.Flush (answered with Flushed once every earlier event is
-// durable). Its writer goroutine (shared design with the emitter) is drained
-// on Stopping and Restarting; its prune timer cancelled.
+// *messages.Flush (answered with Flushed once every earlier event it accepted
+// is durable), writerFreed (from its writer: there is room to queue more).
+//
+// It shares the emitter's writer (ownedWriter), so Receive never blocks: what
+// does not fit in the writer's channel (4×MaxBatch) waits, in order, in an
+// overflow queue in the actor and is handed over as the writer takes jobs. A
+// failing events directory (full, deleted, replaced by a file) is retried
+// with capped backoff while the spool keeps answering Touch, Flush and
+// PoisonPill. A Flush waits in the same queue, so it is answered only after
+// everything before it is durable: the journald sources checkpoint their
+// cursor on that answer. Past MaxQueued waiting events, new ones are not
+// spooled (they still reach the rules), counted as lost (queue_full) and
+// logged; a Flush behind them is still answered, so a journald checkpoint
+// can then pass an event that was refused.
+//
+// Releases on Stopping and Restarting: the overflow is handed to the writer,
+// which finishes it within DrainTimeout; past it the writer's backoff is
+// cancelled and the events not written are logged with their count and
+// types and counted as lost (shutdown). The prune timer is cancelled.
 type Spool struct {
 	cfg    SpoolConfig
 	deps   Deps
@@ -58,6 +78,9 @@ func NewSpool(cfg SpoolConfig, deps Deps) actor.Producer {
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 5 * time.Second
 	}
+	if cfg.MaxQueued <= 0 {
+		cfg.MaxQueued = DefaultMaxQueued
+	}
 	return func() actor.Actor { return &Spool{cfg: cfg, deps: deps} }
 }
 
@@ -65,28 +88,9 @@ func NewSpool(cfg SpoolConfig, deps Deps) actor.Producer {
 func (s *Spool) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		s.log = s.deps.Logger.With("actor", "spool")
-		s.root = ctx.ActorSystem().Root
-		self := ctx.Self()
-		bw := &batchWriter{dir: s.cfg.Dir, what: "event", maxBatch: s.cfg.MaxBatch,
-			retryInitial: s.cfg.RetryInitial, retryMax: s.cfg.RetryMax, log: s.log,
-			failed: func(string) { s.deps.Metrics.Core.SpoolFailures.Inc() }}
-		s.writer = startWriter(bw, 4*s.cfg.MaxBatch, nil, func(f *GoroutineFailed) { s.root.Send(self, f) })
-		s.writer.jobs <- writeJob{chore: func() { intentfile.RemoveStale(s.cfg.Dir); s.prune() }}
-		every := min(s.cfg.Retention/24, time.Hour)
-		s.stop = timer.Every(ctx.ActorSystem(), every, every, self, pruneTick{})
+		s.start(ctx)
 	case *actor.Stopping, *actor.Restarting:
-		if s.stop != nil {
-			s.stop()
-			s.stop = nil
-		}
-		if s.writer != nil {
-			if left := s.writer.drain(s.cfg.DrainTimeout); len(left) > 0 {
-				s.log.Error("spool writer did not drain before the timeout; events not spooled", "count", len(left),
-					"timeout_seconds", s.cfg.DrainTimeout.Seconds())
-			}
-		}
-		s.writer = nil
+		s.release()
 	case *messages.Event:
 		s.spool(m)
 	case *messages.EventBatch:
@@ -94,13 +98,45 @@ func (s *Spool) Receive(ctx actor.Context) {
 			s.spool(ev)
 		}
 	case *messages.Flush:
-		s.writer.jobs <- writeJob{barrier: func() { s.root.Send(m.ReplyTo, &messages.Flushed{ID: m.ID}) }}
+		s.writer.submit(writeJob{barrier: func() { s.root.Send(m.ReplyTo, &messages.Flushed{ID: m.ID}) }})
+	case writerFreed:
+		if s.writer != nil {
+			s.writer.pump()
+		}
 	case pruneTick:
-		s.writer.jobs <- writeJob{chore: s.prune}
+		if s.writer.waiting() == 0 { // else the writer is behind: prune next time
+			s.writer.submit(writeJob{chore: s.prune})
+		}
 	case *GoroutineFailed:
 		panic(m.Err)
 	default:
 		unhandled(s.log, m)
+	}
+}
+
+func (s *Spool) start(ctx actor.Context) {
+	s.log = s.deps.Logger.With("actor", "spool")
+	s.root = ctx.ActorSystem().Root
+	self := ctx.Self()
+	core := s.deps.Metrics.Core
+	bw := &batchWriter{dir: s.cfg.Dir, what: "event", maxBatch: s.cfg.MaxBatch,
+		retryInitial: s.cfg.RetryInitial, retryMax: s.cfg.RetryMax, log: s.log,
+		failed: func(string) { core.SpoolFailures.Inc() }}
+	s.writer = startWriter(bw, 4*s.cfg.MaxBatch, queueBound{max: s.cfg.MaxQueued, lost: core.SpoolLost, queued: core.SpoolQueued},
+		func() { s.root.Send(self, writerFreed{}) }, func(f *GoroutineFailed) { s.root.Send(self, f) })
+	s.writer.submit(writeJob{chore: func() { intentfile.RemoveStale(s.cfg.Dir); s.prune() }}) // before any write
+	every := min(s.cfg.Retention/24, time.Hour)
+	s.stop = timer.Every(ctx.ActorSystem(), every, every, self, pruneTick{})
+}
+
+func (s *Spool) release() {
+	if s.stop != nil {
+		s.stop()
+		s.stop = nil
+	}
+	if s.writer != nil {
+		s.writer.stop(s.cfg.DrainTimeout)
+		s.writer = nil
 	}
 }
 
@@ -131,7 +167,7 @@ func (s *Spool) spool(ev *messages.Event) {
 		sum := sha256.Sum256([]byte(cur))
 		name = fmt.Sprintf("%d_%s_%s_%x.json", ts.UnixMilli(), intentfile.SanitizeType(ev.Source), intentfile.SanitizeType(ev.Type), sum[:6])
 	}
-	s.writer.jobs <- writeJob{file: &intentfile.File{Name: name, Body: body}}
+	s.writer.offer(writeJob{file: &intentfile.File{Name: name, Body: body}, kind: ev.Type}) // refused: counted and logged
 }
 
 // plainData makes event data writable: values of types the Python-form

@@ -87,6 +87,10 @@ type SpoolConfig struct {
 	Enabled   bool          `yaml:"enabled"`
 	Dir       string        `yaml:"dir"` // default <state_dir>/events
 	Retention time.Duration `yaml:"retention"`
+	// MaxQueued bounds the events held in memory while the events
+	// directory fails; past it new events are not spooled and counted
+	// (kloros_observer_spool_events_lost_total{reason="queue_full"}).
+	MaxQueued int `yaml:"max_queued"`
 }
 
 // WatchConfig sets the fsnotify source.
@@ -207,7 +211,7 @@ func DefaultConfig() Config {
 			RetryInitial: 100 * time.Millisecond, RetryMax: 30 * time.Second, MaxBatch: 256,
 			MaxQueued: actors.DefaultMaxQueued,
 		},
-		Spool: SpoolConfig{Retention: 7 * 24 * time.Hour},
+		Spool: SpoolConfig{Retention: 7 * 24 * time.Hour, MaxQueued: actors.DefaultMaxQueued},
 		Watch: WatchConfig{Enabled: true, Paths: []string{
 			filepath.Join(home, "out", "promotions"),
 			filepath.Join(state, "signals"),
@@ -335,6 +339,9 @@ func (c *Config) Validate() error {
 		bad("emitter.max_queued", c.Emitter.MaxQueued, "must be >= 1")
 	}
 	pos("spool.retention", c.Spool.Retention)
+	if c.Spool.MaxQueued < 1 {
+		bad("spool.max_queued", c.Spool.MaxQueued, "must be >= 1")
+	}
 	for i, p := range c.Watch.Paths {
 		if p == "" {
 			bad(fmt.Sprintf("watch.paths[%d]", i), `""`, "must not be empty")

@@ -90,6 +90,7 @@ func TestValidateNamesFieldAndValue(t *testing.T) {
 		}, "checks[0].window = 45s: must be at least 2 × scrape.interval (30s) = 1m0s"},
 		"default window": {func(c *Config) { c.Scrape.Interval, c.Scrape.Timeout = 6*time.Minute, 10*time.Second },
 			"scrape.interval = 6m0s: must be at most half the window (10m0s) of the default check lock_contention"},
+		"spool queued": {func(c *Config) { c.Spool.MaxQueued = -3 }, "spool.max_queued = -3: must be >= 1"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := DefaultConfig()

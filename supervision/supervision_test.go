@@ -307,67 +307,89 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// TestRunStopsWhileIntentsDirFails: with the intents directory unusable
-// (a regular file where it should be, which stops root too) and more intents
-// queued than the writer's channel holds, the emitter still answers the
-// watchdog's Touch and the daemon still shuts down within its timeout,
-// logging what was lost.
-func TestRunStopsWhileIntentsDirFails(t *testing.T) {
+// TestRunStopsWhileOutputDirFails: with the intents or the events directory
+// unusable (a regular file where it should be, which stops root too) and
+// more intents or events queued than the writer's channel holds, the emitter
+// or spool still answers the watchdog's Touch and the daemon still shuts
+// down within its timeout, logging what was lost.
+func TestRunStopsWhileOutputDirFails(t *testing.T) {
 	const n = 5000
-	cfg := DefaultConfig()
-	cfg.StateDir = t.TempDir()
-	cfg.Rules = nil
-	cfg.Watch.Enabled, cfg.Journald.Enabled, cfg.Scrape.Enabled, cfg.ChemBus.Enabled, cfg.HTTP.Enabled = false, false, false, false, false
-	cfg.ShutdownTimeout = time.Second
-	cfg.Emitter.RetryInitial, cfg.Emitter.RetryMax = 10*time.Millisecond, 50*time.Millisecond
-	cfg.Resolve()
-	require.NoError(t, os.WriteFile(cfg.IntentsDir, []byte("not a directory"), 0o600))
-	logs := &lockedBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	for _, tc := range []struct {
+		name   string
+		dir    func(*Config) string
+		send   func(s *actor.ActorSystem, pid *actor.PID, i int)
+		queued string // the gauge that counts them
+		lost   string // the log line and final statistic that report the loss
+		stat   string
+	}{
+		{"emitter", func(c *Config) string { return c.IntentsDir }, func(s *actor.ActorSystem, pid *actor.PID, i int) {
+			s.Root.Send(pid, &messages.EmitIntent{Intent: messages.Intent{Type: "alert_disk_space", Priority: 8,
+				Reason: fmt.Sprintf("intent %d", i), Data: messages.Object{}}})
+		}, "kloros_observer_intents_queued",
+			`msg="intents not written before the drain timeout; they are lost" actor=emitter count=5000 intent_types="alert_disk_space=5000"`,
+			"intents_lost=5000"},
+		{"spool", func(c *Config) string { return c.Spool.Dir }, func(s *actor.ActorSystem, pid *actor.PID, i int) {
+			s.Root.Send(pid, &messages.Event{Source: "journald_units", Type: "gpu_oom", TS: time.Now(), Data: map[string]any{"n": i}})
+		}, "kloros_observer_spool_events_queued",
+			`msg="events not written before the drain timeout; they are lost" actor=spool count=5000 event_types="gpu_oom=5000"`,
+			"spool_events_lost=5000"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.StateDir = t.TempDir()
+			cfg.Rules = nil
+			cfg.Watch.Enabled, cfg.Journald.Enabled, cfg.Scrape.Enabled, cfg.ChemBus.Enabled, cfg.HTTP.Enabled = false, false, false, false, false
+			cfg.Spool.Enabled = true
+			cfg.ShutdownTimeout = time.Second
+			cfg.Emitter.RetryInitial, cfg.Emitter.RetryMax = 10*time.Millisecond, 50*time.Millisecond
+			cfg.Resolve()
+			require.NoError(t, os.WriteFile(tc.dir(&cfg), []byte("not a directory"), 0o600))
+			logs := &lockedBuffer{}
+			logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var metrics *telemetry.Metrics
-	var emitter *actor.PID
-	var system *actor.ActorSystem
-	ready := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, cfg, logger, Hooks{
-			Metrics: func(m *telemetry.Metrics) { metrics = m },
-			Ready: func(s *actor.ActorSystem, _ *actor.PID) {
-				system, emitter = s, actor.NewPID(s.Address(), RootName+"/emitter")
-				close(ready)
-			},
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var metrics *telemetry.Metrics
+			var output *actor.PID
+			var system *actor.ActorSystem
+			ready := make(chan struct{})
+			done := make(chan error, 1)
+			go func() {
+				done <- Run(ctx, cfg, logger, Hooks{
+					Metrics: func(m *telemetry.Metrics) { metrics = m },
+					Ready: func(s *actor.ActorSystem, _ *actor.PID) {
+						system, output = s, actor.NewPID(s.Address(), RootName+"/"+tc.name)
+						close(ready)
+					},
+				})
+			}()
+			select {
+			case <-ready:
+			case <-time.After(10 * time.Second):
+				t.Fatal("tree never became ready")
+			}
+			for i := range n {
+				tc.send(system, output, i)
+			}
+			require.Eventually(t, func() bool {
+				return metricValue(t, metrics, tc.queued) == n
+			}, 20*time.Second, 5*time.Millisecond, "every one is accepted although none can be written")
+			_, err := system.Root.RequestFuture(output, &actor.Touch{}, time.Second).Result()
+			require.NoError(t, err, "the %s answers the watchdog's Touch", tc.name)
+
+			cancel()
+			select {
+			case err := <-done:
+				require.NoError(t, err)
+			case <-time.After(cfg.ShutdownTimeout + 10*time.Second):
+				t.Fatal("Run did not return while the directory was failing")
+			}
+			require.True(t, strings.Contains(logs.String(), tc.lost), "the loss is logged with its count and types")
+			require.True(t, strings.Contains(logs.String(), tc.stat), "the final statistics count the loss")
+			require.False(t, strings.Contains(logs.String(), "actor did not drain before the shutdown timeout"),
+				"the output gives up (and says what it lost) before stopTree stops waiting")
 		})
-	}()
-	select {
-	case <-ready:
-	case <-time.After(10 * time.Second):
-		t.Fatal("tree never became ready")
 	}
-	for i := range n {
-		system.Root.Send(emitter, &messages.EmitIntent{Intent: messages.Intent{Type: "alert_disk_space", Priority: 8,
-			Reason: fmt.Sprintf("intent %d", i), Data: messages.Object{}}})
-	}
-	require.Eventually(t, func() bool {
-		return metricValue(t, metrics, "kloros_observer_intents_queued") == n
-	}, 20*time.Second, 5*time.Millisecond, "every intent is accepted although none can be written")
-	_, err := system.Root.RequestFuture(emitter, &actor.Touch{}, time.Second).Result()
-	require.NoError(t, err, "the emitter answers the watchdog's Touch")
-
-	cancel()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(cfg.ShutdownTimeout + 10*time.Second):
-		t.Fatal("Run did not return while the intents directory was failing")
-	}
-	require.True(t, strings.Contains(logs.String(), `msg="intents not written before the drain timeout; they are lost" actor=emitter count=5000 intent_types="alert_disk_space=5000"`),
-		"the loss is logged with its count and types")
-	require.True(t, strings.Contains(logs.String(), "intents_lost=5000"), "the final statistics count the loss")
-	require.False(t, strings.Contains(logs.String(), "actor did not drain before the shutdown timeout"),
-		"the emitter gives up (and says what it lost) before stopTree stops waiting")
 }
 
 func metricValue(t *testing.T, m *telemetry.Metrics, name string) float64 {

@@ -14,7 +14,7 @@ func spoolSpecs(b *Builder) ([]ChildSpec, error) {
 		out = append(out, b.Leaf("spool", PhaseOutput, c.Supervision.MailboxSize, "writes every raw event to "+c.Spool.Dir,
 			actors.NewSpool(actors.SpoolConfig{Dir: c.Spool.Dir, Retention: c.Spool.Retention,
 				RetryInitial: c.Emitter.RetryInitial, RetryMax: c.Emitter.RetryMax, MaxBatch: c.Emitter.MaxBatch,
-				DrainTimeout: outputDrainTimeout(c)}, b.Deps)))
+				DrainTimeout: outputDrainTimeout(c), MaxQueued: c.Spool.MaxQueued}, b.Deps)))
 	}
 	out = append(out, b.Leaf("housekeeping", PhaseSupport, 0, "stats line every "+c.StatsInterval.String(),
 		actors.NewHousekeeping(c.StatsInterval, time.Now(), b.Deps)))

@@ -21,6 +21,8 @@ type CoreMetrics struct {
 	IntentsLost   *prometheus.CounterVec // reason=queue_full|shutdown: accepted intents never written
 	IntentsQueued prometheus.Gauge       // intents accepted and not yet durable (writer queue and overflow)
 	SpoolFailures prometheus.Counter
+	SpoolLost     *prometheus.CounterVec // reason=queue_full|shutdown: events accepted by the spool never written
+	SpoolQueued   prometheus.Gauge       // events accepted by the spool and not yet durable
 	Pruned        *prometheus.CounterVec // what=intents|events|tmp
 	StartTime     prometheus.Gauge
 }
@@ -75,6 +77,14 @@ func newCoreMetrics(reg prometheus.Registerer) *CoreMetrics {
 			Namespace: Namespace, Name: "spool_write_failures_total",
 			Help: "Failed event spool write attempts.",
 		}),
+		SpoolLost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "spool_events_lost_total",
+			Help: "Events the spool did not write (they still went to the rules): refused because its queue was full while the events directory failed (queue_full), or still queued when the spool stopped (shutdown), by reason.",
+		}, []string{"reason"}),
+		SpoolQueued: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "spool_events_queued",
+			Help: "Events accepted by the spool and not yet durable (grows while the events directory fails).",
+		}),
 		Pruned: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "pruned_files_total",
 			Help: "Files removed by retention pruning, by kind.",
@@ -85,6 +95,6 @@ func newCoreMetrics(reg prometheus.Registerer) *CoreMetrics {
 		}),
 	}
 	reg.MustRegister(m.ActorRestarts, m.ActorFailures, m.ActorEscalated, m.MailboxDropped,
-		m.Events, m.EventsDeduped, m.Intents, m.IntentsDedup, m.EmitFailures, m.IntentsLost, m.IntentsQueued, m.SpoolFailures, m.Pruned, m.StartTime)
+		m.Events, m.EventsDeduped, m.Intents, m.IntentsDedup, m.EmitFailures, m.IntentsLost, m.IntentsQueued, m.SpoolFailures, m.SpoolLost, m.SpoolQueued, m.Pruned, m.StartTime)
 	return m
 }

@@ -22,6 +22,8 @@ type Summary struct {
 	EmitFailures   float64
 	IntentsLost    float64
 	IntentsQueued  float64
+	SpoolLost      float64
+	SpoolQueued    float64
 	Restarts       float64
 	MailboxDropped float64
 	ZooidsAlive    float64
@@ -63,6 +65,10 @@ func Summarize(g prometheus.Gatherer, started time.Time) Summary {
 				s.IntentsLost += v
 			case "intents_queued":
 				s.IntentsQueued += v
+			case "spool_events_lost_total":
+				s.SpoolLost += v
+			case "spool_events_queued":
+				s.SpoolQueued += v
 			case "actor_restarts_total":
 				s.Restarts += v
 			case "mailbox_dropped_messages_total":
@@ -102,6 +108,7 @@ func (s Summary) Attrs() []any {
 		"events", s.Events, "events_by_source", kv(s.EventsBySource), "events_deduplicated", s.Deduped,
 		"intents", s.Intents, "intents_by_type", kv(s.IntentsByType), "intents_deduplicated", s.IntentsDeduped,
 		"intent_write_failures", s.EmitFailures, "intents_lost", s.IntentsLost, "intents_queued", s.IntentsQueued,
+		"spool_events_lost", s.SpoolLost, "spool_events_queued", s.SpoolQueued,
 		"actor_restarts", s.Restarts, "mailbox_dropped", s.MailboxDropped,
 		"zooids_alive", s.ZooidsAlive, "zooids_silent", s.ZooidsSilent, "gaps_published", s.GapsPublished,
 	}
