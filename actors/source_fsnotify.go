@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/fsnotify/fsnotify"
@@ -48,9 +49,13 @@ type FSNotifySource struct {
 
 	w       *fsnotify.Watcher
 	watched map[string]bool
-	// scanned holds files reported by a scan of a directory that appeared,
-	// whose inotify Create may still arrive: that echo is not reported twice.
-	scanned map[string]bool
+	// created holds files already reported as created, by an inotify
+	// Create or by a scan of a directory that appeared, with the identity
+	// of the file then. A scan of a directory watched anew, or the Create
+	// echo of a file a scan found, does not report the same file twice; a
+	// file made again under the same name (another inode or change time) is
+	// new. Removal and rename forget the name.
+	created map[string]fileID
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -101,7 +106,7 @@ func (s *FSNotifySource) start(ctx actor.Context) {
 	}
 	s.w = w
 	s.watched = map[string]bool{}
-	s.scanned = map[string]bool{}
+	s.created = map[string]fileID{}
 	s.ensureAll(ctx, false)
 	rctx, cancel := context.WithCancel(context.Background())
 	s.cancel, s.done = cancel, make(chan struct{})
@@ -172,10 +177,27 @@ func (s *FSNotifySource) ensure(ctx actor.Context, path string, report bool) boo
 		}
 		s.watched[dir] = true
 		s.log.Debug("watching directory", "dir", dir, "for", path)
+		// We watch dir because what was below it on the way to path is
+		// gone; any watch we still list below it is on a deleted directory
+		// (its removal may never be reported: inotify drops a directory's
+		// own removal when its parent is watched, and the parent may be
+		// watched only since just now). Forget those, so the loop watches
+		// whatever exists there now.
+		s.forgetBelow(dir)
 		if report {
 			s.scan(ctx, dir)
 		}
 		report = true // anything deeper appeared after we started
+	}
+}
+
+// forgetBelow drops the watches listed under dir (not dir itself).
+func (s *FSNotifySource) forgetBelow(dir string) {
+	for p := range s.watched {
+		if strings.HasPrefix(p, dir+"/") {
+			delete(s.watched, p)
+			_ = s.w.Remove(p) // gone already if inotify dropped it
+		}
 	}
 }
 
@@ -213,14 +235,38 @@ func (s *FSNotifySource) scan(ctx actor.Context, dir string) {
 		}
 	}
 	sort.Strings(names)
-	if len(s.scanned) > 10000 {
-		clear(s.scanned)
-	}
 	for _, n := range names {
-		p := filepath.Join(dir, n)
-		s.scanned[p] = true
-		s.emit(ctx, p, fsnotify.Create)
+		s.created1(ctx, filepath.Join(dir, n), fsnotify.Create)
 	}
+}
+
+// fileID tells a file from another made later under the same name.
+type fileID struct {
+	dev, ino uint64
+	ctime    int64
+}
+
+func identifyFile(path string) (fileID, bool) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return fileID{}, false
+	}
+	return fileID{dev: uint64(st.Dev), ino: st.Ino, ctime: st.Ctim.Nano()}, true
+}
+
+// created1 reports a created file unless this very file was reported already.
+func (s *FSNotifySource) created1(ctx actor.Context, path string, op fsnotify.Op) {
+	id, ok := identifyFile(path)
+	if ok {
+		if had, seen := s.created[path]; seen && had == id {
+			return
+		}
+		if len(s.created) >= 10000 {
+			clear(s.created) // bounded; at worst a file is reported twice (the dispatcher dedups)
+		}
+		s.created[path] = id
+	}
+	s.emit(ctx, path, op)
 }
 
 func (s *FSNotifySource) handle(ctx actor.Context, ev fsnotify.Event) {
@@ -229,12 +275,19 @@ func (s *FSNotifySource) handle(ctx actor.Context, ev fsnotify.Event) {
 	case ev.Has(fsnotify.Create):
 		if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 			if s.relevant(path) {
+				// A directory made just now: whatever we listed as watched
+				// at or below its path was the previous one's.
+				if s.watched[path] {
+					delete(s.watched, path)
+					_ = s.w.Remove(path)
+				}
+				s.forgetBelow(path)
 				s.ensureAll(ctx, true)
 			}
 			return
 		}
 	case ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename):
-		delete(s.scanned, path) // a file made again later is new
+		delete(s.created, path) // a file made again later is new
 		if s.watched[path] {
 			delete(s.watched, path) // inotify dropped the watch with the directory
 			_ = s.w.Remove(path)
@@ -243,8 +296,8 @@ func (s *FSNotifySource) handle(ctx actor.Context, ev fsnotify.Event) {
 			return
 		}
 	}
-	if ev.Has(fsnotify.Create) && s.scanned[path] {
-		delete(s.scanned, path) // already reported by the scan
+	if ev.Has(fsnotify.Create) {
+		s.created1(ctx, path, ev.Op)
 		return
 	}
 	s.emit(ctx, path, ev.Op)

@@ -140,7 +140,10 @@ func TestRegistryPausedByKill(t *testing.T) {
 	beat(reg, s, "a", 1)
 	noPublish(t, ch, 2*time.Second)
 	require.Equal(t, 1.0, counterValue(t, deps.Metrics, "kloros_observer_gap_publishing_paused", nil))
-	require.Equal(t, 1.0, counterValue(t, deps.Metrics, "kloros_observer_zooids", map[string]string{"state": "silent"}))
+	// The gauges follow on the registry's next sweep (every second).
+	require.Eventually(t, func() bool {
+		return counterValue(t, deps.Metrics, "kloros_observer_zooids", map[string]string{"state": "silent"}) == 1.0
+	}, 5*time.Second, 10*time.Millisecond)
 }
 
 // After a restart from the checkpoint, a zooid that never beats again is
