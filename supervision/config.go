@@ -229,7 +229,7 @@ func DefaultConfig() Config {
 		ChemBus: ChemBusConfig{
 			Enabled: true, XSub: "tcp://127.0.0.1:5558", XPub: "tcp://127.0.0.1:5559", Proxy: "auto",
 			HeartbeatInterval: 10 * time.Second, Zooid: "kloros_observer", Niche: "monitoring",
-			OnKill: "pause", MaxFrameBytes: 64 * 1024, Coalesce: 50 * time.Millisecond,
+			OnKill: "pause", MaxFrameBytes: 64 * 1024, Coalesce: 250 * time.Millisecond,
 		},
 		Heartbeat: HeartbeatConfig{
 			Threshold: 30 * time.Second, RecoveryTopic: "CAPABILITY_RESTORED",
