@@ -164,7 +164,7 @@ func scaleRun(b *testing.B, n int) {
 			mu.Unlock()
 		}
 	}))
-	runtime.GC()
+	settleHeap() // the previous run's actors are garbage by now; collect them first
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 	d := deps(clock.Real{})
@@ -186,13 +186,13 @@ func scaleRun(b *testing.B, n int) {
 	if _, err := s.Root.RequestFuture(reg, &actor.Touch{}, time.Minute).Result(); err != nil {
 		b.Fatal(err)
 	}
-	runtime.GC()
+	settleHeap()
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
 	if since := time.Since(at); since > threshold/2 {
 		b.Logf("spawning %d watchers took %s", n, since)
 	}
-	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(n), "heap-bytes/zooid")
+	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(n), "heap-bytes/zooid")
 	select {
 	case <-done:
 	case <-time.After(2 * time.Minute):
@@ -264,6 +264,14 @@ func idleCPU(b *testing.B, bin string, external bool, zooids int) float64 {
 	time.Sleep(20 * time.Second)
 	t1, c1 := time.Now(), cpuTicks(b, d.Process.Pid)
 	return 100 * float64(c1-c0) / 100 / t1.Sub(t0).Seconds() // 100 ticks per second (CLK_TCK)
+}
+
+// settleHeap lets stopped actors' goroutines exit and collects twice (the
+// first cycle may only run finalizers), so a heap delta measures live data.
+func settleHeap() {
+	time.Sleep(200 * time.Millisecond)
+	runtime.GC()
+	runtime.GC()
 }
 
 // cpuTicks is utime+stime of pid, in clock ticks.
