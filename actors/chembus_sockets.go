@@ -160,7 +160,7 @@ func subLoop(zctx *zmq.Context, opts subOptions, out chan<- rawBatch, stop <-cha
 		}
 		// Nothing pending: park until ZeroMQ signals.
 		wm.parked.Store(true)
-		err = waitReadable(ready)
+		err = waitReadable(ready, s)
 		wm.parked.Store(false)
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) { // deadline: stop was closed
 			return fmt.Errorf("wait for the SUB socket: %w", err)
@@ -192,21 +192,30 @@ func socketReadiness(s *zmq.Socket) (*os.File, func(), error) {
 	return f, func() { f.Close() }, nil
 }
 
-// waitReadable parks the goroutine until f is readable (or its deadline
-// passes). It reads nothing: the descriptor belongs to ZeroMQ's signaler.
-func waitReadable(f *os.File) error {
+// waitReadable parks the goroutine until ZeroMQ reports the socket
+// readable (or f's deadline passes). It reads nothing from f: the
+// descriptor belongs to ZeroMQ's signaler. Go's RawRead first resets the
+// poller's readiness and then calls the check; an edge that came before the
+// reset is then seen by the check (ZMQ_EVENTS), one that comes after wakes
+// the wait — so nothing is missed between our last look and parking.
+func waitReadable(f *os.File, s *zmq.Socket) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
 	}
-	first := true
-	return rc.Read(func(uintptr) bool {
-		if first {
-			first = false
-			return false // not yet: wait for readiness
+	var evErr error
+	err = rc.Read(func(uintptr) bool {
+		ev, err := s.GetEvents()
+		if err != nil && !retryable(err) {
+			evErr = err
+			return true
 		}
-		return true
+		return ev&zmq.POLLIN != 0
 	})
+	if err == nil {
+		err = evErr
+	}
+	return err
 }
 
 // outMsg is one message to publish.
@@ -233,9 +242,18 @@ func pubLoop(zctx *zmq.Context, xsub string, linger time.Duration, in <-chan out
 		s.Close()
 		return fmt.Errorf("connect PUB to %s: %w", xsub, err)
 	}
+	var last time.Time
 	for m := range in {
 		_, err := s.SendMessage(m.topic, m.payload)
 		sent(m.topic, err)
+		last = time.Now()
+	}
+	// Linger only guarantees that what is queued leaves this process. A
+	// proxy whose publisher disconnects drops what it has received but not
+	// yet forwarded (libzmq terminates the inbound pipe), so after a recent
+	// send stay connected a moment longer for the proxy to pass it on.
+	if grace := min(linger/2, 500*time.Millisecond); !last.IsZero() && time.Since(last) < grace {
+		time.Sleep(grace - time.Since(last))
 	}
 	return s.Close() // lingers up to `linger` to deliver what is queued
 }

@@ -318,8 +318,9 @@ func TestChemBusDeliversQueuedPublishesAtStop(t *testing.T) {
 	defer func() { sub.SetLinger(0); sub.Close(); zctx.Term() }()
 	s := newSystem(t)
 	reg, _ := probe(t, s)
+	deps := testDeps(t, nil)
 	pid := s.Root.Spawn(actor.PropsFromProducer(NewChemBus(ChemBusConfig{XSub: xsub, XPub: xpub, HeartbeatInterval: time.Hour,
-		Zooid: "z", OnKill: "pause", MaxFrameBytes: 4096, Registry: reg, ProcessStart: time.Now()}, testDeps(t, nil))))
+		Zooid: "z", OnKill: "pause", MaxFrameBytes: 4096, Registry: reg, ProcessStart: time.Now()}, deps)))
 	// Wait until the path is live, then queue a burst and stop at once.
 	live := false
 	for i := 0; i < 100 && !live; i++ {
@@ -348,5 +349,7 @@ func TestChemBusDeliversQueuedPublishesAtStop(t *testing.T) {
 		}
 		got++
 	}
-	require.Equal(t, n, got, "every message queued before stop was delivered")
+	require.Equal(t, n, got, "every message queued before stop was delivered (publish errors: %v, published: %v)",
+		counterValue(t, deps.Metrics, "kloros_observer_chembus_publish_errors_total", nil),
+		counterValue(t, deps.Metrics, "kloros_observer_chembus_published_total", map[string]string{"topic": "LINGER_TEST"}))
 }
