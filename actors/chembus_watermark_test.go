@@ -4,21 +4,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kloros/kloros-observer/messages"
 )
 
-// A heartbeat that arrived before the deadline but is still in our own
-// pipeline when the deadline passes does not produce a gap: the watcher
-// waits for the registry to apply it.
-func TestWatcherWaitsForHeartbeatsInOurPipeline(t *testing.T) {
+// watermarkedRegistry starts a registry (1 s threshold) behind a watermark
+// the test drives by hand, in place of a ChemBus actor.
+func watermarkedRegistry(t *testing.T) (*actor.ActorSystem, chan any, *BusWatermark, *actor.PID) {
 	s := newSystem(t)
 	bus, ch := probe(t, s)
 	wm := NewBusWatermark()
 	cfg := regCfg(t, bus, t.TempDir())
 	cfg.Watermark = wm
-	reg := spawnReg(t, s, cfg, testDeps(t, nil))
+	return s, ch, wm, spawnReg(t, s, cfg, testDeps(t, nil))
+}
+
+// A heartbeat that arrived before the deadline but is still in our own
+// pipeline when the deadline passes does not produce a gap: the watcher
+// waits for the registry to apply it.
+func TestWatcherWaitsForHeartbeatsInOurPipeline(t *testing.T) {
+	s, ch, wm, reg := watermarkedRegistry(t)
 
 	wm.parked.Store(true) // the SUB side is idle: only the registry can lag
 	first := time.Now()
@@ -36,12 +43,7 @@ func TestWatcherWaitsForHeartbeatsInOurPipeline(t *testing.T) {
 // A pipeline that never catches up (a registry drowning in a flood) holds a
 // gap back for at most pipelineWait.
 func TestWatcherPipelineWaitIsBounded(t *testing.T) {
-	s := newSystem(t)
-	bus, ch := probe(t, s)
-	wm := NewBusWatermark()
-	cfg := regCfg(t, bus, t.TempDir())
-	cfg.Watermark = wm
-	reg := spawnReg(t, s, cfg, testDeps(t, nil))
+	s, ch, wm, reg := watermarkedRegistry(t)
 	wm.parked.Store(true)
 	first := time.Now()
 	s.Root.Send(reg, &messages.HeartbeatReceived{Zooid: "z", Niche: "n", At: first, Seq: wm.forwarded.Add(1)})
@@ -54,12 +56,7 @@ func TestWatcherPipelineWaitIsBounded(t *testing.T) {
 // deadline) is kicked, and the watcher decides once it reports having
 // drained past the deadline.
 func TestWatcherKicksACoalescingSubscriber(t *testing.T) {
-	s := newSystem(t)
-	bus, ch := probe(t, s)
-	wm := NewBusWatermark()
-	cfg := regCfg(t, bus, t.TempDir())
-	cfg.Watermark = wm
-	reg := spawnReg(t, s, cfg, testDeps(t, nil))
+	s, ch, wm, reg := watermarkedRegistry(t)
 	first := time.Now()
 	wm.emptyAt.Store(int64(first.Sub(monoBase)))
 	s.Root.Send(reg, &messages.HeartbeatReceived{Zooid: "z", Niche: "n", At: first, Seq: wm.forwarded.Add(1)})

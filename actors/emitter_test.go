@@ -1,13 +1,11 @@
 package actors
 
 import (
-	"bytes"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 
 	"github.com/kloros/kloros-observer/actors/clock"
 	"github.com/kloros/kloros-observer/actors/intentfile"
+	"github.com/kloros/kloros-observer/actors/logbuf"
 	"github.com/kloros/kloros-observer/actors/telemetry"
 	"github.com/kloros/kloros-observer/messages"
 )
@@ -205,31 +204,13 @@ func requireNothingYet(t *testing.T, ch chan any) {
 	}
 }
 
-// lockedBuffer collects log output written from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func withLog(deps Deps) (Deps, *lockedBuffer) {
-	buf := &lockedBuffer{}
+func withLog(deps Deps) (Deps, *logbuf.Buffer) {
+	buf := &logbuf.Buffer{}
 	deps.Logger = slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	return deps, buf
 }
 
-func requireLogged(t *testing.T, logs *lockedBuffer, want string) {
+func requireLogged(t *testing.T, logs *logbuf.Buffer, want string) {
 	t.Helper()
 	require.True(t, strings.Contains(logs.String(), want), "not logged: %s", want)
 }

@@ -1,7 +1,6 @@
 package supervision
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/kloros/kloros-observer/actors"
 	"github.com/kloros/kloros-observer/actors/clock"
+	"github.com/kloros/kloros-observer/actors/logbuf"
 	"github.com/kloros/kloros-observer/actors/telemetry"
 	"github.com/kloros/kloros-observer/messages"
 )
@@ -290,23 +290,6 @@ func gauge(t *testing.T, b *Builder, name, actorLabel string) float64 {
 	return 0
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestRunStopsWhileOutputDirFails: with the intents or the events directory
 // unusable (a regular file where it should be, which stops root too) and
 // more intents or events queued than the writer's channel holds, the emitter
@@ -344,7 +327,7 @@ func TestRunStopsWhileOutputDirFails(t *testing.T) {
 			cfg.Emitter.RetryInitial, cfg.Emitter.RetryMax = 10*time.Millisecond, 50*time.Millisecond
 			cfg.Resolve()
 			require.NoError(t, os.WriteFile(tc.dir(&cfg), []byte("not a directory"), 0o600))
-			logs := &lockedBuffer{}
+			logs := &logbuf.Buffer{}
 			logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
 			ctx, cancel := context.WithCancel(context.Background())

@@ -2,7 +2,6 @@ package test
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/kloros/kloros-observer/actors/logbuf"
 )
 
 // The whole-daemon tests run the built binaries against real peers. The
@@ -85,36 +86,18 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// syncBuffer is an io.Writer safe to read while a process writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // daemon is one run of bin/kloros-observer.
 type daemon struct {
 	t    *testing.T
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *logbuf.Buffer
 	done chan struct{}
 	err  error
 }
 
 func startDaemon(t *testing.T, args ...string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, logs: &syncBuffer{}, done: make(chan struct{})}
+	d := &daemon{t: t, logs: &logbuf.Buffer{}, done: make(chan struct{})}
 	d.cmd = exec.Command(binary(t, "kloros-observer"), args...)
 	d.cmd.Stdout = d.logs
 	d.cmd.Stderr = d.logs
@@ -206,7 +189,7 @@ func startPeer(t *testing.T, xsub, xpub string, interval time.Duration) *peer {
 	require.NoError(t, err)
 	stdout, err := p.cmd.StdoutPipe()
 	require.NoError(t, err)
-	stderr := &syncBuffer{}
+	stderr := &logbuf.Buffer{}
 	p.cmd.Stderr = stderr
 	require.NoError(t, p.cmd.Start())
 	go func() {
