@@ -365,14 +365,19 @@ func (r *ZooidRegistry) beat(ctx actor.Context, hb *messages.HeartbeatReceived) 
 			"processed_count", hb.ProcessedCount, "previous", st.processed)
 	}
 	st.processed = hb.ProcessedCount
+	rearm := false
 	if hb.Niche != st.niche() {
 		st.setNiche(hb.Niche)
+		old := st.thresh()
 		st.threshN.Store(int64(r.thresholdFor(hb.Niche)))
+		rearm = st.thresh() < old // a later deadline is found lazily; an earlier one must be armed
 		r.dirty = true
 	}
 	st.setSeen(hb.At)
 	st.restored.Store(false)
-	if st.waiting.Load() { // only a silent zooid's watcher needs the beat; the others re-arm lazily
+	// Only a silent zooid's watcher needs the beat (and one whose threshold
+	// just got shorter); the others' deadlines follow lazily.
+	if rearm || st.waiting.Load() {
 		ctx.Send(st.pid, &watchBeat{at: hb.At})
 	}
 }

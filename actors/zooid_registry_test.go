@@ -198,3 +198,20 @@ func TestWatcherPanicKeepsDeadline(t *testing.T) {
 	_, at := gapOf(t, ch, 5*time.Second)
 	require.InDelta(t, 2.0, at.Sub(last).Seconds(), 0.25, "the deadline survived the restart")
 }
+
+// A zooid that moves to a niche with a shorter threshold is held to it from
+// its next heartbeat on (deadlines otherwise only move later, lazily).
+func TestRegistryShorterNicheThresholdRearms(t *testing.T) {
+	s := newSystem(t)
+	bus, ch := probe(t, s)
+	cfg := regCfg(t, bus, t.TempDir())
+	cfg.NicheThresholds = map[string]time.Duration{"slow": 3 * time.Second}
+	reg := spawnReg(t, s, cfg, testDeps(t, nil))
+	s.Root.Send(reg, &messages.HeartbeatReceived{Zooid: "z", Niche: "slow", ProcessedCount: 1, At: time.Now()})
+	time.Sleep(200 * time.Millisecond)
+	last := time.Now()
+	s.Root.Send(reg, &messages.HeartbeatReceived{Zooid: "z", Niche: "fast", ProcessedCount: 2, At: last})
+	g, at := gapOf(t, ch, 5*time.Second)
+	require.Equal(t, "fast", g.Signal.Facts["niche"])
+	require.InDelta(t, 1.0, at.Sub(last).Seconds(), 0.25, "the default 1 s threshold, not the slow niche's 3 s")
+}
