@@ -37,9 +37,10 @@ type deadlines struct {
 	h    deadlineHeap
 	next int64 // monotonic ns the loop will wake at; 0: idle
 
-	wake chan struct{}
-	done chan struct{}
-	exit chan struct{}
+	wake     chan struct{}
+	done     chan struct{}
+	exit     chan struct{}
+	stopOnce sync.Once
 }
 
 // deadlineSlot is one watcher's handle: its PID and its arming generation.
@@ -111,8 +112,10 @@ func (d *deadlines) disarm(slot *deadlineSlot) { slot.gen.Add(1) }
 // current reports whether gen is slot's latest arming.
 func (slot *deadlineSlot) current(gen uint64) bool { return slot.gen.Load() == gen }
 
+// stop ends the goroutine; arming after it is harmless (nothing fires).
+// Calling it again is harmless too.
 func (d *deadlines) stop() {
-	close(d.done)
+	d.stopOnce.Do(func() { close(d.done) })
 	<-d.exit
 }
 

@@ -56,14 +56,14 @@ func (w *HeartbeatWatcher) Receive(ctx actor.Context) {
 			return
 		}
 		w.st.waiting.Store(false)
-		w.arm(ctx)
+		w.arm()
 	case *watchBeat:
 		if w.silent {
 			w.silent = false
 			w.st.waiting.Store(false)
 			ctx.Send(ctx.Parent(), &messages.ZooidRecovered{Zooid: w.st.name, At: m.at})
 		}
-		w.arm(ctx)
+		w.arm()
 	case *GoroutineFailed:
 		panic(m.Err) // as every actor does; the registry restarts it with its deadline
 	case *deadlinePassed:
@@ -120,7 +120,7 @@ func (w *HeartbeatWatcher) expired(ctx actor.Context) {
 }
 
 // arm sets the deadline to one threshold after the last heartbeat.
-func (w *HeartbeatWatcher) arm(actor.Context) {
+func (w *HeartbeatWatcher) arm() {
 	w.st.shared.deadlines.arm(&w.st.slot, w.st.lastBeat().Add(w.st.thresh()))
 }
 

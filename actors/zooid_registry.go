@@ -103,9 +103,8 @@ type ZooidRegistry struct {
 	root    *actor.RootContext
 	cancels []timer.Cancel
 
-	deadlinesStopped bool
-	ckpt             chan *checkpointFile
-	ckDone           chan struct{}
+	ckpt   chan *checkpointFile
+	ckDone chan struct{}
 }
 
 // zooidState is one zooid's record, shared with its watcher (which reads
@@ -288,9 +287,8 @@ func (r *ZooidRegistry) release() {
 		r.lag.stop()
 		r.lag = nil
 	}
-	if r.shared != nil && r.shared.deadlines != nil && !r.deadlinesStopped {
+	if r.shared != nil && r.shared.deadlines != nil {
 		r.shared.deadlines.stop() // watchers still stopping may arm it: harmless, nothing fires
-		r.deadlinesStopped = true
 	}
 	r.cancels = nil
 	if r.ckpt == nil {
