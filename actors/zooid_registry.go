@@ -50,8 +50,12 @@ type RegistryConfig struct {
 // CAPABILITY_GAP when one falls silent.
 //
 // Design:
-//   - One HeartbeatWatcher child per zooid keeps the deadline. The registry
-//     forwards heartbeats to it and decides what a silence means.
+//   - One HeartbeatWatcher child per zooid keeps the deadline, armed in the
+//     shared deadline timer (deadlines.go). The registry records each
+//     heartbeat in the zooid's state, where the watcher and the timer read
+//     it; only a watcher waiting for a silent zooid is sent the beat. The
+//     watcher verifies and publishes a silence; the registry keeps the books
+//     (episodes, checkpoint, repeats, retention).
 //   - Episodes: a silence opens an episode with a fresh incident_id and one
 //     CAPABILITY_GAP (repeated every GapRepeat if set); the zooid beating
 //     again closes it (logged; published on RecoveryTopic if
@@ -66,7 +70,8 @@ type RegistryConfig struct {
 //     monotonic and do not move.
 //   - A deadline that races a heartbeat (the beat arrived after the timer
 //     fired but before the registry acted) is checked against the last beat
-//     and re-armed.
+//     and re-armed; one whose heartbeat is still in our own pipeline waits
+//     for it (BusWatermark).
 //   - Our own restarts: known zooids, niches, last-seen times and open
 //     episodes are checkpointed atomically to StateFile every
 //     CheckpointEvery and at once when an episode opens or closes. On start
