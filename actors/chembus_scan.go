@@ -268,7 +268,6 @@ type payloadFields struct {
 	uptime, processed, ts      float64
 	uptimeBad, processedBad    bool
 	tsBad, hasUptime, hasCount bool
-	kill                       bool
 }
 
 // scanPayload validates b as one JSON object and extracts the fields.
