@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/kloros/kloros-observer/actors/timer"
 )
 
 // deadlines keeps every watcher's deadline under one Go timer and one
@@ -137,7 +139,8 @@ func (d *deadlines) run() {
 		now := int64(time.Since(monoBase))
 		if len(d.h) > 0 && now >= nextRefresh {
 			keep = d.refresh(now, keep[:0])
-			nextRefresh = now + int64(refreshEvery)
+			// On the process's 1 s grid, with its other periodic work.
+			nextRefresh = int64(timer.NextTick(monoBase.Add(time.Duration(now)), refreshEvery).Sub(monoBase))
 		}
 		due = due[:0]
 		for len(d.h) > 0 && d.h[0].at <= now {
