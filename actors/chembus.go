@@ -12,6 +12,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	zmq "github.com/pebbe/zmq4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kloros/kloros-observer/actors/intentfile"
 	"github.com/kloros/kloros-observer/actors/timer"
@@ -126,56 +127,81 @@ func (c *ChemBus) start(ctx actor.Context) {
 	}()
 
 	raw := make(chan rawBatch, 64)
+	wm := c.cfg.Watermark
+	if wm == nil {
+		wm = NewBusWatermark() // nobody watches; the SUB side and the decoder still share it
+	}
+	dec := c.newDecoder(wm, root, self)
 	c.stopSub, c.subDone, c.decDone = make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(c.subDone)
 		defer close(raw)
 		defer Recover("chembus subscriber", report)
-		opts := subOptions{xpub: c.cfg.XPub, topics: []string{TopicHeartbeat, TopicKill}, coalesce: c.cfg.Coalesce, wm: c.cfg.Watermark}
-		if err := subLoop(zctx, opts, raw, c.stopSub); err != nil {
+		opts := subOptions{xpub: c.cfg.XPub, topics: []string{TopicHeartbeat, TopicKill}, maxFrame: c.cfg.MaxFrameBytes,
+			coalesce: c.cfg.Coalesce, wm: wm, log: c.log, inline: dec.batch}
+		if err := subLoop(opts, raw, c.stopSub); err != nil {
 			report(&GoroutineFailed{Err: err})
 		}
 	}()
 	go func() {
 		defer close(c.decDone)
 		defer Recover("chembus decoder", report)
-		c.decode(raw, root, self)
+		for b := range raw {
+			dec.batch(b)
+		}
 	}()
 	c.stopBeat = timer.Every(ctx.ActorSystem(), 0, c.cfg.HeartbeatInterval, self, ownBeat{})
 	c.log.Info("on ChemBus", "xsub", c.cfg.XSub, "xpub", c.cfg.XPub, "zooid", c.cfg.Zooid)
 }
 
-// decode runs on its own goroutine: it validates, counts and delivers.
-func (c *ChemBus) decode(raw <-chan rawBatch, root *actor.RootContext, self *actor.PID) {
+// busDecoder validates, counts and delivers what the SUB side read. It runs
+// on its own goroutine, or inline on the SUB goroutine when it has nothing
+// pending (never both at once: see subOptions.inline).
+type busDecoder struct {
+	c          *ChemBus
+	wm         *BusWatermark
+	root       *actor.RootContext
+	self       *actor.PID
+	lastLog    map[string]time.Time
+	hbs, kills prometheus.Counter
+}
+
+func (c *ChemBus) newDecoder(wm *BusWatermark, root *actor.RootContext, self *actor.PID) *busDecoder {
 	m := c.deps.Metrics.ChemBus
-	wm := c.cfg.Watermark
-	if wm == nil {
-		wm = NewBusWatermark()
-	}
-	lastLog := map[string]time.Time{}
-	hbCount, killCount := m.Received.WithLabelValues(TopicHeartbeat), m.Received.WithLabelValues(TopicKill)
-	for batch := range raw {
-		for _, frames := range batch.msgs {
-			d := decodeFrames(frames, c.cfg.MaxFrameBytes, batch.hi)
-			switch {
-			case d.reason != "":
-				m.Dropped.WithLabelValues(d.reason).Inc()
-				if time.Since(lastLog[d.reason]) >= time.Minute { // at most once per reason per minute
-					lastLog[d.reason] = time.Now()
-					c.log.Warn("dropped malformed ChemBus message", "reason", d.reason, "frames", len(frames))
-				}
-			case d.hb != nil:
-				hbCount.Inc()
-				c.beats.Add(1)
-				d.hb.At = arrival(d.hb.SentTS, batch.lo, batch.hi)
-				d.hb.Seq = wm.forwarded.Add(1)
-				root.Send(c.cfg.Registry, d.hb)
-			case d.kill != nil:
-				killCount.Inc()
-				root.Send(self, d.kill)
-			}
-			wm.consumed.Add(1)
+	return &busDecoder{c: c, wm: wm, root: root, self: self, lastLog: map[string]time.Time{},
+		hbs: m.Received.WithLabelValues(TopicHeartbeat), kills: m.Received.WithLabelValues(TopicKill)}
+}
+
+func (d *busDecoder) batch(batch rawBatch) {
+	c, m := d.c, d.c.deps.Metrics.ChemBus
+	for _, msg := range batch.msgs {
+		var dec decoded
+		switch {
+		case msg.NFrames != 2:
+			dec.reason = "frame_count"
+		case msg.Oversize:
+			dec.reason = "oversize"
+		default:
+			dec = decodeFrames(msg.Frames, c.cfg.MaxFrameBytes, batch.hi)
 		}
+		switch {
+		case dec.reason != "":
+			m.Dropped.WithLabelValues(dec.reason).Inc()
+			if time.Since(d.lastLog[dec.reason]) >= time.Minute { // at most once per reason per minute
+				d.lastLog[dec.reason] = time.Now()
+				c.log.Warn("dropped malformed ChemBus message", "reason", dec.reason, "frames", msg.NFrames)
+			}
+		case dec.hb != nil:
+			d.hbs.Inc()
+			c.beats.Add(1)
+			dec.hb.At = arrival(dec.hb.SentTS, batch.lo, batch.hi)
+			dec.hb.Seq = d.wm.forwarded.Add(1)
+			d.root.Send(c.cfg.Registry, dec.hb)
+		case dec.kill != nil:
+			d.kills.Inc()
+			d.root.Send(d.self, dec.kill)
+		}
+		d.wm.consumed.Add(1) // last: the SUB goroutine may decode inline once this catches up
 	}
 }
 

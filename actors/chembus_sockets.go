@@ -1,221 +1,211 @@
 package actors
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"os"
+	"log/slog"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
+
+	"github.com/kloros/kloros-observer/actors/timer"
+	"github.com/kloros/kloros-observer/actors/zmtp"
 )
 
-// Every ZeroMQ socket here is created, used and closed by one goroutine
-// locked to its OS thread; actors reach it through channels only.
+// Every libzmq socket here is created, used and closed by one goroutine
+// locked to its OS thread; actors reach it through channels only. The SUB
+// side is not a libzmq socket (see subLoop).
 
-// rawBatch is what the SUB goroutine hands over: messages drained in one go
+// rawBatch is what the SUB goroutine hands over: messages read in one go
 // and the window [lo, hi] in which they must have arrived (lo: when the
-// socket was last found empty before them; hi: when the drain ended).
+// socket was last found empty before them; hi: when the read ended).
 type rawBatch struct {
-	msgs   [][][]byte
+	msgs   []zmtp.Message
 	lo, hi time.Time
 }
 
 // subOptions sets a SUB goroutine.
 type subOptions struct {
-	xpub   string
-	topics []string
-	// coalesce: after a drain, wait this long before draining again (kicks
-	// and stop end the wait early); 0 drains as soon as anything arrives.
+	xpub     string
+	topics   []string
+	maxFrame int // frames longer are not stored (counted as oversize)
+	// coalesce: after a read that found something, wait this long before
+	// reading again (kicks and stop end the wait early); 0 reads as soon as
+	// anything arrives.
 	coalesce time.Duration
 	wm       *BusWatermark // nil: nobody watches
+	log      *slog.Logger  // nil: silent
+	// inline, if set, takes a batch on the SUB goroutine instead of out
+	// when everything handed over before has been consumed (wm.consumed
+	// caught up with wm.handed): the reader of out is idle then, so order
+	// is kept, and a quiet bus costs one goroutine hand-off less per read.
+	// Under load batches still go to out, so decoding overlaps reading.
+	inline func(rawBatch)
 }
 
-// subLoop owns a SUB socket: it connects, subscribes and hands what arrives
-// to out in batches (up to 256), so decoding happens off this thread. It
-// returns when stop is closed, or with an error if the socket fails.
+// coalesceLowat is SO_RCVLOWAT while the SUB side coalesces: only a burst
+// this large wakes it before its window ends.
+const coalesceLowat = 128 * 1024
+
+// subLoop subscribes to opts.xpub and hands what arrives to out in batches,
+// so decoding happens on another goroutine. It connects again whenever the
+// connection fails or the peer closes it (100 ms, doubling to 5 s, as
+// libzmq's reconnect interval), and returns only when stop is closed.
 //
-// It never blocks inside ZeroMQ. A blocking zmq_recv is a cgo call that
-// holds a P; each one longer than 10 ms makes the runtime's sysmon take the
-// P back and drop into its 20 µs polling loop — at 100 heartbeats/s that
-// alone cost ~3% of a core (1,400 sysmon wake-ups/s). Instead it waits on the
-// socket's ZMQ_FD in Go's netpoller (the goroutine parks, no P is held) and
-// calls ZeroMQ only non-blockingly: ZMQ_EVENTS, then recv DONTWAIT until
-// nothing is left. ZMQ_FD is edge-like — it signals that the socket's state
-// may have changed — so each wake-up re-reads ZMQ_EVENTS and drains; Go's
-// poller keeps an edge that arrives while nobody waits, so none is lost.
-//
-// After a drain that found something it waits opts.coalesce before the next
-// (messages queue in ZeroMQ meanwhile, without waking anyone), so at a steady
-// 100 heartbeats/s the whole pipeline wakes ~20 times a second, not 100. A
-// watcher whose deadline passed kicks it to drain at once (BusWatermark).
-func subLoop(zctx *zmq.Context, opts subOptions, out chan<- rawBatch, stop <-chan struct{}) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	s, err := zctx.NewSocket(zmq.SUB)
-	if err != nil {
-		return fmt.Errorf("new SUB socket: %w", err)
+// The SUB side speaks ZMTP itself (package zmtp) rather than through
+// libzmq, whose I/O thread would wake for every heartbeat the proxy writes.
+// Here nothing wakes per message: after a read that found something the
+// goroutine parks in Go's netpoller for opts.coalesce with SO_RCVLOWAT set
+// high, so heartbeats queue in the kernel without waking anyone, and then
+// reads them all at once. After a read that found nothing it lowers
+// SO_RCVLOWAT to one byte and parks until something arrives, so a quiet
+// bus costs nothing and the first message after a silence (a
+// governance.kill, a recovery) is not held back. A watcher whose deadline
+// passed kicks it to read at once (BusWatermark).
+func subLoop(opts subOptions, out chan<- rawBatch, stop <-chan struct{}) error {
+	log := opts.log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	defer s.Close()
-	_ = s.SetLinger(0)
-	_ = s.SetRcvhwm(100000)
-	_ = s.SetReconnectIvl(100 * time.Millisecond)
-	_ = s.SetReconnectIvlMax(5 * time.Second)
-	for _, t := range opts.topics {
-		if err := s.SetSubscribe(t); err != nil {
-			return fmt.Errorf("subscribe %s: %w", t, err)
+	wm := opts.wm
+	if wm == nil {
+		wm = NewBusWatermark() // nobody reads it; keeps the loop simple
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var cur atomic.Pointer[zmtp.Conn]
+	wake := func() {
+		if c := cur.Load(); c != nil {
+			c.Interrupt()
 		}
 	}
-	if err := s.Connect(opts.xpub); err != nil {
-		return fmt.Errorf("connect SUB to %s: %w", opts.xpub, err)
-	}
-	ready, closeWait, err := socketReadiness(s)
-	if err != nil {
-		return err
-	}
-	defer closeWait()
+	wm.setWaker(wake)
+	defer wm.setWaker(nil)
 	returned := make(chan struct{})
 	defer close(returned)
 	go func() {
 		select {
 		case <-stop:
-			ready.SetReadDeadline(time.Unix(1, 0)) // wakes the wait below
+			cancel() // ends a dial or a backoff
+			wake()   // ends a wait
 		case <-returned:
 		}
 	}()
-	wm := opts.wm
-	if wm == nil {
-		wm = NewBusWatermark() // nobody reads it; keeps the loop simple
+	backoff := 100 * time.Millisecond
+	var lastComplaint time.Time
+	failures := 0
+	for {
+		wm.parked.Store(true) // not connected: nothing can be waiting for us
+		dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
+		c, err := zmtp.Dial(dctx, opts.xpub, zmtp.Options{Topics: opts.topics, MaxFrame: opts.maxFrame})
+		dcancel()
+		if ctx.Err() != nil {
+			if c != nil {
+				c.Close()
+			}
+			return nil
+		}
+		if err != nil {
+			failures++
+			if time.Since(lastComplaint) >= time.Minute { // a proxy that is down is not news every 100 ms
+				lastComplaint = time.Now()
+				log.Warn("cannot subscribe on ChemBus; retrying", "xpub", opts.xpub, "attempts", failures, "err", err.Error())
+			}
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return nil
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		log.Info("subscribed on ChemBus", "xpub", opts.xpub, "peer", c.Peer, "after_failures", failures)
+		failures, lastComplaint = 0, time.Time{}
+		wm.parked.Store(false)
+		cur.Store(c)
+		if ctx.Err() == nil { // else stop came before cur was set: nobody woke this connection
+			err = readConn(c, opts, wm, out, stop)
+		}
+		cur.Store(nil)
+		c.Close()
+		if ctx.Err() != nil || err == nil {
+			return nil
+		}
+		log.Warn("ChemBus subscription lost; reconnecting", "xpub", opts.xpub, "err", err.Error())
 	}
-	var coalesce *time.Timer
-	if opts.coalesce > 0 {
-		coalesce = time.NewTimer(time.Hour)
-		coalesce.Stop()
-	}
-	emptyAt := time.Now() // the socket held nothing at this instant
+}
+
+// readConn reads one connection until it fails (its error) or stop is
+// closed (nil).
+func readConn(c *zmtp.Conn, opts subOptions, wm *BusWatermark, out chan<- rawBatch, stop <-chan struct{}) error {
+	emptyAt := time.Now() // just connected: nothing was unread before now
+	wm.emptyAt.Store(int64(emptyAt.Sub(monoBase)))
+	var msgs []zmtp.Message
 	for {
 		select {
 		case <-stop:
 			return nil
 		default:
 		}
-		start := time.Now()
-		ev, err := s.GetEvents() // also consumes ZeroMQ's pending commands
-		if err != nil && !retryable(err) {
-			return fmt.Errorf("read socket events: %w", err)
-		}
-		b := rawBatch{lo: emptyAt}
-		full, foundEmpty := false, start // foundEmpty: nothing unread arrived before it
-		if ev&zmq.POLLIN != 0 {
-			for {
-				if len(b.msgs) == 256 {
-					full = true
-					break
-				}
-				t := time.Now()
-				f, err := s.RecvMessageBytes(zmq.DONTWAIT)
-				if err != nil {
-					if retryable(err) {
-						foundEmpty = t
-						break
-					}
-					return fmt.Errorf("receive: %w", err)
-				}
-				b.msgs = append(b.msgs, f)
-			}
-		}
-		b.hi = foundEmpty // every message in b was taken before this instant
-		if full {
+		var (
+			empty bool
+			at    time.Time
+			err   error
+		)
+		msgs, empty, at, err = c.Drain(msgs[:0], 256)
+		b := rawBatch{lo: emptyAt, hi: at}
+		if !empty {
 			b.hi = time.Now()
 		}
-		if len(b.msgs) > 0 {
+		if len(msgs) > 0 {
+			b.msgs = msgs
+			msgs = nil                        // the decoder owns them now
+			idle := wm.handed.Load() == wm.consumed.Load()
 			wm.handed.Add(int64(len(b.msgs))) // before emptyAt: see BusWatermark
-			select {
-			case out <- b:
-			case <-stop:
-				return nil
-			}
-		}
-		if full {
-			continue // more is waiting; emptyAt stays where it was
-		}
-		emptyAt = foundEmpty
-		wm.emptyAt.Store(int64(emptyAt.Sub(monoBase)))
-		if len(b.msgs) > 0 {
-			if coalesce != nil {
-				coalesce.Reset(opts.coalesce)
+			if idle && opts.inline != nil {
+				opts.inline(b)
+			} else {
 				select {
-				case <-coalesce.C:
-				case <-wm.kick:
-					coalesce.Stop()
+				case out <- b:
 				case <-stop:
 					return nil
 				}
 			}
-			// Park only after ZMQ_EVENTS itself said "nothing": a recv may
-			// have consumed the signal of what arrived meanwhile.
-			continue
 		}
-		// Nothing pending: park until ZeroMQ signals.
-		wm.parked.Store(true)
-		err = waitReadable(ready, s)
-		wm.parked.Store(false)
-		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) { // deadline: stop was closed
-			return fmt.Errorf("wait for the SUB socket: %w", err)
+		if err != nil {
+			return err
+		}
+		if !empty {
+			continue // more is waiting; emptyAt stays where it was
+		}
+		emptyAt = at
+		wm.emptyAt.Store(int64(emptyAt.Sub(monoBase)))
+		if b.msgs != nil && opts.coalesce > 0 {
+			if err := c.SetLowat(coalesceLowat); err != nil {
+				return err
+			}
+			// Read on the coalescing period's grid: the process's other
+			// periodic work (lag probe, deadline refresh) ticks with it.
+			err = c.Wait(timer.NextTick(time.Now(), opts.coalesce))
+		} else {
+			// Nothing came (or no coalescing): any byte ends the wait. Not
+			// "parked" for the watermark: a byte may have come since the
+			// read, so a watcher kicks and looks at emptyAt instead.
+			if err := c.SetLowat(1); err != nil {
+				return err
+			}
+			err = c.Wait(time.Time{})
+		}
+		if err != nil && err != zmtp.ErrTimeout && err != zmtp.ErrInterrupted {
+			return fmt.Errorf("wait for the SUB connection: %w", err)
 		}
 	}
-}
-
-// socketReadiness wraps a duplicate of the socket's ZMQ_FD (ZeroMQ keeps
-// owning the original) in an *os.File registered with Go's netpoller.
-func socketReadiness(s *zmq.Socket) (*os.File, func(), error) {
-	fd, err := s.GetFd()
-	if err != nil {
-		return nil, nil, fmt.Errorf("get ZMQ_FD: %w", err)
-	}
-	dup, err := syscall.Dup(fd)
-	if err != nil {
-		return nil, nil, fmt.Errorf("dup ZMQ_FD: %w", err)
-	}
-	syscall.CloseOnExec(dup)
-	if err := syscall.SetNonblock(dup, true); err != nil {
-		syscall.Close(dup)
-		return nil, nil, fmt.Errorf("ZMQ_FD non-blocking: %w", err)
-	}
-	f := os.NewFile(uintptr(dup), "zmq-fd")
-	if err := f.SetReadDeadline(time.Time{}); err != nil { // fails unless the netpoller took it
-		f.Close()
-		return nil, nil, fmt.Errorf("ZMQ_FD not pollable: %w", err)
-	}
-	return f, func() { f.Close() }, nil
-}
-
-// waitReadable parks the goroutine until ZeroMQ reports the socket
-// readable (or f's deadline passes). It reads nothing from f: the
-// descriptor belongs to ZeroMQ's signaler. Go's RawRead first resets the
-// poller's readiness and then calls the check; an edge that came before the
-// reset is then seen by the check (ZMQ_EVENTS), one that comes after wakes
-// the wait — so nothing is missed between our last look and parking.
-func waitReadable(f *os.File, s *zmq.Socket) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var evErr error
-	err = rc.Read(func(uintptr) bool {
-		ev, err := s.GetEvents()
-		if err != nil && !retryable(err) {
-			evErr = err
-			return true
-		}
-		return ev&zmq.POLLIN != 0
-	})
-	if err == nil {
-		err = evErr
-	}
-	return err
 }
 
 // outMsg is one message to publish.
@@ -271,6 +261,7 @@ type proxy struct {
 	zctx *zmq.Context
 	ctl  string
 	done chan error
+	once sync.Once
 }
 
 var proxySeq atomic.Int64
@@ -329,8 +320,10 @@ func startProxy(xsub, xpub string) (*proxy, error) {
 	return p, nil
 }
 
-// stop terminates the proxy and waits for it.
-func (p *proxy) stop() {
+// stop terminates the proxy and waits for it. Calling it again is harmless.
+func (p *proxy) stop() { p.once.Do(p.terminate) }
+
+func (p *proxy) terminate() {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	if s, err := p.zctx.NewSocket(zmq.PAIR); err == nil {

@@ -14,6 +14,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kloros/kloros-observer/actors/timer"
 	"github.com/kloros/kloros-observer/messages"
 )
 
@@ -119,39 +120,78 @@ func TestChemBusDeliversHeartbeatsThroughProxy(t *testing.T) {
 	require.WithinDuration(t, time.Now(), hb.At, 5*time.Second)
 }
 
-// With a coalescing window the SUB side takes heartbeats off the socket late,
-// but each keeps the time it arrived (its sender's ts, clamped into the
-// window); a kick ends the window at once.
+// With a coalescing window, while heartbeats keep coming the SUB side reads
+// them off the socket only on the window's grid (timer.NextTick), but each
+// keeps the time it arrived (its sender's ts, clamped into the window). A
+// kick reads at once, and so does the first read after a quiet one.
 func TestChemBusCoalescesButKeepsArrivalTimes(t *testing.T) {
+	const window = 500 * time.Millisecond
 	xsub, xpub, _ := busProxy(t)
 	wm := NewBusWatermark()
-	_, ch, _, _ := startChemBus(t, xsub, xpub, func(c *ChemBusConfig) { c.Coalesce = 500 * time.Millisecond; c.Watermark = wm })
+	_, ch, _, _ := startChemBus(t, xsub, xpub, func(c *ChemBusConfig) { c.Coalesce = window; c.Watermark = wm })
 	p := newTestPub(t, xsub)
 	subscribed(t, p, ch)
 	hbAt := func(zooid string, at time.Time) string {
 		return fmt.Sprintf(`{"signal":"HEARTBEAT","ecosystem":"colony","intensity":1.0,"facts":{"zooid":%q,"niche":"n","uptime_s":1,"processed_count":1},"incident_id":null,"trace":null,"ts":%.6f,"schema_version":1}`,
 			zooid, float64(at.UnixNano())/1e9)
 	}
-	for range 2 { // once to be sure the window is open (the warm-up may have closed it)
-		p.send(t, "HEARTBEAT", hbAt("opener", time.Now()))
-		next[*messages.HeartbeatReceived](t, ch, 5*time.Second)
+	// openWindow has a heartbeat read early in a window and returns the
+	// grid tick at which the next read is due (at least 200 ms away).
+	openWindow := func() time.Time {
+		for range 10 {
+			p.send(t, "HEARTBEAT", hbAt("opener", time.Now()))
+			next[*messages.HeartbeatReceived](t, ch, 5*time.Second)
+			d := time.Now()
+			tick := timer.NextTick(d, window)
+			if tick.Sub(d) >= 200*time.Millisecond && window-tick.Sub(d) >= 20*time.Millisecond {
+				return tick // read in this window, next read at tick
+			}
+			time.Sleep(time.Until(tick) + 50*time.Millisecond) // the read at tick finds nothing: quiet again
+		}
+		t.Fatal("could not open a coalescing window")
+		return time.Time{}
 	}
+
+	tick := openWindow()
 	sent := time.Now()
 	p.send(t, "HEARTBEAT", hbAt("zooid_a", sent))
 	hb := next[*messages.HeartbeatReceived](t, ch, 5*time.Second)
-	require.Greater(t, time.Since(sent), 150*time.Millisecond, "taken off the socket at the end of the window")
+	require.Equal(t, "zooid_a", hb.Zooid)
+	require.False(t, time.Now().Before(tick.Add(-5*time.Millisecond)), "read at the window's tick, not at once")
 	require.InDelta(t, 0, hb.At.Sub(sent), float64(20*time.Millisecond), "but stamped with its arrival")
 	require.Equal(t, wm.forwarded.Load(), hb.Seq)
 	require.Equal(t, wm.handed.Load(), wm.consumed.Load())
 
-	p.send(t, "HEARTBEAT", hbAt("opener", time.Now()))
-	next[*messages.HeartbeatReceived](t, ch, 5*time.Second) // a new window opens
+	tick = openWindow()
 	sent = time.Now()
 	p.send(t, "HEARTBEAT", hbAt("zooid_b", sent))
 	time.Sleep(5 * time.Millisecond) // let it reach our socket
 	wm.Kick()
-	next[*messages.HeartbeatReceived](t, ch, 5*time.Second)
-	require.Less(t, time.Since(sent), 250*time.Millisecond, "a kick drains at once")
+	require.Equal(t, "zooid_b", next[*messages.HeartbeatReceived](t, ch, 5*time.Second).Zooid)
+	require.True(t, time.Now().Before(tick.Add(-100*time.Millisecond)), "a kick reads at once")
+
+	time.Sleep(2 * window) // a read finds nothing: the bus is quiet
+	sent = time.Now()
+	p.send(t, "HEARTBEAT", hbAt("zooid_c", sent))
+	require.Equal(t, "zooid_c", next[*messages.HeartbeatReceived](t, ch, 5*time.Second).Zooid)
+	require.Less(t, time.Since(sent), 150*time.Millisecond, "after a quiet read the first message is read at once")
+}
+
+// A proxy that goes away and comes back (a restart of the colony's proxy)
+// is subscribed to again; nothing else is needed.
+func TestChemBusResubscribesWhenProxyRestarts(t *testing.T) {
+	xsub, xpub, p := busProxy(t)
+	wm := NewBusWatermark()
+	_, ch, _, _ := startChemBus(t, xsub, xpub, func(c *ChemBusConfig) { c.Watermark = wm })
+	subscribed(t, newTestPub(t, xsub), ch)
+	require.False(t, wm.parked.Load(), "connected")
+	p.stop()
+	require.Eventually(t, wm.parked.Load, 5*time.Second, 10*time.Millisecond, "the SUB side noticed the proxy left")
+	time.Sleep(300 * time.Millisecond) // a few failed reconnects
+	p2, err := startProxy(xsub, xpub)
+	require.NoError(t, err)
+	t.Cleanup(p2.stop)
+	subscribed(t, newTestPub(t, xsub), ch)
 }
 
 func TestChemBusDropsMalformedByReason(t *testing.T) {

@@ -25,15 +25,11 @@ func RunProxy(ctx context.Context, xsub, xpub string) error {
 // Tail subscribes to topics ("" for all) and calls fn for each message until
 // ctx is done.
 func Tail(ctx context.Context, xpub string, topics []string, fn func(topic string, payload []byte)) error {
-	zctx, err := zmq.NewContext()
-	if err != nil {
-		return err
-	}
-	defer zctx.Term()
 	out := make(chan rawBatch, 64)
 	stop := make(chan struct{})
 	errc := make(chan error, 1)
-	go func() { errc <- subLoop(zctx, subOptions{xpub: xpub, topics: topics}, out, stop); close(out) }()
+	opts := subOptions{xpub: xpub, topics: topics, maxFrame: 16 << 20}
+	go func() { errc <- subLoop(opts, out, stop); close(out) }()
 	for {
 		select {
 		case <-ctx.Done():
@@ -46,10 +42,13 @@ func Tail(ctx context.Context, xpub string, topics []string, fn func(topic strin
 				return <-errc
 			}
 			for _, m := range batch.msgs {
-				if len(m) == 2 {
-					fn(string(m[0]), m[1])
-				} else {
-					fn(fmt.Sprintf("<%d frames>", len(m)), nil)
+				switch {
+				case m.NFrames != 2:
+					fn(fmt.Sprintf("<%d frames>", m.NFrames), nil)
+				case m.Oversize:
+					fn("<a frame over 16 MiB>", nil)
+				default:
+					fn(string(m.Frames[0]), m.Frames[1])
 				}
 			}
 		}

@@ -18,8 +18,8 @@ import (
 // order that makes a stale read err on the side of "not yet":
 //
 //   - SUB goroutine: adds each batch to handed, then publishes emptyAt (when
-//     it last found the socket empty); sets parked while it waits in the
-//     netpoller with nothing pending.
+//     it last found the socket empty); sets parked while it has no
+//     connection (nothing can be pending then).
 //   - decoder: stamps every heartbeat it forwards with the next seq (the
 //     forwarded count), then adds the message to consumed.
 //   - registry: stores the seq of each heartbeat it applied in applied.
@@ -28,7 +28,7 @@ import (
 // applied catch up (a later seq passes it), so a drop cannot wedge the
 // watchers.
 type BusWatermark struct {
-	kick      chan struct{}
+	waker     atomic.Pointer[func()] // the SUB goroutine's: read now
 	parked    atomic.Bool
 	emptyAt   atomic.Int64 // monotonic ns since monoBase
 	handed    atomic.Int64
@@ -40,7 +40,7 @@ type BusWatermark struct {
 // NewBusWatermark returns the watermark one ChemBus actor and one registry
 // share.
 func NewBusWatermark() *BusWatermark {
-	return &BusWatermark{kick: make(chan struct{}, 1)}
+	return &BusWatermark{}
 }
 
 // caughtUp reports whether everything that arrived before deadline has been
@@ -56,16 +56,24 @@ func (w *BusWatermark) caughtUp(deadline time.Time) bool {
 	return w.applied.Load() >= w.forwarded.Load()
 }
 
-// Kick asks the SUB goroutine to drain now instead of at the end of its
-// coalescing window.
+// Kick asks the SUB goroutine to read now instead of at the end of its
+// coalescing window (or of its wait for a first byte).
 func (w *BusWatermark) Kick() {
 	if w == nil {
 		return
 	}
-	select {
-	case w.kick <- struct{}{}:
-	default:
+	if f := w.waker.Load(); f != nil {
+		(*f)()
 	}
+}
+
+// setWaker installs what Kick calls (nil: nothing).
+func (w *BusWatermark) setWaker(f func()) {
+	if f == nil {
+		w.waker.Store(nil)
+		return
+	}
+	w.waker.Store(&f)
 }
 
 // markApplied records that the registry applied the heartbeat with seq.

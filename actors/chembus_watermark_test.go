@@ -58,11 +58,18 @@ func TestWatcherPipelineWaitIsBounded(t *testing.T) {
 // drained past the deadline.
 func TestWatcherKicksACoalescingSubscriber(t *testing.T) {
 	s, ch, wm, reg := watermarkedRegistry(t)
+	kicked := make(chan struct{}, 1)
+	wm.setWaker(func() {
+		select {
+		case kicked <- struct{}{}:
+		default:
+		}
+	})
 	first := time.Now()
 	wm.emptyAt.Store(int64(first.Sub(monoBase)))
 	s.Root.Send(reg, &messages.HeartbeatReceived{Zooid: "z", Niche: "n", At: first, Seq: wm.forwarded.Add(1)})
 	select {
-	case <-wm.kick:
+	case <-kicked:
 	case <-time.After(3 * time.Second):
 		t.Fatal("the watcher never asked the SUB side to drain")
 	}
