@@ -38,7 +38,7 @@ type RegistryConfig struct {
 	StateFile       string
 	OnKill          string
 	ChemBus         *actor.PID
-	ProbeEvery      time.Duration // lag probe period (0: 250 ms)
+	ProbeEvery      time.Duration // lag probe period (0: 1 s)
 	// WatcherMailbox makes each watcher's mailbox (nil: protoactor's default).
 	WatcherMailbox actor.MailboxProducer
 	// Watermark, shared with the ChemBus actor, lets watchers wait for
@@ -207,7 +207,7 @@ func (checkpointTick) NotInfluenceReceiveTimeout() {}
 // NewZooidRegistry returns the registry's producer.
 func NewZooidRegistry(cfg RegistryConfig, deps Deps) actor.Producer {
 	if cfg.ProbeEvery <= 0 {
-		cfg.ProbeEvery = 250 * time.Millisecond
+		cfg.ProbeEvery = time.Second
 	}
 	return func() actor.Actor { return &ZooidRegistry{cfg: cfg, deps: deps} }
 }
@@ -485,8 +485,11 @@ func (r *ZooidRegistry) sweep(ctx actor.Context) {
 		r.gauges()
 	}
 	for _, st := range r.zooids {
+		if r.cfg.GapRepeat <= 0 || r.silent == 0 || r.paused {
+			break // nothing to repeat: no walk over every zooid each second
+		}
 		ep := st.episode
-		if ep != nil && ep.Announced && r.cfg.GapRepeat > 0 && !r.paused && !ep.nextRepeat.IsZero() && now.After(ep.nextRepeat) {
+		if ep != nil && ep.Announced && !ep.nextRepeat.IsZero() && now.After(ep.nextRepeat) {
 			ep.nextRepeat = now.Add(r.cfg.GapRepeat)
 			r.shared.publishGap(ctx, st, ep.IncidentID, st.missing(now), true)
 		}
@@ -666,7 +669,9 @@ func startLagProbe(every, grace time.Duration, onStall func(time.Duration)) *lag
 
 func (p *lagProbe) run() {
 	defer close(p.stopped)
-	t := time.NewTicker(p.every)
+	// On the process's grid (timer.NextTick), so the probe wakes with the
+	// SUB side's reads and the deadline refresh rather than on its own.
+	t := time.NewTimer(time.Until(timer.NextTick(time.Now(), p.every)))
 	defer t.Stop()
 	for {
 		select {
@@ -674,6 +679,7 @@ func (p *lagProbe) run() {
 			return
 		case <-t.C:
 			now := time.Now()
+			t.Reset(time.Until(timer.NextTick(now, p.every)))
 			if gap := p.overdue(now); gap > 0 {
 				p.stalled(now, gap)
 			}

@@ -165,9 +165,10 @@ type ChemBusConfig struct {
 	// OnKill is what governance.kill does: ignore, pause or exit.
 	OnKill        string `yaml:"on_kill"`
 	MaxFrameBytes int    `yaml:"max_frame_bytes"`
-	// Coalesce: after taking messages off the SUB socket, wait this long
-	// before taking more (0: take each as it arrives). Costs no accuracy:
-	// arrival times are recovered and a watcher at its deadline drains at once.
+	// Coalesce: while messages keep coming, read them off the SUB socket
+	// this often (0: as each arrives); a read that found nothing makes the
+	// next message wake it at once. Costs no accuracy: arrival times are
+	// recovered and a watcher at its deadline has the socket read at once.
 	Coalesce time.Duration `yaml:"coalesce"`
 }
 
@@ -229,7 +230,7 @@ func DefaultConfig() Config {
 		ChemBus: ChemBusConfig{
 			Enabled: true, XSub: "tcp://127.0.0.1:5558", XPub: "tcp://127.0.0.1:5559", Proxy: "auto",
 			HeartbeatInterval: 10 * time.Second, Zooid: "kloros_observer", Niche: "monitoring",
-			OnKill: "pause", MaxFrameBytes: 64 * 1024, Coalesce: 250 * time.Millisecond,
+			OnKill: "pause", MaxFrameBytes: 64 * 1024, Coalesce: time.Second,
 		},
 		Heartbeat: HeartbeatConfig{
 			Threshold: 30 * time.Second, RecoveryTopic: "CAPABILITY_RESTORED",

@@ -193,7 +193,7 @@ func defineFlags(f *pflag.FlagSet, c *supervision.Config, o *options) {
 	f.BoolVar(&c.ChemBus.Enabled, "chembus-enabled", c.ChemBus.Enabled, "run the ChemBus heartbeat monitor")
 	f.Var(secondsOrDuration{&c.ChemBus.HeartbeatInterval}, "chem-heartbeat-interval", "how often this daemon sends its own HEARTBEAT")
 	f.Var(secondsOrDuration{&c.ChemBus.Coalesce}, "chem-coalesce",
-		"after taking heartbeats off the socket, wait this long before taking more (0: take each as it arrives); saves wake-ups, not accuracy")
+		"while heartbeats keep coming, read them off the socket this often (0: as each arrives); after a quiet read the next message is read at once; saves wake-ups, not accuracy")
 	f.Var(secondsOrDuration{&c.Heartbeat.Threshold}, "heartbeat-threshold", "silence after which a zooid's CAPABILITY_GAP is published")
 	f.DurationVar(&c.Heartbeat.GapRepeat, "gap-repeat", c.Heartbeat.GapRepeat, "re-publish an open gap this often (0: never)")
 	f.BoolVar(&c.Heartbeat.PublishRecovery, "publish-recovery", c.Heartbeat.PublishRecovery, "publish a recovery signal when a silent zooid beats again")
