@@ -34,3 +34,41 @@ func TestEveryAndCancel(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	require.Equal(t, after+1, n.Load())
 }
+
+func TestNextTickIsOnOneGrid(t *testing.T) {
+	now := time.Now()
+	for _, p := range []time.Duration{250 * time.Millisecond, time.Second, 10 * time.Second} {
+		next := NextTick(now, p)
+		require.True(t, next.After(now), "strictly after")
+		require.LessOrEqual(t, next.Sub(now), p)
+		require.Zero(t, next.Sub(origin)%p, "on the grid of %v", p)
+		require.Equal(t, next.Add(p), NextTick(next, p), "a tick's next tick is one period on")
+	}
+	// Periods that divide one another share their ticks.
+	sec := NextTick(now, time.Second)
+	require.Zero(t, sec.Sub(NextTick(sec.Add(-time.Nanosecond), 250*time.Millisecond)))
+	require.Equal(t, now, NextTick(now, 0))
+}
+
+// A repeating timer's ticks land on its grid, whatever its delay.
+func TestEveryTicksOnTheGrid(t *testing.T) {
+	s := actor.NewActorSystem()
+	const p = 50 * time.Millisecond
+	ticks := make(chan time.Time, 16)
+	pid := s.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		if _, ok := c.Message().(string); ok {
+			select {
+			case ticks <- time.Now():
+			default:
+			}
+		}
+	}))
+	cancel := Every(s, 7*time.Millisecond, p, pid, "tick")
+	defer cancel()
+	<-ticks // the first, after the delay
+	for range 3 {
+		at := <-ticks
+		late := at.Sub(origin) % p // how far past its grid point it was delivered
+		require.Less(t, late, 30*time.Millisecond, "tick at %v is %v past the grid", at, late)
+	}
+}
