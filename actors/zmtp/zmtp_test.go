@@ -329,3 +329,36 @@ func TestEndpoint(t *testing.T) {
 		require.Contains(t, err.Error(), ep)
 	}
 }
+
+// Whatever a peer sends, the parser neither panics nor keeps more than
+// MaxFrame bytes of a frame, and a stream cut anywhere parses the same.
+func FuzzParser(f *testing.F) {
+	f.Add(append(frame([]byte("HEARTBEAT")), frame([]byte("{}"))...), 3)
+	f.Add([]byte{0x02, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3}, 5) // 2^64-1 bytes announced
+	f.Add([]byte{0x01, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00}, 1)
+	f.Add(command("PING", []byte{0, 10, 'c', 't', 'x'}), 2)
+	f.Fuzz(func(t *testing.T, b []byte, cut int) {
+		pong := func([]byte) error { return nil }
+		whole, werr := (&parser{maxFrame: 64}).feed(b, nil, pong)
+		for _, m := range whole {
+			require.LessOrEqual(t, len(m.Frames), KeepFrames)
+			for _, fr := range m.Frames {
+				require.LessOrEqual(t, len(fr), 64)
+			}
+		}
+		if len(b) > 0 {
+			cut = int(uint(cut) % uint(len(b)))
+		} else {
+			cut = 0
+		}
+		p := &parser{maxFrame: 64}
+		split, err := p.feed(b[:cut], nil, pong)
+		if err == nil {
+			split, err = p.feed(b[cut:], split, pong)
+		}
+		require.Equal(t, werr == nil, err == nil)
+		if werr == nil {
+			require.Equal(t, whole, split)
+		}
+	})
+}
