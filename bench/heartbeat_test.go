@@ -93,35 +93,44 @@ func BenchmarkHeartbeatIngest(b *testing.B) {
 			runtime.UnlockOSThread()
 		}
 	})
-	b.Run("decoded+delivered", func(b *testing.B) {
-		for b.Loop() {
-			s := newSystem(b)
-			var got atomic.Int64
-			done := make(chan struct{})
-			sink := s.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
-				if _, ok := c.Message().(*messages.HeartbeatReceived); ok {
-					if got.Add(1) == n {
-						close(done)
-					}
+	for _, c := range []struct {
+		name     string
+		coalesce time.Duration
+	}{{"decoded+delivered", 0}, {"decoded+delivered/coalesce=1s", time.Second}} {
+		b.Run(c.name, func(b *testing.B) { ingest(b, c.coalesce, xsub, xpub, n, publish) })
+	}
+}
+
+// ingest runs n heartbeats through a ChemBus actor (the daemon's default
+// coalescing is 1 s: a flood must still be read at full speed) to a sink.
+func ingest(b *testing.B, coalesce time.Duration, xsub, xpub string, n int, publish func(string, <-chan struct{})) {
+	for b.Loop() {
+		s := newSystem(b)
+		var got atomic.Int64
+		done := make(chan struct{})
+		sink := s.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+			if _, ok := c.Message().(*messages.HeartbeatReceived); ok {
+				if got.Add(1) == int64(n) {
+					close(done)
 				}
-			}))
-			cb := s.Root.Spawn(actor.PropsFromProducer(actors.NewChemBus(actors.ChemBusConfig{XSub: xsub, XPub: xpub,
-				HeartbeatInterval: time.Hour, Zooid: "bench", OnKill: "pause", MaxFrameBytes: 65536, Registry: sink,
-				ProcessStart: time.Now()}, deps(clock.Real{}))))
-			ready := make(chan struct{})
-			go publish(xsub, ready)
-			time.Sleep(300 * time.Millisecond)
-			close(ready)
-			start := time.Now()
-			select {
-			case <-done:
-			case <-time.After(60 * time.Second):
-				b.Fatalf("only %d of %d heartbeats delivered", got.Load(), n)
 			}
-			b.ReportMetric(n/time.Since(start).Seconds(), "msgs/s")
-			s.Root.StopFuture(cb).Wait()
+		}))
+		cb := s.Root.Spawn(actor.PropsFromProducer(actors.NewChemBus(actors.ChemBusConfig{XSub: xsub, XPub: xpub,
+			HeartbeatInterval: time.Hour, Zooid: "bench", OnKill: "pause", MaxFrameBytes: 65536, Registry: sink,
+			ProcessStart: time.Now(), Coalesce: coalesce}, deps(clock.Real{}))))
+		ready := make(chan struct{})
+		go publish(xsub, ready)
+		time.Sleep(300 * time.Millisecond)
+		close(ready)
+		start := time.Now()
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			b.Fatalf("only %d of %d heartbeats delivered", got.Load(), n)
 		}
-	})
+		b.ReportMetric(float64(n)/time.Since(start).Seconds(), "msgs/s")
+		s.Root.StopFuture(cb).Wait()
+	}
 }
 
 func runProxy(b *testing.B, xsub, xpub string, stop <-chan struct{}) {
