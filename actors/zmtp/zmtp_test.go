@@ -226,37 +226,33 @@ func TestRefusesWhatItCannotSpeak(t *testing.T) {
 		require.ErrorContains(t, err, "not a ZeroMQ socket")
 	})
 	t.Run("silent peer", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		defer ln.Close()
-		go func() {
-			if c, err := ln.Accept(); err == nil {
-				time.Sleep(2 * time.Second)
-				c.Close()
-			}
-		}()
 		start := time.Now()
-		_, err = Dial(ctx, "tcp://"+ln.Addr().String(), Options{HandshakeTimeout: 200 * time.Millisecond})
+		_, err := Dial(ctx, silentPeer(t), Options{HandshakeTimeout: 200 * time.Millisecond})
 		require.Error(t, err)
 		require.Less(t, time.Since(start), time.Second)
 	})
 	t.Run("cancelled", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		defer ln.Close()
-		go func() {
-			if c, err := ln.Accept(); err == nil {
-				time.Sleep(2 * time.Second)
-				c.Close()
-			}
-		}()
 		cctx, cancel := context.WithCancel(ctx)
 		time.AfterFunc(100*time.Millisecond, cancel)
 		start := time.Now()
-		_, err = Dial(cctx, "tcp://"+ln.Addr().String(), Options{})
+		_, err := Dial(cctx, silentPeer(t), Options{})
 		require.Error(t, err)
 		require.Less(t, time.Since(start), time.Second)
 	})
+}
+
+// silentPeer is a TCP endpoint that accepts and never answers.
+func silentPeer(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			time.Sleep(2 * time.Second)
+			c.Close()
+		}
+	}()
+	return "tcp://" + ln.Addr().String()
 }
 
 // With a high SO_RCVLOWAT a small message does not end a wait; the timeout
