@@ -139,9 +139,7 @@ func (c *ChemBus) start(ctx actor.Context) {
 		defer Recover("chembus subscriber", report)
 		opts := subOptions{xpub: c.cfg.XPub, topics: []string{TopicHeartbeat, TopicKill}, maxFrame: c.cfg.MaxFrameBytes,
 			coalesce: c.cfg.Coalesce, wm: wm, log: c.log, inline: dec.batch}
-		if err := subLoop(opts, raw, c.stopSub); err != nil {
-			report(&GoroutineFailed{Err: err})
-		}
+		subLoop(opts, raw, c.stopSub) // connection failures are retried and logged inside
 	}()
 	go func() {
 		defer close(c.decDone)

@@ -52,10 +52,10 @@ type subOptions struct {
 // this large wakes it before its window ends.
 const coalesceLowat = 128 * 1024
 
-// subLoop subscribes to opts.xpub and hands what arrives to out in batches,
-// so decoding happens on another goroutine. It connects again whenever the
-// connection fails or the peer closes it (100 ms, doubling to 5 s, as
-// libzmq's reconnect interval), and returns only when stop is closed.
+// subLoop subscribes to opts.xpub and hands what arrives, in batches, to
+// opts.inline or out (see subOptions.inline). It connects again whenever
+// the connection fails or the peer closes it (100 ms, doubling to 5 s, as
+// libzmq's reconnect interval), and returns when stop is closed.
 //
 // The SUB side speaks ZMTP itself (package zmtp) rather than through
 // libzmq, whose I/O thread would wake for every heartbeat the proxy writes.
@@ -67,7 +67,7 @@ const coalesceLowat = 128 * 1024
 // bus costs nothing and the first message after a silence (a
 // governance.kill, a recovery) is not held back. A watcher whose deadline
 // passed kicks it to read at once (BusWatermark).
-func subLoop(opts subOptions, out chan<- rawBatch, stop <-chan struct{}) error {
+func subLoop(opts subOptions, out chan<- rawBatch, stop <-chan struct{}) {
 	log := opts.log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -108,7 +108,7 @@ func subLoop(opts subOptions, out chan<- rawBatch, stop <-chan struct{}) error {
 			if c != nil {
 				c.Close()
 			}
-			return nil
+			return
 		}
 		if err != nil {
 			failures++
@@ -119,7 +119,7 @@ func subLoop(opts subOptions, out chan<- rawBatch, stop <-chan struct{}) error {
 			select {
 			case <-time.After(backoff):
 			case <-ctx.Done():
-				return nil
+				return
 			}
 			backoff = min(2*backoff, 5*time.Second)
 			continue
@@ -135,7 +135,7 @@ func subLoop(opts subOptions, out chan<- rawBatch, stop <-chan struct{}) error {
 		cur.Store(nil)
 		c.Close()
 		if ctx.Err() != nil || err == nil {
-			return nil
+			return
 		}
 		log.Warn("ChemBus subscription lost; reconnecting", "xpub", opts.xpub, "err", err.Error())
 	}
@@ -246,11 +246,6 @@ func pubLoop(zctx *zmq.Context, xsub string, linger time.Duration, in <-chan out
 		time.Sleep(grace - time.Since(last))
 	}
 	return s.Close() // lingers up to `linger` to deliver what is queued
-}
-
-func retryable(err error) bool {
-	e := zmq.AsErrno(err)
-	return e == zmq.Errno(syscall.EAGAIN) || e == zmq.Errno(syscall.EINTR)
 }
 
 // ErrAddrInUse reports a bind to an endpoint someone else holds.

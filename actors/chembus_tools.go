@@ -6,6 +6,8 @@ import (
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
+
+	"github.com/kloros/kloros-observer/actors/zmtp"
 )
 
 // Helpers for cmd/chembus, a developer tool. They use the same socket and
@@ -25,21 +27,23 @@ func RunProxy(ctx context.Context, xsub, xpub string) error {
 // Tail subscribes to topics ("" for all) and calls fn for each message until
 // ctx is done.
 func Tail(ctx context.Context, xpub string, topics []string, fn func(topic string, payload []byte)) error {
+	if _, _, err := zmtp.Endpoint(xpub); err != nil {
+		return err
+	}
 	out := make(chan rawBatch, 64)
 	stop := make(chan struct{})
-	errc := make(chan error, 1)
 	opts := subOptions{xpub: xpub, topics: topics, maxFrame: 16 << 20}
-	go func() { errc <- subLoop(opts, out, stop); close(out) }()
+	go func() { subLoop(opts, out, stop); close(out) }()
 	for {
 		select {
 		case <-ctx.Done():
 			close(stop)
 			for range out {
 			}
-			return <-errc
+			return nil
 		case batch, ok := <-out:
 			if !ok {
-				return <-errc
+				return nil
 			}
 			for _, m := range batch.msgs {
 				switch {

@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kloros/kloros-observer/actors"
+	"github.com/kloros/kloros-observer/actors/zmtp"
 )
 
 // Config is the whole daemon configuration. It is read from YAML (--config,
@@ -431,10 +432,11 @@ func (c *Config) Validate() error {
 			bad("http.listen", c.HTTP.Listen, "must be host:port such as 127.0.0.1:9464")
 		}
 	}
-	for _, f := range []struct{ name, v string }{{"chembus.xsub", c.ChemBus.XSub}, {"chembus.xpub", c.ChemBus.XPub}} {
-		if !strings.Contains(f.v, "://") {
-			bad(f.name, f.v, "must be a ZeroMQ endpoint such as tcp://127.0.0.1:5558")
-		}
+	if !strings.Contains(c.ChemBus.XSub, "://") {
+		bad("chembus.xsub", c.ChemBus.XSub, "must be a ZeroMQ endpoint such as tcp://127.0.0.1:5558")
+	}
+	if _, _, err := zmtp.Endpoint(c.ChemBus.XPub); err != nil { // our SUB side connects here itself
+		bad("chembus.xpub", c.ChemBus.XPub, "must be tcp://host:port or ipc://path, such as tcp://127.0.0.1:5559 ("+err.Error()+")")
 	}
 	switch c.ChemBus.Proxy {
 	case "auto", "embedded", "external":

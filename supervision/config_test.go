@@ -78,6 +78,8 @@ func TestValidateNamesFieldAndValue(t *testing.T) {
 		"niche":         {func(c *Config) { c.Heartbeat.NicheThresholds = map[string]time.Duration{"x": -1} }, "heartbeat.niche_thresholds.x"},
 		"journal since": {func(c *Config) { c.Journald.Since = "yesterday" }, "journald.since = yesterday"},
 		"xsub":          {func(c *Config) { c.ChemBus.XSub = "localhost" }, "chembus.xsub = localhost"},
+		"xpub inproc":   {func(c *Config) { c.ChemBus.XPub = "inproc://bus" }, "chembus.xpub = inproc://bus"},
+		"xpub wildcard": {func(c *Config) { c.ChemBus.XPub = "tcp://*:5559" }, "chembus.xpub = tcp://*:5559"},
 		"http listen":   {func(c *Config) { c.HTTP.Listen = "nowhere" }, "http.listen = nowhere"},
 		"backoff":       {func(c *Config) { c.Supervision.BackoffMax = time.Millisecond }, "supervision.backoff_max"},
 		"mailbox":       {func(c *Config) { c.Supervision.MailboxSize = 1 }, "supervision.mailbox_size = 1"},
