@@ -165,7 +165,7 @@ func readConn(c *zmtp.Conn, opts subOptions, wm *BusWatermark, out chan<- rawBat
 		}
 		if len(msgs) > 0 {
 			b.msgs = msgs
-			msgs = nil                        // the decoder owns them now
+			msgs = nil // the decoder owns them now
 			idle := wm.handed.Load() == wm.consumed.Load()
 			wm.handed.Add(int64(len(b.msgs))) // before emptyAt: see BusWatermark
 			if idle && opts.inline != nil {
