@@ -389,10 +389,12 @@ func (c *Conn) Wait(until time.Time) error {
 			return true
 		}
 		first = false
-		// The poller's readiness was just reset: whatever is already queued
+		// The poller's readiness was just reset: whatever came before (data
+		// past SO_RCVLOWAT, which poll honours for TCP, or the peer closing)
 		// would not wake us, so look.
-		q, err := unix.IoctlGetInt(int(fd), unix.SIOCINQ)
-		return err != nil || q >= c.lowat
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLRDHUP}}
+		n, err := unix.Poll(pfd, 0)
+		return err != nil || (n > 0 && pfd[0].Revents != 0)
 	})
 	if err == nil {
 		return nil

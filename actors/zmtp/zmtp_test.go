@@ -358,3 +358,29 @@ func FuzzParser(f *testing.F) {
 		}
 	})
 }
+
+// A peer that closed while nobody was waiting still ends the next wait
+// (its readiness edge came before the wait; the wait must look itself).
+func TestWaitSeesAnEarlierClose(t *testing.T) {
+	for _, lowat := range []int{1, 64 * 1024} {
+		runtime.LockOSThread()
+		s, err := zmq.NewSocket(zmq.XPUB)
+		require.NoError(t, err)
+		require.NoError(t, s.Bind("tcp://127.0.0.1:*"))
+		ep, _ := s.GetLastEndpoint()
+		c := dial(t, ep, Options{Topics: []string{"T"}, RcvLowat: lowat})
+		subscribed(t, s, "T")
+		_, _, _, err = c.Drain(nil, 10)
+		require.NoError(t, err)
+		s.SetLinger(0)
+		s.Close() // the FIN arrives while nobody waits
+		runtime.UnlockOSThread()
+		time.Sleep(200 * time.Millisecond)
+		start := time.Now()
+		werr := c.Wait(time.Now().Add(5 * time.Second))
+		require.NoError(t, werr, "lowat %d", lowat)
+		require.Less(t, time.Since(start), time.Second, "lowat %d: the close must end the wait", lowat)
+		_, _, _, err = c.Drain(nil, 10)
+		require.ErrorIs(t, err, ErrClosed)
+	}
+}
