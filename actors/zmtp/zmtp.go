@@ -97,7 +97,6 @@ type Conn struct {
 	intr  atomic.Bool
 	lowat int
 	Peer  string // the peer's Socket-Type (PUB or XPUB)
-	Minor byte   // the peer's ZMTP minor version
 	Pings int    // PINGs answered
 }
 
@@ -218,7 +217,6 @@ func (c *Conn) handshake(ctx context.Context) error {
 		// libzmq closes here when our mechanism is not the one it requires.
 		return fmt.Errorf("zmtp: the peer closed the handshake after its signature; does it require CURVE or PLAIN security? (only NULL is spoken): %w", err)
 	}
-	c.Minor = g[11]
 	if mech := string(bytes.TrimRight(g[12:32], "\x00")); mech != "NULL" {
 		return fmt.Errorf("zmtp: peer requires the %s security mechanism; only NULL is supported", mech)
 	}
