@@ -2,56 +2,45 @@ package supervision
 
 import (
 	"fmt"
-	"sort"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"gopkg.in/yaml.v3"
 
 	"github.com/kloros/kloros-observer/actors"
 	"github.com/kloros/kloros-observer/actors/rules"
 )
 
-// ruleSpecs declares the rules group (one actor per registered rule) and the
-// dispatcher that routes events to them. A rule's settings come from
-// rules.<name> in the config; a key naming no rule is a start-up error.
+// ruleSpecs declares the rules group (one actor per rule of the rule set:
+// the embedded default file) and the dispatcher that routes events to them.
+// A rule's parameters may be overridden from rules.<name> in the config; a
+// key naming no rule, or no parameter of it, is a start-up error.
 func ruleSpecs(b *Builder) ([]ChildSpec, error) {
 	c := b.Config
-	names := rules.Names()
-	known := map[string]bool{}
-	for _, n := range names {
-		known[n] = true
-	}
-	var unknown []string
-	for n := range c.Rules {
-		if !known[n] {
-			unknown = append(unknown, n)
+	overrides := map[string]any{}
+	for name, n := range c.Rules {
+		var v any
+		if err := n.Decode(&v); err != nil {
+			return nil, fmt.Errorf("config: rules.%s: %w", name, err)
 		}
+		overrides[name] = v
 	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return nil, fmt.Errorf("config: rules.%s: no such rule (known: %v)", unknown[0], names)
+	set, err := rules.Load(nil, overrides)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	routes := map[string][]*actor.PID{}
 	var pids []*actor.PID
 	var leaves []ChildSpec
 	emitter := b.PID("emitter")
-	for _, name := range names {
-		var node *yaml.Node
-		if n, ok := c.Rules[name]; ok {
-			node = &n
-		}
-		r, err := rules.New(name, node)
-		if err != nil {
-			return nil, fmt.Errorf("config: %w", err)
-		}
+	for _, r := range set.Rules() {
+		name := r.Name()
 		pid := b.PID("rules/" + name)
 		pids = append(pids, pid)
 		for _, typ := range r.Subscribes() {
 			routes[typ] = append(routes[typ], pid)
 		}
-		factory := func() (rules.Rule, error) { return rules.New(name, node) }
+		factory := func() (rules.Rule, error) { return r.New(), nil }
 		leaves = append(leaves, b.Leaf(name, PhaseRules, c.Supervision.MailboxSize,
-			fmt.Sprintf("on %v", r.Subscribes()),
+			fmt.Sprintf("%s on %v", r.Kind(), r.Subscribes()),
 			rules.NewActor(name, factory, emitter, b.Deps.Clock, b.Deps.Logger)))
 	}
 	var spool *actor.PID

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"log/slog"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -92,5 +93,5 @@ func typeName(v any) string {
 	if v == nil {
 		return "nil"
 	}
-	return reflectName(v)
+	return fmt.Sprintf("%T", v)
 }

@@ -1,0 +1,402 @@
+package rules
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/expr-lang/expr/types"
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/kloros/kloros-observer/messages"
+)
+
+// Rule is the logic of one rule.
+type Rule interface {
+	// Subscribes lists the event types the dispatcher sends to this rule.
+	Subscribes() []string
+	// OnEvent handles one event observed at now.
+	OnEvent(ev *messages.Event, now time.Time) []messages.Intent
+	// TickEvery is how often OnTick must run; 0 means never.
+	TickEvery() time.Duration
+	// OnTick lets the rule act on time passing (windows, absence).
+	OnTick(now time.Time) []messages.Intent
+}
+
+// Stateful is a Rule whose windows and cooldowns can be saved and put back.
+type Stateful interface {
+	Rule
+	Name() string
+	Hash() string
+	Snapshot() (json.RawMessage, error)
+	Restore(json.RawMessage) error
+}
+
+// KindFactory checks a rule's kind-specific fields and returns the kind.
+type KindFactory func(s *Settings) (kind, error)
+
+// kind is the Go half of a rule: how events and time turn into firings.
+type kind interface {
+	// vars declares window.* as the kind fills it.
+	vars() types.Map
+	tickEvery() time.Duration
+	newGroup(now time.Time) group
+	programs() []*program
+}
+
+// group is the state of one group_by key.
+type group interface {
+	// event folds an event in; true when the rule should fire now.
+	event(ev *messages.Event, now time.Time, r *runner) bool
+	// tick is time passing; true when the rule should fire now.
+	tick(now time.Time) bool
+	// vars fills window.* for the intent.
+	vars(now time.Time) map[string]any
+	// fired: an intent was written (windows reset).
+	fired(now time.Time)
+	// idle: the group holds nothing worth keeping.
+	idle(now time.Time) bool
+	json.Marshaler
+	json.Unmarshaler
+}
+
+var (
+	mu    sync.Mutex
+	kinds = map[string]KindFactory{}
+)
+
+// RegisterKind adds a rule kind under name. It panics on a duplicate name
+// (Caddy's RegisterModule).
+func RegisterKind(name string, f KindFactory) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := kinds[name]; dup {
+		panic(fmt.Sprintf("rules: RegisterKind called twice for %q", name))
+	}
+	kinds[name] = f
+}
+
+// Kinds returns every registered kind, sorted.
+func Kinds() []string {
+	mu.Lock()
+	defer mu.Unlock()
+	out := make([]string, 0, len(kinds))
+	for n := range kinds {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// maxGroups bounds the group_by keys one rule tracks; past it new keys are
+// not tracked (counted in the instance's dropped groups).
+const maxGroups = 10000
+
+// runner evaluates a rule's programs against one event. Each instance owns
+// one, so the env map and the VM's stack are reused (no allocation per
+// event beyond what expressions themselves make).
+type runner struct {
+	env map[string]any
+	vm  vm.VM
+	log *slog.Logger
+}
+
+func (r *runner) run(p *program) (any, error) { return r.vm.Run(p.prog, r.env) }
+
+// Instance is one running rule: its definition and its state.
+type Instance struct {
+	c       *Compiled
+	groups  map[string]*groupEntry
+	order   []string // group keys in creation order (deterministic ticks)
+	run     runner
+	log     *slog.Logger
+	errs    int
+	dropped int
+}
+
+type groupEntry struct {
+	g         group
+	lastFired time.Time
+}
+
+// New makes a fresh instance of the rule.
+func (c *Compiled) New() *Instance {
+	in := &Instance{c: c, groups: map[string]*groupEntry{}, log: slog.Default().With("rule", c.name)}
+	in.run.env = map[string]any{varParams: c.params}
+	in.run.log = in.log
+	return in
+}
+
+// SetLogger sets where evaluation errors are logged.
+func (in *Instance) SetLogger(l *slog.Logger) {
+	in.log = l.With("rule", in.c.name)
+	in.run.log = in.log
+}
+
+// Compiled returns the definition.
+func (in *Instance) Compiled() *Compiled { return in.c }
+
+// Name implements Stateful.
+func (in *Instance) Name() string { return in.c.name }
+
+// Hash implements Stateful.
+func (in *Instance) Hash() string { return in.c.hash }
+
+// Subscribes implements Rule.
+func (in *Instance) Subscribes() []string { return in.c.Subscribes() }
+
+// TickEvery implements Rule.
+func (in *Instance) TickEvery() time.Duration { return in.c.kind.tickEvery() }
+
+// Errors is how many evaluations failed (each logged).
+func (in *Instance) Errors() int { return in.errs }
+
+var none []messages.Intent
+
+func (in *Instance) setEvent(ev *messages.Event, now time.Time) {
+	env, u := in.run.env, in.c.uses
+	if u[varType] {
+		env[varType] = ev.Type
+	}
+	if u[varSource] {
+		env[varSource] = ev.Source
+	}
+	if u[varTS] {
+		t := ev.TS
+		if t.IsZero() {
+			t = now
+		}
+		env[varTS] = epoch(t)
+	}
+	if u[varData] {
+		d := ev.Data
+		if d == nil {
+			d = map[string]any{}
+		}
+		env[varData] = d
+	}
+}
+
+func (in *Instance) fail(stage string, err error) {
+	in.errs++
+	if in.errs <= 10 || in.errs%1000 == 0 {
+		in.log.Warn("rule evaluation failed", "stage", stage, "err", err, "errors", in.errs)
+	}
+}
+
+// OnEvent implements Rule.
+func (in *Instance) OnEvent(ev *messages.Event, now time.Time) []messages.Intent {
+	c := in.c
+	if !c.onSet[ev.Type] {
+		return none // the dispatcher routes by type; a rule still checks its own
+	}
+	in.setEvent(ev, now)
+	if c.when != nil {
+		ok, err := in.run.run(c.when)
+		if err != nil {
+			in.fail("when", err)
+			return none
+		}
+		if ok != true {
+			return none
+		}
+	}
+	for _, l := range c.lets {
+		v, err := in.run.run(l.p)
+		if err != nil {
+			in.fail("let "+l.name, err)
+			return none
+		}
+		in.run.env[l.name] = v
+	}
+	key := ""
+	if c.groupBy != nil {
+		v, err := in.run.run(c.groupBy)
+		if err != nil {
+			in.fail("group_by", err)
+			return none
+		}
+		key = text(v)
+	}
+	ge := in.group(key, now)
+	if ge == nil || !ge.g.event(ev, now, &in.run) {
+		return none
+	}
+	return in.fire(ge, key, now)
+}
+
+func (in *Instance) group(key string, now time.Time) *groupEntry {
+	ge := in.groups[key]
+	if ge == nil {
+		if len(in.groups) >= maxGroups {
+			in.gc(now)
+			if len(in.groups) >= maxGroups {
+				in.dropped++
+				return nil
+			}
+		}
+		ge = &groupEntry{g: in.c.kind.newGroup(now)}
+		in.groups[key] = ge
+		in.order = append(in.order, key)
+	}
+	return ge
+}
+
+// gc forgets idle groups past their cooldown.
+func (in *Instance) gc(now time.Time) {
+	keep := in.order[:0]
+	for _, k := range in.order {
+		ge := in.groups[k]
+		if ge.g.idle(now) && (ge.lastFired.IsZero() || now.Sub(ge.lastFired) >= in.c.cooldown) {
+			delete(in.groups, k)
+			continue
+		}
+		keep = append(keep, k)
+	}
+	in.order = keep
+}
+
+// OnTick implements Rule.
+func (in *Instance) OnTick(now time.Time) []messages.Intent {
+	if in.c.kind.tickEvery() <= 0 {
+		return none
+	}
+	if in.c.groupBy == nil {
+		in.group("", now) // absence is armed from the start
+	}
+	var out []messages.Intent
+	for _, k := range in.order {
+		ge := in.groups[k]
+		if ge.g.tick(now) {
+			in.clearEvent()
+			out = append(out, in.fire(ge, k, now)...)
+		}
+	}
+	return out
+}
+
+func (in *Instance) clearEvent() {
+	env := in.run.env
+	env[varType], env[varSource], env[varTS], env[varData] = "", "", 0.0, map[string]any{}
+	for _, l := range in.c.lets {
+		env[l.name] = nil
+	}
+}
+
+func (in *Instance) fire(ge *groupEntry, key string, now time.Time) []messages.Intent {
+	c := in.c
+	if c.cooldown > 0 && !ge.lastFired.IsZero() && now.Sub(ge.lastFired) < c.cooldown {
+		return none
+	}
+	w := ge.g.vars(now)
+	w["key"] = key
+	in.run.env[varWindow] = w
+	intent, err := in.build(now)
+	if err != nil {
+		in.fail("intent", err)
+		return none
+	}
+	ge.g.fired(now)
+	ge.lastFired = now
+	return []messages.Intent{intent}
+}
+
+func (in *Instance) build(now time.Time) (messages.Intent, error) {
+	c, r := in.c, &in.run
+	typ, err := c.intentType.eval(r)
+	if err != nil {
+		return messages.Intent{}, fmt.Errorf("type: %w", err)
+	}
+	ts, _ := typ.(string)
+	if !intentTypeRE.MatchString(ts) {
+		return messages.Intent{}, fmt.Errorf("type %v: want [a-z][a-z0-9_]*", typ)
+	}
+	pv, err := c.priority.eval(r)
+	if err != nil {
+		return messages.Intent{}, fmt.Errorf("priority: %w", err)
+	}
+	pf, ok := toFloat(pv)
+	if _, isStr := pv.(string); isStr || !ok || pf < 0 || pf > 10 || pf != float64(int(pf)) {
+		return messages.Intent{}, fmt.Errorf("priority %v: must be an integer 0..10", pv)
+	}
+	reason, err := c.reason.eval(r)
+	if err != nil {
+		return messages.Intent{}, fmt.Errorf("reason: %w", err)
+	}
+	data := messages.Object{}
+	if c.data != nil {
+		d, err := c.data.eval(r)
+		if err != nil {
+			return messages.Intent{}, fmt.Errorf("data.%w", err)
+		}
+		data = d.(messages.Object)
+	}
+	return messages.Intent{Type: ts, Priority: int(pf), Reason: text(reason), Data: data, GeneratedAt: now}, nil
+}
+
+func epoch(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
+func fromEpoch(f float64) time.Time {
+	return time.Unix(0, int64(f*1e9)).UTC()
+}
+
+// Snapshot implements Stateful: every group's kind state and last firing.
+func (in *Instance) Snapshot() (json.RawMessage, error) {
+	type g struct {
+		Key       string          `json:"key"`
+		LastFired *time.Time      `json:"last_fired,omitempty"`
+		State     json.RawMessage `json:"state"`
+	}
+	out := struct {
+		Groups []g `json:"groups"`
+	}{Groups: []g{}}
+	for _, k := range in.order {
+		ge := in.groups[k]
+		st, err := ge.g.MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		e := g{Key: k, State: st}
+		if !ge.lastFired.IsZero() {
+			t := ge.lastFired
+			e.LastFired = &t
+		}
+		out.Groups = append(out.Groups, e)
+	}
+	return json.Marshal(out)
+}
+
+// Restore implements Stateful. It replaces the instance's state.
+func (in *Instance) Restore(b json.RawMessage) error {
+	var st struct {
+		Groups []struct {
+			Key       string          `json:"key"`
+			LastFired *time.Time      `json:"last_fired"`
+			State     json.RawMessage `json:"state"`
+		} `json:"groups"`
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return fmt.Errorf("rules: restore %s: %w", in.c.name, err)
+	}
+	groups := map[string]*groupEntry{}
+	var order []string
+	for _, e := range st.Groups {
+		g := in.c.kind.newGroup(time.Time{})
+		if err := g.UnmarshalJSON(e.State); err != nil {
+			return fmt.Errorf("rules: restore %s group %q: %w", in.c.name, e.Key, err)
+		}
+		ge := &groupEntry{g: g}
+		if e.LastFired != nil {
+			ge.lastFired = *e.LastFired
+		}
+		if _, dup := groups[e.Key]; !dup {
+			order = append(order, e.Key)
+		}
+		groups[e.Key] = ge
+	}
+	in.groups, in.order = groups, order
+	return nil
+}

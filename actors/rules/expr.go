@@ -1,0 +1,254 @@
+package rules
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/types"
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/kloros/kloros-observer/actors/intentfile"
+)
+
+// Names every expression sees. The event is flat at the top level (one map
+// lookup each, the hot path); params, window and the rule's let values sit
+// beside it.
+const (
+	varType   = "type"
+	varSource = "source"
+	varTS     = "ts"
+	varData   = "data"
+	varParams = "params"
+	varWindow = "window"
+)
+
+var reserved = map[string]bool{varType: true, varSource: true, varTS: true, varData: true, varParams: true, varWindow: true}
+
+var durationType = types.TypeOf(time.Duration(0))
+
+// eventTypes is the type of the event's fields for the checker: data keys
+// are whatever the source put there (any).
+func eventTypes() types.Map {
+	return types.Map{varType: types.String, varSource: types.String, varTS: types.Float64,
+		varData: types.Map{types.Extra: types.Any}}
+}
+
+// functions are the helpers rule files may call besides expr's builtins.
+// now() and date() are disabled: a rule sees time only through the event's
+// ts and its window, so replays and tests are deterministic.
+var functions = []expr.Option{
+	expr.DisableBuiltin("now"),
+	expr.DisableBuiltin("date"),
+	expr.Function("human", func(p ...any) (any, error) { return human(p[0].(time.Duration)), nil },
+		new(func(time.Duration) string)),
+	expr.Function("seconds", func(p ...any) (any, error) { return p[0].(time.Duration).Seconds(), nil },
+		new(func(time.Duration) float64)),
+	expr.Function("pyfloat", func(p ...any) (any, error) {
+		f, _ := toFloat(p[0])
+		return intentfile.PyFloat(f)
+	}, new(func(any) string)),
+	expr.Function("sprintf", func(p ...any) (any, error) { return fmt.Sprintf(p[0].(string), p[1:]...), nil },
+		new(func(string, ...any) string)),
+	expr.Function("str", func(p ...any) (any, error) { return text(p[0]), nil }, new(func(any) string)),
+	expr.Function("num", func(p ...any) (any, error) { f, _ := toFloat(p[0]); return f, nil }, new(func(any) float64)),
+	expr.Function("isnum", func(p ...any) (any, error) { _, ok := toFloat(p[0]); return ok, nil }, new(func(any) bool)),
+	expr.Function("hash8", func(p ...any) (any, error) {
+		h := sha256.New()
+		for _, v := range p {
+			h.Write([]byte(text(v)))
+			h.Write([]byte{0})
+		}
+		return hex.EncodeToString(h.Sum(nil))[:8], nil
+	}, new(func(...any) string)),
+	expr.Function("capture", func(p ...any) (any, error) {
+		re, err := cachedRegexp(p[1].(string))
+		if err != nil {
+			return nil, err
+		}
+		m := re.FindStringSubmatch(p[0].(string))
+		if m == nil {
+			return nil, nil
+		}
+		out := make([]any, len(m))
+		for i, s := range m {
+			out[i] = s
+		}
+		return out, nil
+	}, new(func(string, string) []any)),
+	expr.Function("iso", func(p ...any) (any, error) {
+		return fromEpoch(p[0].(float64)).Format("2006-01-02T15:04:05.000Z07:00"), nil
+	}, new(func(float64) string)),
+	expr.Function("trunc", func(p ...any) (any, error) {
+		s, n := p[0].(string), p[1].(int)
+		if r := []rune(s); len(r) > n {
+			return string(r[:n]) + "…", nil
+		}
+		return s, nil
+	}, new(func(string, int) string)),
+	expr.Function("slug", func(p ...any) (any, error) { return slug(p[0].(string)), nil }, new(func(string) string)),
+}
+
+var regexps sync.Map
+
+func cachedRegexp(pat string) (*regexp.Regexp, error) {
+	if re, ok := regexps.Load(pat); ok {
+		return re.(*regexp.Regexp), nil
+	}
+	re, err := regexp.Compile(pat)
+	if err != nil {
+		return nil, err
+	}
+	regexps.Store(pat, re)
+	return re, nil
+}
+
+// slug makes a unit name an identifier part: "kloros-intent-router.service"
+// → "kloros_intent_router".
+func slug(s string) string {
+	for _, suf := range []string{".service", ".timer", ".socket", ".target"} {
+		s = strings.TrimSuffix(s, suf)
+	}
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	return strings.Trim(b.String(), "_")
+}
+
+// text formats a value for a template: strings as they are, floats as
+// Python's repr (the colony's f-strings), durations as "10 minutes", nil as
+// "".
+func text(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case float64:
+		s, err := intentfile.PyFloat(x)
+		if err != nil {
+			return fmt.Sprint(x)
+		}
+		return s
+	case float32:
+		return text(float64(x))
+	case time.Duration:
+		return human(x)
+	}
+	return fmt.Sprint(v)
+}
+
+func toFloat(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, !math.IsNaN(x)
+	case float32:
+		return float64(x), true
+	case int:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	case int32:
+		return float64(x), true
+	case uint64:
+		return float64(x), true
+	case uint32:
+		return float64(x), true
+	case string:
+		f, err := strconv.ParseFloat(x, 64)
+		return f, err == nil
+	}
+	return 0, false
+}
+
+// human writes a duration as the seed did ("10 minutes", "2 hours").
+func human(d time.Duration) string {
+	switch {
+	case d != 0 && d%time.Hour == 0:
+		return plural(int(d/time.Hour), "hour")
+	case d != 0 && d%time.Minute == 0:
+		return plural(int(d/time.Minute), "minute")
+	}
+	return d.String()
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}
+
+// program is one compiled expression and the top-level names it reads.
+type program struct {
+	src  string
+	prog *vm.Program
+	out  reflect.Type // nil: any
+}
+
+// compileOpts are the options of one compilation.
+type compileOpts struct {
+	env    types.Map
+	asBool bool
+}
+
+// compile compiles src against env; errors carry the position inside src
+// (line, column; 1-based) for the caller to shift to the file.
+func compile(src string, o compileOpts) (*program, *exprError) {
+	opts := append([]expr.Option{expr.Env(o.env)}, functions...)
+	if o.asBool {
+		opts = append(opts, expr.AsBool())
+	}
+	p, err := expr.Compile(src, opts...)
+	if err != nil {
+		var fe *file.Error
+		if errors.As(err, &fe) {
+			return nil, &exprError{line: fe.Line, col: fe.Column + 1, msg: fe.Message}
+		}
+		return nil, &exprError{line: 1, col: 1, msg: err.Error()}
+	}
+	return &program{src: src, prog: p, out: p.Node().Type()}, nil
+}
+
+type exprError struct {
+	line, col int
+	msg       string
+}
+
+// idents lists the top-level identifiers a program reads.
+func (p *program) idents(into map[string]bool) {
+	node := p.prog.Node()
+	ast.Walk(&node, identVisitor(into))
+}
+
+type identVisitor map[string]bool
+
+func (v identVisitor) Visit(n *ast.Node) {
+	if id, ok := (*n).(*ast.IdentifierNode); ok {
+		v[id.Value] = true
+	}
+}
+
+// typeOf is the checker's type for a value of Go type t (any when unknown).
+func typeOf(t reflect.Type) types.Type {
+	if t == nil || t.Kind() == reflect.Interface {
+		return types.Any
+	}
+	return types.TypeOf(reflect.Zero(t).Interface())
+}

@@ -1,0 +1,283 @@
+package rules
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/expr-lang/expr/types"
+
+	"github.com/kloros/kloros-observer/messages"
+)
+
+func init() {
+	RegisterKind("match", newMatch)
+	RegisterKind("count", newCount)
+	RegisterKind("absence", newAbsence)
+	RegisterKind("rate", newRate)
+	RegisterKind("phase_report", newPhaseReport)
+}
+
+// ---- match: one matching event, one intent ----
+
+type matchKind struct{}
+
+func newMatch(*Settings) (kind, error) { return matchKind{}, nil }
+
+func (matchKind) vars() types.Map          { return types.Map{} }
+func (matchKind) tickEvery() time.Duration { return 0 }
+func (matchKind) newGroup(time.Time) group { return &matchGroup{} }
+func (matchKind) programs() []*program     { return nil }
+func (*matchGroup) event(*messages.Event, time.Time, *runner) bool {
+	return true
+}
+
+type matchGroup struct{}
+
+func (*matchGroup) tick(time.Time) bool           { return false }
+func (*matchGroup) vars(time.Time) map[string]any { return map[string]any{} }
+func (*matchGroup) fired(time.Time)               {}
+func (*matchGroup) idle(time.Time) bool           { return true }
+func (*matchGroup) MarshalJSON() ([]byte, error)  { return []byte("{}"), nil }
+func (*matchGroup) UnmarshalJSON([]byte) error    { return nil }
+
+// ---- count: threshold events within a window ----
+
+// countKind fires when the events in the last window reach threshold
+// (compare ">=", or ">"). value, when it yields a number, is a count the
+// event already carries (a scraped increase): it is compared instead, and
+// the event does not enter the window. The window is emptied when an
+// intent is written; keep bounds what it remembers (the newest).
+type countKind struct {
+	window    time.Duration
+	threshold float64
+	strict    bool
+	keep      int
+	value     *program
+}
+
+func newCount(s *Settings) (kind, error) {
+	k := &countKind{
+		window:    s.Duration("window", 0),
+		threshold: s.Float("threshold", 0),
+		keep:      s.Int("keep", 100),
+		value:     s.Expr("value", false),
+	}
+	switch s.String("compare", ">=") {
+	case ">=":
+	case ">":
+		k.strict = true
+	default:
+		s.Fail("compare", "compare: want >= or >")
+	}
+	if k.window <= 0 {
+		return nil, fmt.Errorf("window = %s: must be a positive duration", k.window)
+	}
+	if k.keep < 1 {
+		return nil, fmt.Errorf("keep = %d: must be >= 1", k.keep)
+	}
+	return k, nil
+}
+
+func (k *countKind) vars() types.Map {
+	return types.Map{"count": types.Int, "value": types.Float64,
+		"events": types.Array(types.Map{"type": types.String, "source": types.String, "ts": types.Float64,
+			"data": types.Map{types.Extra: types.Any}}),
+		"first_ts": types.Float64, "last_ts": types.Float64}
+}
+func (k *countKind) tickEvery() time.Duration { return 0 }
+func (k *countKind) newGroup(time.Time) group { return &countGroup{k: k} }
+func (k *countKind) programs() []*program {
+	if k.value != nil {
+		return []*program{k.value}
+	}
+	return nil
+}
+
+type countGroup struct {
+	k       *countKind
+	seen    []seenEvent
+	value   float64
+	counted bool
+}
+
+type seenEvent struct {
+	At time.Time       `json:"at"`
+	Ev *messages.Event `json:"-"`
+	// for checkpoints
+	Type   string         `json:"type"`
+	Source string         `json:"source"`
+	TS     time.Time      `json:"ts"`
+	Data   map[string]any `json:"data,omitempty"`
+}
+
+func (g *countGroup) reached(v float64) bool {
+	if g.k.strict {
+		return v > g.k.threshold
+	}
+	return v >= g.k.threshold
+}
+
+func (g *countGroup) event(ev *messages.Event, now time.Time, r *runner) bool {
+	if g.k.value != nil {
+		v, err := r.run(g.k.value)
+		if err == nil {
+			if f, ok := toFloat(v); ok {
+				if _, isStr := v.(string); !isStr {
+					g.value, g.counted = f, false
+					return g.reached(f)
+				}
+			}
+		}
+	}
+	keep := g.seen[:0]
+	for _, s := range g.seen {
+		if now.Sub(s.At) < g.k.window {
+			keep = append(keep, s)
+		}
+	}
+	g.seen = append(keep, seenEvent{At: now, Ev: ev})
+	if len(g.seen) > g.k.keep { // a flood during a cooldown: keep the newest
+		g.seen = append(g.seen[:0], g.seen[len(g.seen)-g.k.keep:]...)
+	}
+	g.value, g.counted = float64(len(g.seen)), true
+	return g.reached(g.value)
+}
+
+func (g *countGroup) tick(time.Time) bool { return false }
+
+func (g *countGroup) vars(time.Time) map[string]any {
+	evs := make([]any, 0, len(g.seen))
+	for _, s := range g.seen {
+		evs = append(evs, s.view())
+	}
+	m := map[string]any{"count": len(g.seen), "value": g.value, "events": evs, "first_ts": 0.0, "last_ts": 0.0}
+	if len(g.seen) > 0 {
+		m["first_ts"], m["last_ts"] = epoch(g.seen[0].At), epoch(g.seen[len(g.seen)-1].At)
+	}
+	return m
+}
+
+func (s seenEvent) view() map[string]any {
+	if s.Ev != nil {
+		d := s.Ev.Data
+		if d == nil {
+			d = map[string]any{}
+		}
+		return map[string]any{"type": s.Ev.Type, "source": s.Ev.Source, "ts": epoch(s.Ev.TS), "data": d}
+	}
+	d := s.Data
+	if d == nil {
+		d = map[string]any{}
+	}
+	return map[string]any{"type": s.Type, "source": s.Source, "ts": epoch(s.TS), "data": d}
+}
+
+func (g *countGroup) fired(time.Time) {
+	if g.counted {
+		g.seen = g.seen[:0]
+	}
+}
+
+func (g *countGroup) idle(now time.Time) bool {
+	for _, s := range g.seen {
+		if now.Sub(s.At) < g.k.window {
+			return false
+		}
+	}
+	return true
+}
+
+func (g *countGroup) MarshalJSON() ([]byte, error) {
+	out := make([]seenEvent, len(g.seen))
+	for i, s := range g.seen {
+		if s.Ev != nil {
+			s.Type, s.Source, s.TS, s.Data = s.Ev.Type, s.Ev.Source, s.Ev.TS, s.Ev.Data
+		}
+		out[i] = s
+	}
+	return json.Marshal(struct {
+		Seen []seenEvent `json:"seen"`
+	}{out})
+}
+
+func (g *countGroup) UnmarshalJSON(b []byte) error {
+	var st struct {
+		Seen []seenEvent `json:"seen"`
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return err
+	}
+	g.seen = st.Seen
+	return nil
+}
+
+// ---- absence: no matching event for a while ----
+
+// absenceKind fires when no matching event arrived for `for`, counting from
+// the rule's start (armed at the first tick) or the last event. It fires
+// once per silence and re-arms when an event arrives. It is checked 20
+// times per `for` (at most every 5 s), so a silence is reported at most 5%
+// late.
+type absenceKind struct{ after time.Duration }
+
+func newAbsence(s *Settings) (kind, error) {
+	k := &absenceKind{after: s.Duration("for", 0)}
+	if k.after <= 0 {
+		return nil, fmt.Errorf("for = %s: must be a positive duration", k.after)
+	}
+	return k, nil
+}
+
+func (k *absenceKind) vars() types.Map {
+	return types.Map{"last_seen": types.Any, "since": types.Float64, "silent_seconds": types.Float64,
+		"seen": types.Bool}
+}
+func (k *absenceKind) tickEvery() time.Duration { return min(k.after/20, 5*time.Second) }
+func (k *absenceKind) newGroup(now time.Time) group {
+	return &absenceGroup{k: k}
+}
+func (k *absenceKind) programs() []*program { return nil }
+
+type absenceGroup struct {
+	k       *absenceKind
+	Last    time.Time `json:"last"` // last event, or when waiting began
+	Seen    bool      `json:"seen"`
+	Alerted bool      `json:"alerted"`
+}
+
+func (g *absenceGroup) event(_ *messages.Event, now time.Time, _ *runner) bool {
+	g.Last, g.Seen, g.Alerted = now, true, false
+	return false
+}
+
+func (g *absenceGroup) tick(now time.Time) bool {
+	if g.Last.IsZero() {
+		g.Last = now
+		return false
+	}
+	return !g.Alerted && now.Sub(g.Last) >= g.k.after
+}
+
+func (g *absenceGroup) vars(now time.Time) map[string]any {
+	m := map[string]any{"last_seen": nil, "since": epoch(g.Last), "silent_seconds": now.Sub(g.Last).Seconds(),
+		"seen": g.Seen}
+	if g.Seen {
+		m["last_seen"] = epoch(g.Last)
+	}
+	return m
+}
+
+func (g *absenceGroup) fired(time.Time)     { g.Alerted = true }
+func (g *absenceGroup) idle(time.Time) bool { return false }
+func (g *absenceGroup) MarshalJSON() ([]byte, error) {
+	type plain absenceGroup
+	return json.Marshal((*plain)(g))
+}
+func (g *absenceGroup) UnmarshalJSON(b []byte) error {
+	type plain absenceGroup
+	k := g.k
+	err := json.Unmarshal(b, (*plain)(g))
+	g.k = k
+	return err
+}
