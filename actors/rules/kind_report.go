@@ -262,7 +262,7 @@ func (g *reportGroup) read(sig string) error {
 	if flipped == nil {
 		flipped = []any{}
 	}
-	cur := map[string]any{"epoch_id": epoch, "report": report, "total": total, "passed": passed, "failed": failed,
+	cur := map[string]any{"epoch_id": epoch, "report": s.Report, "total": total, "passed": passed, "failed": failed,
 		"flaky": flaky, "flake_rate": rate, "skipped_lines": skipped, "flaky_tests": capList(flakyTests),
 		"flipped_tests": capList(flipped)}
 	if (total >= g.k.minTests && rate >= g.k.flakeRate && flaky > 0) || len(flipped) > 0 {

@@ -260,8 +260,9 @@ func compileRule(file string, n *yaml.Node, overrides map[string]any, errs *errL
 	}
 	// kind settings
 	if factory != nil {
+		n0 := len(errs.errs)
 		k, err := factory(sv)
-		if err != nil {
+		if err != nil && len(errs.errs) == n0 { // else a field's own error says it
 			errs.at(n, 0, err.Error())
 		}
 		c.kind = k
@@ -303,11 +304,11 @@ func (c *Compiled) compileIntent(n *yaml.Node, env types.Map, errs *errList) {
 		k, v := n.Content[i], n.Content[i+1]
 		switch k.Value {
 		case "type":
-			c.intentType = compileTemplate(v.Value, v, env, errs)
+			c.intentType = orEmpty(compileTemplate(v.Value, v, env, errs))
 		case "priority":
 			prio = v
 		case "reason":
-			c.reason = compileTemplate(v.Value, v, env, errs)
+			c.reason = orEmpty(compileTemplate(v.Value, v, env, errs))
 		case "data":
 			if v.Kind != yaml.MappingNode {
 				errs.at(v, 0, "intent.data: want a mapping")
@@ -360,6 +361,14 @@ func (c *Compiled) compileIntent(n *yaml.Node, env types.Map, errs *errList) {
 		return
 	}
 	c.priority = t
+}
+
+// orEmpty stands in for a template that failed (its error is reported).
+func orEmpty(t *tmpl) *tmpl {
+	if t == nil {
+		return &tmpl{lit: "x"}
+	}
+	return t
 }
 
 var intentTypeRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)

@@ -1,0 +1,146 @@
+package rules
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestRouterReadsCuriosityIntents reads every curiosity_investigate intent
+// of the golden cases the way the colony's intent router does: it forwards
+// data.question, question_id, evidence, hypothesis and capability_key as
+// the facts of Q_CURIOSITY_INVESTIGATE (a missing one becomes ""), and its
+// queue deduplicates curiosity_* intents by question_id + hypothesis. None
+// may be empty, and two distinct cases must never share a question_id.
+func TestRouterReadsCuriosityIntents(t *testing.T) {
+	files, err := filepath.Glob("testdata/*/*/expected.json")
+	require.NoError(t, err)
+	ids := map[string]string{}
+	n := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		var intents []struct {
+			Type string         `json:"intent_type"`
+			Data map[string]any `json:"data"`
+		}
+		require.NoError(t, json.Unmarshal(b, &intents))
+		for i, in := range intents {
+			if in.Type != "curiosity_investigate" {
+				continue
+			}
+			n++
+			facts := map[string]any{}
+			for _, k := range []string{"question", "question_id", "evidence", "hypothesis", "capability_key"} {
+				v, ok := in.Data[k]
+				if !ok {
+					v = "" // the router's .get(k, "")
+				}
+				facts[k] = v
+			}
+			for k, v := range facts {
+				switch x := v.(type) {
+				case string:
+					require.NotEmpty(t, x, "%s intent %d: %s forwarded empty", f, i, k)
+				case []any:
+					require.Len(t, x, 5, "%s intent %d: evidence is message, source, context, severity, timestamp", f, i)
+					for _, e := range x {
+						s, ok := e.(string)
+						require.True(t, ok && s != "", "%s intent %d: evidence item %v", f, i, e)
+					}
+				default:
+					t.Fatalf("%s intent %d: %s is %T", f, i, k, v)
+				}
+			}
+			require.Contains(t, []any{"critical", "high", "normal"}, in.Data["priority"])
+			id := facts["question_id"].(string)
+			where := f + "#" + string(rune('0'+i))
+			prev, dup := ids[id]
+			require.False(t, dup, "question_id %s shared by %s and %s", id, prev, where)
+			ids[id] = where
+		}
+	}
+	require.GreaterOrEqual(t, n, 7, "the golden cases hold service, kernel and audit curiosity intents")
+}
+
+// A rule file with several problems reports all of them, each at its
+// file:line:col.
+func TestLoadReportsEveryProblem(t *testing.T) {
+	src := `version: 1
+rules:
+  - name: a
+    kind: match
+    on: [x]
+    when: data.value > "3" +
+    intent: {type: t, priority: 5, reason: r}
+  - name: b
+    kind: nosuch
+    on: [x]
+    intent: {type: t, priority: 11, reason: "{{ nope }}"}
+  - name: a
+    kind: count
+    on: [x]
+    window: soon
+    intent: {type: t, priority: 1, reason: r}
+`
+	p := filepath.Join(t.TempDir(), "bad.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(src), 0o644))
+	_, err := Load([]string{p}, map[string]any{"zzz": map[string]any{"x": 1}})
+	var le *LoadError
+	require.ErrorAs(t, err, &le)
+	msg := err.Error()
+	for _, want := range []string{
+		p + `:6:`, // the when expression
+		p + `:9:11: rule "b": unknown kind "nosuch"`,
+		p + `:11:33: rule "b": intent.priority = 11: must be 0..10`,
+		p + `:11:49: rule "b": unknown name nope`,
+		p + `:15:13: rule "a": window = soon: want a duration`,
+		"rules.zzz: no such rule",
+	} {
+		require.Contains(t, msg, want)
+	}
+	require.Len(t, le.Problems, 6, msg)
+}
+
+// A signal whose report is missing, too large or does not match its sha256
+// is counted by reason and fires nothing.
+func TestPhaseReportProblemsCounted(t *testing.T) {
+	before := ReportProblems()
+	set, err := Load(nil, map[string]any{"test_flakes": map[string]any{"max_bytes": 100}})
+	require.NoError(t, err)
+	got := drive(t, set.Rule("test_flakes").New(), "testdata/test_flakes/refused/events.jsonl")
+	require.Empty(t, got)
+	after := ReportProblems()
+	for _, reason := range []string{"sha_mismatch", "missing", "too_large"} {
+		require.Greater(t, after[reason], before[reason], reason)
+	}
+	require.Equal(t, before["missing"]+2, after["missing"], "a missing report and a missing signal")
+}
+
+// Overrides are checked against the parameters a rule declares.
+func TestOverridesValidated(t *testing.T) {
+	_, err := Load(nil, map[string]any{"gpu_oom": map[string]any{"priority": 3, "prio": 1}})
+	require.ErrorContains(t, err, `rules.gpu_oom: unknown parameter "prio" (known: priority)`)
+	_, err = Load(nil, map[string]any{"gpu_oom": "loud"})
+	require.ErrorContains(t, err, "rules.gpu_oom: want a mapping")
+	s, err := Load(nil, map[string]any{"promotion_cluster": map[string]any{"window": "20m"}})
+	require.NoError(t, err)
+	require.NotEqual(t, Default().Rule("promotion_cluster").Hash(), s.Rule("promotion_cluster").Hash(),
+		"an override changes the rule's hash")
+	require.Equal(t, Default().Rule("gpu_oom").Hash(), s.Rule("gpu_oom").Hash())
+}
+
+func TestDefaultFileCoversSpec(t *testing.T) {
+	set := Default()
+	routes := set.Routes()
+	for _, typ := range []string{"error_kernel_critical", "error_kernel_operational", "systemd_disabled",
+		"service_restart", "phase_signal", "promotion_new", "dream_error"} {
+		require.NotEmpty(t, routes[typ], typ)
+	}
+	require.True(t, set.Rule("operational_error").NeverRateLimited())
+	require.True(t, strings.HasPrefix(set.Rule("gpu_oom").Source(), DefaultName+":"))
+}
