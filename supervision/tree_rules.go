@@ -2,6 +2,7 @@ package supervision
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -27,6 +28,13 @@ func ruleSpecs(b *Builder) ([]ChildSpec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	// Windows and cooldowns saved by the last run, for the rules whose
+	// definition did not change; a bad checkpoint is logged and ignored.
+	saved, err := rules.ReadCheckpoint(filepath.Join(c.StateDir, "rules", rules.CheckpointName))
+	if err != nil {
+		b.Deps.Logger.Warn("rule checkpoint ignored", "err", err)
+	}
+	states := rules.Applicable(saved, set, b.Deps.Logger)
 	routes := map[string][]*actor.PID{}
 	var pids []*actor.PID
 	var leaves []ChildSpec
@@ -38,7 +46,7 @@ func ruleSpecs(b *Builder) ([]ChildSpec, error) {
 		for _, typ := range r.Subscribes() {
 			routes[typ] = append(routes[typ], pid)
 		}
-		factory := func() (rules.Rule, error) { return r.New(), nil }
+		factory := rules.Factory(r, states[name], b.Deps.Logger)
 		leaves = append(leaves, b.Leaf(name, PhaseRules, c.Supervision.MailboxSize,
 			fmt.Sprintf("%s on %v", r.Kind(), r.Subscribes()),
 			rules.NewActor(name, factory, emitter, b.Deps.Clock, b.Deps.Logger)))

@@ -16,8 +16,9 @@ import (
 // Receives: *messages.Event (from the dispatcher) → Rule.OnEvent;
 // *messages.EventBatch (the same, many at once); its own tick →
 // Rule.OnTick; *messages.Flush → forwarded unchanged to the emitter after
-// the intents of every earlier event. Sends: *messages.EmitIntent to the
-// emitter.
+// the intents of every earlier event; *SnapshotRequest → answers
+// *SnapshotResponse with the rule's state (for checkpoints). Sends:
+// *messages.EmitIntent to the emitter.
 //
 // The rule's state lives in the Rule, made by the producer: a restarted rule
 // actor starts from a fresh Rule (a panic means its state is suspect).
@@ -73,6 +74,8 @@ func (a *Actor) Receive(ctx actor.Context) {
 		a.send(ctx, a.rule.OnTick(m.Now))
 	case *messages.Flush:
 		ctx.Send(a.emitter, m)
+	case *SnapshotRequest:
+		ctx.Respond(a.snapshot())
 	default:
 		switch m.(type) {
 		case *actor.Stopped, *actor.Touch, *actor.PoisonPill:
@@ -80,6 +83,18 @@ func (a *Actor) Receive(ctx actor.Context) {
 			a.log.Debug("unhandled message", "type", typeName(m))
 		}
 	}
+}
+
+func (a *Actor) snapshot() *SnapshotResponse {
+	st, ok := a.rule.(Stateful)
+	if !ok {
+		return &SnapshotResponse{}
+	}
+	b, err := st.Snapshot()
+	if err != nil {
+		return &SnapshotResponse{Err: fmt.Errorf("rules/%s: snapshot: %w", a.name, err)}
+	}
+	return &SnapshotResponse{State: &RuleState{Name: st.Name(), Hash: st.Hash(), State: b}}
 }
 
 func (a *Actor) send(ctx actor.Context, intents []messages.Intent) {
