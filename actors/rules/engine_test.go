@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -143,4 +145,52 @@ func TestDefaultFileCoversSpec(t *testing.T) {
 	}
 	require.True(t, set.Rule("operational_error").NeverRateLimited())
 	require.True(t, strings.HasPrefix(set.Rule("gpu_oom").Source(), DefaultName+":"))
+}
+
+// The shipped rules' own test file passes (make test runs it through go
+// test; operators run it with `kloros-observer rules test`).
+func TestShippedRuleTests(t *testing.T) {
+	var out strings.Builder
+	failed, err := RunTestFile("testdata/default_rules.test.yaml", &out)
+	require.NoError(t, err)
+	require.Zero(t, failed, out.String())
+}
+
+// A test file with wrong expectations fails and says what fired instead.
+func TestRuleTestsReportFailures(t *testing.T) {
+	var out strings.Builder
+	failed, err := RunTestFile("testdata/failing_rules.test.yaml", &out)
+	require.NoError(t, err)
+	require.Equal(t, 1, failed)
+	require.Contains(t, out.String(), "FAIL testdata/failing_rules.test.yaml: wrong priority and a missing intent")
+	require.Contains(t, out.String(), "expected at 1s: alert_gpu_oom priority 3 , not fired")
+	require.Contains(t, out.String(), "expected at 2s: alert_disk_space")
+	require.Contains(t, out.String(), "unexpected at 1s: rule gpu_oom → alert_gpu_oom priority 9")
+}
+
+// Replay over spooled event files prints the intents, in time order, and
+// writes nothing.
+func TestReplaySpool(t *testing.T) {
+	dir := t.TempDir()
+	for i, name := range []string{"a", "b", "c"} {
+		ts := strconv.FormatInt(testStart.Unix()+int64(i*60), 10) + ".0"
+		body := `{"source":"inotify","type":"promotion_new","ts":` + ts + `,"data":{"path":"/p/` + name + `.json"}}`
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name+".json"), []byte(body), 0o600))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "junk.json"), []byte("{"), 0o600))
+	evs, skipped, err := ReadSpool(dir)
+	require.NoError(t, err)
+	require.Equal(t, 1, skipped)
+	var out strings.Builder
+	n, err := Replay(Default(), evs, time.Time{}, testStart.Add(20*time.Minute), &out, nil)
+	require.NoError(t, err)
+	require.Equal(t, 2, n, out.String()) // the cluster, and the stall of a D-REAM that never beat
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Contains(t, lines[0], `"rule":"promotion_cluster","intent_type":"trigger_phase_promotion_cluster"`)
+	require.Contains(t, lines[0], `"at":"2026-11-23T04:02:00Z"`)
+	require.Contains(t, lines[0], `"data":{"promotion_count":3,"promotion_files":["/p/a.json","/p/b.json","/p/c.json"]}`)
+	require.Contains(t, lines[1], `"at":"2026-11-23T04:05:00Z","rule":"heartbeat_stall"`)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 4, "replay writes nothing")
 }
