@@ -113,6 +113,7 @@ tree fails past its restart limits, 2 on bad flags or configuration.`,
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
 	defineFlags(cmd.Flags(), &cfg, &o)
+	cmd.AddCommand(newRulesCommand(stdout, stderr, &code))
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintln(stderr, "kloros-observer:", err)
 		if code == exitOK {
