@@ -48,6 +48,10 @@ type Config struct {
 	Systemd     SystemdConfig        `yaml:"systemd"`
 	Rules       map[string]yaml.Node `yaml:"rules"`  // per-rule settings, decoded strictly by each rule
 	Checks      []ScrapeCheck        `yaml:"checks"` // threshold checks on scraped metrics; nil means the defaults
+
+	// RulesFiles are rule files or directories of *.yaml (--rules); none:
+	// the embedded default rule file. rules.<name> overrides their params.
+	RulesFiles []string `yaml:"rules_files"`
 }
 
 // SupervisionConfig sets restart backoff and intensity for every supervisor.

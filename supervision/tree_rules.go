@@ -11,7 +11,7 @@ import (
 )
 
 // ruleSpecs declares the rules group (one actor per rule of the rule set:
-// the embedded default file) and the dispatcher that routes events to them.
+// rules_files / --rules, else the embedded default file) and the dispatcher that routes events to them.
 // A rule's parameters may be overridden from rules.<name> in the config; a
 // key naming no rule, or no parameter of it, is a start-up error.
 func ruleSpecs(b *Builder) ([]ChildSpec, error) {
@@ -24,7 +24,7 @@ func ruleSpecs(b *Builder) ([]ChildSpec, error) {
 		}
 		overrides[name] = v
 	}
-	set, err := rules.Load(nil, overrides)
+	set, err := rules.Load(c.RulesFiles, overrides)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}

@@ -170,6 +170,7 @@ func defineFlags(f *pflag.FlagSet, c *supervision.Config, o *options) {
 	f.Var(secondsOrDuration{&c.ShutdownTimeout}, "shutdown-timeout", "bound on the ordered drain at SIGINT/SIGTERM")
 	f.Var(secondsOrDuration{&c.StatsInterval}, "stats-interval", "how often the stats line is logged")
 
+	f.StringArrayVar(&c.RulesFiles, "rules", c.RulesFiles, "rule file or directory of *.yaml (repeatable; default: the embedded default rules)")
 	f.StringArrayVar(&c.Watch.Paths, "watch", c.Watch.Paths, "path to watch (repeatable; replaces the defaults)")
 	f.BoolVar(&c.Watch.Enabled, "watch-enabled", c.Watch.Enabled, "run the file-watch source")
 
