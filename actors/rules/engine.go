@@ -99,12 +99,18 @@ const maxGroups = 10000
 // one, so the env map and the VM's stack are reused (no allocation per
 // event beyond what expressions themselves make).
 type runner struct {
-	env map[string]any
-	vm  vm.VM
-	log *slog.Logger
+	env   map[string]any
+	vm    vm.VM
+	log   *slog.Logger
+	slots []any // values of the intent's combined program, while building one
 }
 
-func (r *runner) run(p *program) (any, error) { return r.vm.Run(p.prog, r.env) }
+func (r *runner) run(p *program) (any, error) {
+	if r.slots != nil && p.slot >= 0 {
+		return r.slots[p.slot], nil
+	}
+	return r.vm.Run(p.prog, r.env)
+}
 
 // Instance is one running rule: its definition and its state.
 type Instance struct {
@@ -115,6 +121,8 @@ type Instance struct {
 	log     *slog.Logger
 	errs    int
 	dropped int
+
+	typeBox, sourceBox boxed
 }
 
 type groupEntry struct {
@@ -159,10 +167,10 @@ var none []messages.Intent
 func (in *Instance) setEvent(ev *messages.Event, now time.Time) {
 	env, u := in.run.env, in.c.uses
 	if u[varType] {
-		env[varType] = ev.Type
+		env[varType] = in.box(&in.typeBox, ev.Type)
 	}
 	if u[varSource] {
-		env[varSource] = ev.Source
+		env[varSource] = in.box(&in.sourceBox, ev.Source)
 	}
 	if u[varTS] {
 		t := ev.TS
@@ -178,6 +186,23 @@ func (in *Instance) setEvent(ev *messages.Event, now time.Time) {
 		}
 		env[varData] = d
 	}
+	for _, k := range in.c.dataKeys {
+		env[k.env] = ev.Data[k.key]
+	}
+}
+
+// boxed is a string already converted to any: events repeat a few types
+// and sources, so reusing the conversion saves an allocation per event.
+type boxed struct {
+	s string
+	v any
+}
+
+func (in *Instance) box(b *boxed, s string) any {
+	if b.v == nil || b.s != s {
+		b.s, b.v = s, s
+	}
+	return b.v
 }
 
 func (in *Instance) fail(stage string, err error) {
@@ -281,6 +306,9 @@ func (in *Instance) OnTick(now time.Time) []messages.Intent {
 func (in *Instance) clearEvent() {
 	env := in.run.env
 	env[varType], env[varSource], env[varTS], env[varData] = "", "", 0.0, map[string]any{}
+	for _, k := range in.c.dataKeys {
+		env[k.env] = nil
+	}
 	for _, l := range in.c.lets {
 		env[l.name] = nil
 	}
@@ -291,9 +319,11 @@ func (in *Instance) fire(ge *groupEntry, key string, now time.Time) []messages.I
 	if c.cooldown > 0 && !ge.lastFired.IsZero() && now.Sub(ge.lastFired) < c.cooldown {
 		return none
 	}
-	w := ge.g.vars(now)
-	w["key"] = key
-	in.run.env[varWindow] = w
+	if c.uses[varWindow] {
+		w := ge.g.vars(now)
+		w["key"] = key
+		in.run.env[varWindow] = w
+	}
 	intent, err := in.build(now)
 	if err != nil {
 		in.fail("intent", err)
@@ -306,12 +336,20 @@ func (in *Instance) fire(ge *groupEntry, key string, now time.Time) []messages.I
 
 func (in *Instance) build(now time.Time) (messages.Intent, error) {
 	c, r := in.c, &in.run
+	if c.combined != nil { // every expression of the intent in one run
+		v, err := r.vm.Run(c.combined, r.env)
+		if err != nil {
+			return messages.Intent{}, err
+		}
+		r.slots = v.([]any)
+		defer func() { r.slots = nil }()
+	}
 	typ, err := c.intentType.eval(r)
 	if err != nil {
 		return messages.Intent{}, fmt.Errorf("type: %w", err)
 	}
 	ts, _ := typ.(string)
-	if !intentTypeRE.MatchString(ts) {
+	if c.intentType.lit == nil && !validType(ts) { // a literal type was checked at load
 		return messages.Intent{}, fmt.Errorf("type %v: want [a-z][a-z0-9_]*", typ)
 	}
 	pv, err := c.priority.eval(r)
@@ -335,6 +373,19 @@ func (in *Instance) build(now time.Time) (messages.Intent, error) {
 		data = d.(messages.Object)
 	}
 	return messages.Intent{Type: ts, Priority: int(pf), Reason: text(reason), Data: data, GeneratedAt: now}, nil
+}
+
+// validType reports whether t matches [a-z][a-z0-9_]*.
+func validType(t string) bool {
+	if t == "" || t[0] < 'a' || t[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(t); i++ {
+		if c := t[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 func epoch(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }

@@ -16,6 +16,7 @@ import (
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/types"
 	"github.com/expr-lang/expr/vm"
 
@@ -200,6 +201,54 @@ type program struct {
 	src  string
 	prog *vm.Program
 	out  reflect.Type // nil: any
+	slot int          // index in the intent's combined program (-1: none)
+}
+
+// dataPrefix names the flattened event fields: data.value is compiled as
+// the top-level variable "data.value", which the rule fills from the
+// event's map with one lookup — no reflection in the hot path (expr fetches
+// a member of a map through reflect).
+const dataPrefix = "data."
+
+// dataKeys lists the data.X members src reads directly.
+func dataKeys(src string) []string {
+	tree, err := parser.Parse(src)
+	if err != nil {
+		return nil // compile reports it
+	}
+	keys := map[string]bool{}
+	ast.Walk(&tree.Node, dataVisitor{keys: keys})
+	out := make([]string, 0, len(keys))
+	for k := range keys {
+		out = append(out, k)
+	}
+	return out
+}
+
+// dataVisitor finds (collect) or rewrites (patch) data.X members.
+type dataVisitor struct {
+	keys  map[string]bool
+	patch bool
+}
+
+func (v dataVisitor) Visit(n *ast.Node) {
+	m, ok := (*n).(*ast.MemberNode)
+	if !ok {
+		return
+	}
+	id, ok := m.Node.(*ast.IdentifierNode)
+	if !ok || id.Value != varData {
+		return
+	}
+	s, ok := m.Property.(*ast.StringNode)
+	if !ok {
+		return
+	}
+	if v.patch {
+		ast.Patch(n, &ast.IdentifierNode{Value: dataPrefix + s.Value})
+		return
+	}
+	v.keys[s.Value] = true
 }
 
 // compileOpts are the options of one compilation.
@@ -211,7 +260,19 @@ type compileOpts struct {
 // compile compiles src against env; errors carry the position inside src
 // (line, column; 1-based) for the caller to shift to the file.
 func compile(src string, o compileOpts) (*program, *exprError) {
-	opts := append([]expr.Option{expr.Env(o.env)}, functions...)
+	env := o.env
+	if _, ok := env[varData]; ok {
+		if keys := dataKeys(src); len(keys) > 0 {
+			env = make(types.Map, len(o.env)+len(keys))
+			for k, v := range o.env {
+				env[k] = v
+			}
+			for _, k := range keys {
+				env[dataPrefix+k] = types.Any
+			}
+		}
+	}
+	opts := append([]expr.Option{expr.Env(env), expr.Patch(dataVisitor{patch: true})}, functions...)
 	if o.asBool {
 		opts = append(opts, expr.AsBool())
 	}
@@ -223,7 +284,7 @@ func compile(src string, o compileOpts) (*program, *exprError) {
 		}
 		return nil, &exprError{line: 1, col: 1, msg: err.Error()}
 	}
-	return &program{src: src, prog: p, out: p.Node().Type()}, nil
+	return &program{src: src, prog: p, out: p.Node().Type(), slot: -1}, nil
 }
 
 type exprError struct {
@@ -235,6 +296,28 @@ type exprError struct {
 func (p *program) idents(into map[string]bool) {
 	node := p.prog.Node()
 	ast.Walk(&node, identVisitor(into))
+}
+
+// windowMembers adds the window.X members a program reads.
+func (p *program) windowMembers(into map[string]bool) {
+	node := p.prog.Node()
+	ast.Walk(&node, windowVisitor(into))
+}
+
+type windowVisitor map[string]bool
+
+func (v windowVisitor) Visit(n *ast.Node) {
+	m, ok := (*n).(*ast.MemberNode)
+	if !ok {
+		return
+	}
+	if id, ok := m.Node.(*ast.IdentifierNode); ok && id.Value == varWindow {
+		if s, ok := m.Property.(*ast.StringNode); ok {
+			v[s.Value] = true
+		} else {
+			v["events"] = true // window[expr]: could be anything
+		}
+	}
 }
 
 type identVisitor map[string]bool

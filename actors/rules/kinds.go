@@ -49,6 +49,7 @@ func (*matchGroup) UnmarshalJSON([]byte) error    { return nil }
 // the event does not enter the window. The window is emptied when an
 // intent is written; keep bounds what it remembers (the newest).
 type countKind struct {
+	events    bool // some expression reads window.events (else it is not built)
 	window    time.Duration
 	threshold float64
 	strict    bool
@@ -85,8 +86,9 @@ func (k *countKind) vars() types.Map {
 			"data": types.Map{types.Extra: types.Any}}),
 		"first_ts": types.Float64, "last_ts": types.Float64}
 }
-func (k *countKind) tickEvery() time.Duration { return 0 }
-func (k *countKind) newGroup(time.Time) group { return &countGroup{k: k} }
+func (k *countKind) tickEvery() time.Duration     { return 0 }
+func (k *countKind) reads(window map[string]bool) { k.events = window["events"] }
+func (k *countKind) newGroup(time.Time) group     { return &countGroup{k: k} }
 func (k *countKind) programs() []*program {
 	if k.value != nil {
 		return []*program{k.value}
@@ -96,19 +98,14 @@ func (k *countKind) programs() []*program {
 
 type countGroup struct {
 	k       *countKind
-	seen    []seenEvent
+	seen    []seenEvent // time order; only the newest k.keep count (compacted lazily)
 	value   float64
 	counted bool
 }
 
 type seenEvent struct {
-	At time.Time       `json:"at"`
-	Ev *messages.Event `json:"-"`
-	// for checkpoints
-	Type   string         `json:"type"`
-	Source string         `json:"source"`
-	TS     time.Time      `json:"ts"`
-	Data   map[string]any `json:"data,omitempty"`
+	At time.Time
+	Ev *messages.Event
 }
 
 func (g *countGroup) reached(v float64) bool {
@@ -116,6 +113,14 @@ func (g *countGroup) reached(v float64) bool {
 		return v > g.k.threshold
 	}
 	return v >= g.k.threshold
+}
+
+// window returns the events that count: the newest keep.
+func (g *countGroup) window() []seenEvent {
+	if len(g.seen) > g.k.keep {
+		return g.seen[len(g.seen)-g.k.keep:]
+	}
+	return g.seen
 }
 
 func (g *countGroup) event(ev *messages.Event, now time.Time, r *runner) bool {
@@ -130,47 +135,51 @@ func (g *countGroup) event(ev *messages.Event, now time.Time, r *runner) bool {
 			}
 		}
 	}
-	keep := g.seen[:0]
-	for _, s := range g.seen {
-		if now.Sub(s.At) < g.k.window {
-			keep = append(keep, s)
-		}
+	// drop what left the window (the oldest come first)
+	i := 0
+	for i < len(g.seen) && now.Sub(g.seen[i].At) >= g.k.window {
+		i++
 	}
-	g.seen = append(keep, seenEvent{At: now, Ev: ev})
-	if len(g.seen) > g.k.keep { // a flood during a cooldown: keep the newest
+	if i > 0 {
+		g.seen = append(g.seen[:0], g.seen[i:]...)
+	}
+	if len(g.seen) >= 2*g.k.keep { // a flood during a cooldown: keep the newest
 		g.seen = append(g.seen[:0], g.seen[len(g.seen)-g.k.keep:]...)
 	}
-	g.value, g.counted = float64(len(g.seen)), true
+	g.seen = append(g.seen, seenEvent{At: now, Ev: ev})
+	g.value, g.counted = float64(len(g.window())), true
 	return g.reached(g.value)
 }
 
 func (g *countGroup) tick(time.Time) bool { return false }
 
 func (g *countGroup) vars(time.Time) map[string]any {
-	evs := make([]any, 0, len(g.seen))
-	for _, s := range g.seen {
-		evs = append(evs, s.view())
-	}
-	m := map[string]any{"count": len(g.seen), "value": g.value, "events": evs, "first_ts": 0.0, "last_ts": 0.0}
-	if len(g.seen) > 0 {
-		m["first_ts"], m["last_ts"] = epoch(g.seen[0].At), epoch(g.seen[len(g.seen)-1].At)
-	}
-	return m
-}
-
-func (s seenEvent) view() map[string]any {
-	if s.Ev != nil {
+	w := g.window()
+	evs := make([]any, 0, len(w))
+	for _, s := range w {
+		if !g.k.events {
+			break
+		}
 		d := s.Ev.Data
 		if d == nil {
 			d = map[string]any{}
 		}
-		return map[string]any{"type": s.Ev.Type, "source": s.Ev.Source, "ts": epoch(s.Ev.TS), "data": d}
+		evs = append(evs, map[string]any{"type": s.Ev.Type, "source": s.Ev.Source, "ts": epoch(s.Ev.TS), "data": d})
 	}
-	d := s.Data
-	if d == nil {
-		d = map[string]any{}
+	m := map[string]any{"count": len(w), "value": g.value, "events": evs, "first_ts": 0.0, "last_ts": 0.0}
+	if len(w) > 0 {
+		m["first_ts"], m["last_ts"] = epoch(w[0].At), epoch(w[len(w)-1].At)
 	}
-	return map[string]any{"type": s.Type, "source": s.Source, "ts": epoch(s.TS), "data": d}
+	return m
+}
+
+// savedEvent is a window entry in a checkpoint.
+type savedEvent struct {
+	At     time.Time      `json:"at"`
+	Type   string         `json:"type"`
+	Source string         `json:"source"`
+	TS     time.Time      `json:"ts"`
+	Data   map[string]any `json:"data,omitempty"`
 }
 
 func (g *countGroup) fired(time.Time) {
@@ -189,26 +198,27 @@ func (g *countGroup) idle(now time.Time) bool {
 }
 
 func (g *countGroup) MarshalJSON() ([]byte, error) {
-	out := make([]seenEvent, len(g.seen))
-	for i, s := range g.seen {
-		if s.Ev != nil {
-			s.Type, s.Source, s.TS, s.Data = s.Ev.Type, s.Ev.Source, s.Ev.TS, s.Ev.Data
-		}
-		out[i] = s
+	w := g.window()
+	out := make([]savedEvent, len(w))
+	for i, s := range w {
+		out[i] = savedEvent{At: s.At, Type: s.Ev.Type, Source: s.Ev.Source, TS: s.Ev.TS, Data: s.Ev.Data}
 	}
 	return json.Marshal(struct {
-		Seen []seenEvent `json:"seen"`
+		Seen []savedEvent `json:"seen"`
 	}{out})
 }
 
 func (g *countGroup) UnmarshalJSON(b []byte) error {
 	var st struct {
-		Seen []seenEvent `json:"seen"`
+		Seen []savedEvent `json:"seen"`
 	}
 	if err := json.Unmarshal(b, &st); err != nil {
 		return err
 	}
-	g.seen = st.Seen
+	g.seen = g.seen[:0]
+	for _, s := range st.Seen {
+		g.seen = append(g.seen, seenEvent{At: s.At, Ev: &messages.Event{Type: s.Type, Source: s.Source, TS: s.TS, Data: s.Data}})
+	}
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -202,14 +203,17 @@ func parseFile(name string, body []byte, ov map[string]map[string]any) ([]*Compi
 	return out, errs.errs
 }
 
-// Default is the embedded default rule set with no overrides.
-func Default() *Set {
+var defaultSet = sync.OnceValue(func() *Set {
 	s, err := Load(nil, nil)
 	if err != nil {
 		panic("rules: the embedded default rule file does not load: " + err.Error())
 	}
 	return s
-}
+})
+
+// Default is the embedded default rule set with no overrides (loaded once;
+// a Set is immutable).
+func Default() *Set { return defaultSet() }
 
 // Names returns the rules of the embedded default set, sorted.
 func Names() []string { return Default().Names() }
@@ -218,6 +222,11 @@ func Names() []string { return Default().Names() }
 // the main config's rules.<name> settings (nil: defaults) applied. It keeps
 // the API older callers (the pipeline benchmark) use.
 func New(name string, cfg *yaml.Node) (Rule, error) {
+	if cfg == nil || cfg.Kind == 0 {
+		if c := Default().Rule(name); c != nil {
+			return c.New(), nil
+		}
+	}
 	var o any
 	if cfg != nil && cfg.Kind != 0 {
 		if err := cfg.Decode(&o); err != nil {

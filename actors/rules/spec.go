@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/expr-lang/expr/types"
+	"github.com/expr-lang/expr/vm"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -100,7 +101,11 @@ type Compiled struct {
 	reason                     *tmpl
 	data                       *valueTmpl
 	uses                       map[string]bool // top-level names read by any expression
+	dataKeys                   []dataKey       // data.X read directly (flattened into the env)
+	combined                   *vm.Program     // the intent's expressions as one list
 }
+
+type dataKey struct{ env, key string }
 
 type letDef struct {
 	name string
@@ -294,6 +299,20 @@ func compileRule(file string, n *yaml.Node, overrides map[string]any, errs *errL
 	for _, p := range c.programs() {
 		p.idents(c.uses)
 	}
+	for name := range c.uses {
+		if strings.HasPrefix(name, dataPrefix) {
+			c.dataKeys = append(c.dataKeys, dataKey{env: name, key: name[len(dataPrefix):]})
+		}
+	}
+	sort.Slice(c.dataKeys, func(i, j int) bool { return c.dataKeys[i].env < c.dataKeys[j].env })
+	if r, ok := c.kind.(interface{ reads(map[string]bool) }); ok {
+		used := map[string]bool{}
+		for _, p := range c.programs() {
+			p.windowMembers(used)
+		}
+		r.reads(used)
+	}
+	c.combine(wenv, errs)
 	c.hash = hashRule(n, c.params)
 	return c
 }
@@ -314,7 +333,7 @@ func (c *Compiled) compileIntent(n *yaml.Node, env types.Map, errs *errList) {
 				errs.at(v, 0, "intent.data: want a mapping")
 				continue
 			}
-			c.data = compileValue(v, env, errs)
+			c.data = compileValue(v, env, errs).fold()
 		default:
 			errs.at(k, 0, fmt.Sprintf("intent: unknown field %q (want type, priority, reason, data)", k.Value))
 		}
@@ -369,6 +388,34 @@ func orEmpty(t *tmpl) *tmpl {
 		return &tmpl{lit: "x"}
 	}
 	return t
+}
+
+// combine compiles every expression of the intent into one list, so
+// building an intent is one VM run instead of one per template piece.
+func (c *Compiled) combine(env types.Map, errs *errList) {
+	var progs []*program
+	for _, t := range []*tmpl{c.intentType, c.priority, c.reason} {
+		progs = append(progs, t.programs()...)
+	}
+	if c.data != nil {
+		progs = append(progs, c.data.programs()...)
+	}
+	if len(progs) < 2 {
+		return
+	}
+	srcs := make([]string, len(progs))
+	for i, p := range progs {
+		srcs[i] = "(" + p.src + ")"
+	}
+	all, e := compile("["+strings.Join(srcs, ",\n")+"]", compileOpts{env: env})
+	if e != nil { // cannot happen: each part compiled alone
+		errs.add(c.line, 1, "internal: combining the intent's expressions: "+e.msg)
+		return
+	}
+	for i, p := range progs {
+		p.slot = i
+	}
+	c.combined = all.prog
 }
 
 var intentTypeRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)

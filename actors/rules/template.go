@@ -101,13 +101,15 @@ func (t *tmpl) programs() []*program {
 // (a key ending in "?" is left out when its value is null or ""), sequences
 // lists, strings templates, other scalars literals.
 type valueTmpl struct {
-	scalar *tmpl
-	keys   []string
-	omit   []bool
-	vals   []*valueTmpl
-	items  []*valueTmpl
-	isMap  bool
-	isSeq  bool
+	konst   any // the whole subtree when it holds no expression (shared: intents are never mutated)
+	isKonst bool
+	scalar  *tmpl
+	keys    []string
+	omit    []bool
+	vals    []*valueTmpl
+	items   []*valueTmpl
+	isMap   bool
+	isSeq   bool
 }
 
 func compileValue(n *yaml.Node, env types.Map, errs *errList) *valueTmpl {
@@ -151,7 +153,23 @@ func compileValue(n *yaml.Node, env types.Map, errs *errList) *valueTmpl {
 	return &valueTmpl{scalar: &tmpl{}}
 }
 
+// fold precomputes subtrees without expressions.
+func (v *valueTmpl) fold() *valueTmpl {
+	for _, c := range append(v.vals, v.items...) {
+		c.fold()
+	}
+	if len(v.programs()) == 0 {
+		if k, err := v.eval(nil); err == nil {
+			v.konst, v.isKonst = k, true
+		}
+	}
+	return v
+}
+
 func (v *valueTmpl) eval(r *runner) (any, error) {
+	if v.isKonst {
+		return v.konst, nil
+	}
 	switch {
 	case v.isMap:
 		o := make(messages.Object, 0, len(v.keys))
