@@ -337,7 +337,7 @@ func (in *Instance) fire(ge *groupEntry, key string, now time.Time) []messages.I
 func (in *Instance) build(now time.Time) (messages.Intent, error) {
 	c, r := in.c, &in.run
 	if c.combined != nil { // every expression of the intent in one run
-		v, err := r.vm.Run(c.combined, r.env)
+		v, err := r.vm.Run(c.combined.prog, r.env)
 		if err != nil {
 			return messages.Intent{}, err
 		}

@@ -16,9 +16,10 @@ import (
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
-	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/types"
 	"github.com/expr-lang/expr/vm"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/kloros/kloros-observer/actors/intentfile"
 )
@@ -199,9 +200,11 @@ func plural(n int, unit string) string {
 // program is one compiled expression and the top-level names it reads.
 type program struct {
 	src  string
-	prog *vm.Program
+	prog *vm.Program  // nil for an intent template piece: it runs in the intent's combined program
 	out  reflect.Type // nil: any
 	slot int          // index in the intent's combined program (-1: none)
+	node *yaml.Node   // where the piece is, to report an error
+	off  int
 }
 
 // dataPrefix names the flattened event fields: data.value is compiled as
@@ -210,26 +213,25 @@ type program struct {
 // a member of a map through reflect).
 const dataPrefix = "data."
 
+// dataKeyRE finds data.X and data["X"] in a source (not .data.X inside a
+// closure): a scan, not a parse, since it runs for every expression at
+// load. Only keys found here are flattened; anything else stays a member.
+var dataKeyRE = regexp.MustCompile(`(?:^|[^.#\w$])data\s*(?:\.\s*([A-Za-z_]\w*)|\[\s*"([^"\\]+)"\s*\])`)
+
 // dataKeys lists the data.X members src reads directly.
-func dataKeys(src string) []string {
-	tree, err := parser.Parse(src)
-	if err != nil {
-		return nil // compile reports it
+func dataKeys(src string) map[string]bool {
+	var keys map[string]bool
+	for _, m := range dataKeyRE.FindAllStringSubmatch(src, -1) {
+		if keys == nil {
+			keys = map[string]bool{}
+		}
+		keys[m[1]+m[2]] = true
 	}
-	keys := map[string]bool{}
-	ast.Walk(&tree.Node, dataVisitor{keys: keys})
-	out := make([]string, 0, len(keys))
-	for k := range keys {
-		out = append(out, k)
-	}
-	return out
+	return keys
 }
 
-// dataVisitor finds (collect) or rewrites (patch) data.X members.
-type dataVisitor struct {
-	keys  map[string]bool
-	patch bool
-}
+// dataVisitor rewrites data.X members whose X was found by dataKeys.
+type dataVisitor struct{ keys map[string]bool }
 
 func (v dataVisitor) Visit(n *ast.Node) {
 	m, ok := (*n).(*ast.MemberNode)
@@ -241,14 +243,10 @@ func (v dataVisitor) Visit(n *ast.Node) {
 		return
 	}
 	s, ok := m.Property.(*ast.StringNode)
-	if !ok {
+	if !ok || !v.keys[s.Value] {
 		return
 	}
-	if v.patch {
-		ast.Patch(n, &ast.IdentifierNode{Value: dataPrefix + s.Value})
-		return
-	}
-	v.keys[s.Value] = true
+	ast.Patch(n, &ast.IdentifierNode{Value: dataPrefix + s.Value})
 }
 
 // compileOpts are the options of one compilation.
@@ -261,18 +259,22 @@ type compileOpts struct {
 // (line, column; 1-based) for the caller to shift to the file.
 func compile(src string, o compileOpts) (*program, *exprError) {
 	env := o.env
+	var keys map[string]bool
 	if _, ok := env[varData]; ok {
-		if keys := dataKeys(src); len(keys) > 0 {
+		if keys = dataKeys(src); len(keys) > 0 {
 			env = make(types.Map, len(o.env)+len(keys))
 			for k, v := range o.env {
 				env[k] = v
 			}
-			for _, k := range keys {
+			for k := range keys {
 				env[dataPrefix+k] = types.Any
 			}
 		}
 	}
-	opts := append([]expr.Option{expr.Env(env), expr.Patch(dataVisitor{patch: true})}, functions...)
+	opts := append([]expr.Option{expr.Env(env)}, functions...)
+	if len(keys) > 0 {
+		opts = append(opts, expr.Patch(dataVisitor{keys: keys}))
+	}
 	if o.asBool {
 		opts = append(opts, expr.AsBool())
 	}

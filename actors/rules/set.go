@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"crypto/sha256"
 	_ "embed"
 	"fmt"
 	"os"
@@ -188,10 +189,15 @@ func parseFile(name string, body []byte, ov map[string]map[string]any) ([]*Compi
 				o = ov[n.Content[i+1].Value]
 			}
 		}
-		c := compileRule(name, n, o, errs)
-		errs.rule = ""
+		key := cacheKey(name, n, o)
+		c := cached(key)
 		if c == nil {
-			continue
+			c = compileRule(name, n, o, errs)
+			errs.rule = ""
+			if c == nil {
+				continue
+			}
+			remember(key, c)
 		}
 		if line, dup := seen[c.name]; dup {
 			errs.add(n.Line, n.Column, fmt.Sprintf("rule %q: also defined at line %d", c.name, line))
@@ -210,6 +216,45 @@ var defaultSet = sync.OnceValue(func() *Set {
 	}
 	return s
 })
+
+// A compiled rule is immutable, so a reload reuses the rules whose text,
+// place and overrides did not change instead of compiling them again. The
+// cache holds what the last loads compiled, bounded by maxCached.
+var (
+	cacheMu   sync.Mutex
+	cache     = map[string]*Compiled{}
+	maxCached = 20000
+)
+
+func cacheKey(file string, n *yaml.Node, over map[string]any) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%d\x00", file, n.Line)
+	hashNode(h, n)
+	keys := make([]string, 0, len(over))
+	for k := range over {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(h, "\x00%s=%T:%v", k, over[k], over[k])
+	}
+	return string(h.Sum(nil))
+}
+
+func cached(key string) *Compiled {
+	cacheMu.Lock()
+	defer cacheMu.Unlock()
+	return cache[key]
+}
+
+func remember(key string, c *Compiled) {
+	cacheMu.Lock()
+	defer cacheMu.Unlock()
+	if len(cache) >= maxCached {
+		clear(cache)
+	}
+	cache[key] = c
+}
 
 // Default is the embedded default rule set with no overrides (loaded once;
 // a Set is immutable).

@@ -5,13 +5,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/expr-lang/expr/types"
-	"github.com/expr-lang/expr/vm"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -102,7 +102,7 @@ type Compiled struct {
 	data                       *valueTmpl
 	uses                       map[string]bool // top-level names read by any expression
 	dataKeys                   []dataKey       // data.X read directly (flattened into the env)
-	combined                   *vm.Program     // the intent's expressions as one list
+	combined                   *program        // the intent's expressions as one list
 }
 
 type dataKey struct{ env, key string }
@@ -291,6 +291,9 @@ func compileRule(file string, n *yaml.Node, overrides map[string]any, errs *errL
 		errs.at(n, 0, "no intent: mapping (type, priority, reason, data)")
 	} else {
 		c.compileIntent(v, wenv, errs)
+		if c.intentType != nil && c.reason != nil && c.priority != nil {
+			c.combine(wenv, errs)
+		}
 	}
 	if len(errs.errs) > before {
 		return nil
@@ -312,7 +315,6 @@ func compileRule(file string, n *yaml.Node, overrides map[string]any, errs *errL
 		}
 		r.reads(used)
 	}
-	c.combine(wenv, errs)
 	c.hash = hashRule(n, c.params)
 	return c
 }
@@ -391,31 +393,48 @@ func orEmpty(t *tmpl) *tmpl {
 }
 
 // combine compiles every expression of the intent into one list, so
-// building an intent is one VM run instead of one per template piece.
+// building an intent is one VM run instead of one per template piece, and
+// loading one compilation instead of one per piece. If the list does not
+// compile, each piece is compiled alone to say where the problem is.
 func (c *Compiled) combine(env types.Map, errs *errList) {
-	var progs []*program
-	for _, t := range []*tmpl{c.intentType, c.priority, c.reason} {
-		progs = append(progs, t.programs()...)
-	}
-	if c.data != nil {
-		progs = append(progs, c.data.programs()...)
-	}
-	if len(progs) < 2 {
+	progs := c.intentPrograms()
+	if len(progs) == 0 {
 		return
 	}
 	srcs := make([]string, len(progs))
 	for i, p := range progs {
-		srcs[i] = "(" + p.src + ")"
+		srcs[i] = "(" + p.src + "\n)"
 	}
 	all, e := compile("["+strings.Join(srcs, ",\n")+"]", compileOpts{env: env})
-	if e != nil { // cannot happen: each part compiled alone
-		errs.add(c.line, 1, "internal: combining the intent's expressions: "+e.msg)
+	if e != nil {
+		n := len(errs.errs)
+		for _, p := range progs {
+			if _, pe := compile(p.src, compileOpts{env: env}); pe != nil {
+				errs.expr(p.node, p.off, pe)
+			}
+		}
+		if len(errs.errs) == n {
+			errs.add(c.line, 1, "intent: "+e.msg)
+		}
 		return
 	}
 	for i, p := range progs {
 		p.slot = i
 	}
-	c.combined = all.prog
+	c.combined = all
+}
+
+func (c *Compiled) intentPrograms() []*program {
+	var progs []*program
+	for _, t := range []*tmpl{c.intentType, c.priority, c.reason} {
+		if t != nil {
+			progs = append(progs, t.programs()...)
+		}
+	}
+	if c.data != nil {
+		progs = append(progs, c.data.programs()...)
+	}
+	return progs
 }
 
 var intentTypeRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
@@ -432,27 +451,19 @@ func (c *Compiled) programs() []*program {
 	for _, l := range c.lets {
 		add(l.p)
 	}
-	for _, t := range []*tmpl{c.intentType, c.priority, c.reason} {
-		if t != nil {
-			out = append(out, t.programs()...)
-		}
-	}
-	if c.data != nil {
-		out = append(out, c.data.programs()...)
-	}
+	add(c.combined)
 	if c.kind != nil {
 		out = append(out, c.kind.programs()...)
 	}
 	return out
 }
 
-// hashRule hashes the rule's YAML (re-encoded: comments and layout do not
-// count) and its parameter values after overrides.
+// hashRule hashes the rule's YAML tree (kinds, tags and values: comments,
+// quoting and layout do not count) and its parameter values after
+// overrides.
 func hashRule(n *yaml.Node, params map[string]any) string {
 	h := sha256.New()
-	clean := stripComments(n)
-	b, _ := yaml.Marshal(clean)
-	h.Write(b)
+	hashNode(h, n)
 	keys := make([]string, 0, len(params))
 	for k := range params {
 		keys = append(keys, k)
@@ -464,14 +475,16 @@ func hashRule(n *yaml.Node, params map[string]any) string {
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-func stripComments(n *yaml.Node) *yaml.Node {
-	c := *n
-	c.HeadComment, c.LineComment, c.FootComment = "", "", ""
-	c.Content = make([]*yaml.Node, len(n.Content))
-	for i, x := range n.Content {
-		c.Content[i] = stripComments(x)
+func hashNode(h io.Writer, n *yaml.Node) {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		hashNode(h, n.Alias)
+		return
 	}
-	return &c
+	fmt.Fprintf(h, "\x01%d\x02%s\x02%d:%s", n.Kind, n.ShortTag(), len(n.Value), n.Value)
+	for _, c := range n.Content {
+		hashNode(h, c)
+	}
+	h.Write([]byte{3})
 }
 
 // Settings gives a kind its fields. A field's value is a literal, a

@@ -47,12 +47,12 @@ func compileTemplate(s string, node *yaml.Node, env types.Map, errs *errList) *t
 			t.parts = append(t.parts, tmplPart{lit: rest[:i]})
 		}
 		src := rest[i+2 : i+j]
-		p, e := compile(src, compileOpts{env: env})
-		if e != nil {
-			errs.expr(node, off+i+2, e)
+		if strings.TrimSpace(src) == "" {
+			errs.at(node, off+i, "empty {{ }} in template")
 			return nil
 		}
-		t.parts = append(t.parts, tmplPart{p: p})
+		// compiled later, with the intent's other pieces, as one program
+		t.parts = append(t.parts, tmplPart{p: &program{src: src, slot: -1, node: node, off: off + i + 2}})
 		off += i + j + 2
 		rest = rest[i+j+2:]
 	}
