@@ -194,3 +194,23 @@ func TestReplaySpool(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, entries, 4, "replay writes nothing")
 }
+
+// A reload keeps the rules whose definition and parameters did not change.
+func TestDiffForReload(t *testing.T) {
+	old := Default()
+	next, err := Load(nil, map[string]any{"gpu_oom": map[string]any{"priority": 10}})
+	require.NoError(t, err)
+	kept, changed, added, removed := Diff(old, next)
+	require.Equal(t, []string{"gpu_oom"}, changed)
+	require.Len(t, kept, len(old.Rules())-1)
+	require.Empty(t, added)
+	require.Empty(t, removed)
+
+	p := filepath.Join(t.TempDir(), "one.yaml")
+	require.NoError(t, os.WriteFile(p, []byte("rules:\n  - name: only\n    kind: match\n    on: [x]\n    intent: {type: t, priority: 1, reason: r}\n"), 0o644))
+	one, err := Load([]string{p}, nil)
+	require.NoError(t, err)
+	_, _, added, removed = Diff(old, one)
+	require.Equal(t, []string{"only"}, added)
+	require.Len(t, removed, len(old.Rules()))
+}

@@ -284,3 +284,25 @@ func New(name string, cfg *yaml.Node) (Rule, error) {
 	}
 	return s.Rule(name).New(), nil
 }
+
+// Diff compares a running set with a newly loaded one, for a reload: kept
+// rules (same name and Hash) keep their actors and state, changed ones are
+// replaced (their state dropped), added ones start, removed ones stop.
+func Diff(old, next *Set) (kept, changed, added, removed []string) {
+	for _, c := range next.rules {
+		switch o := old.Rule(c.name); {
+		case o == nil:
+			added = append(added, c.name)
+		case o.hash == c.hash:
+			kept = append(kept, c.name)
+		default:
+			changed = append(changed, c.name)
+		}
+	}
+	for _, o := range old.rules {
+		if next.Rule(o.name) == nil {
+			removed = append(removed, o.name)
+		}
+	}
+	return kept, changed, added, removed
+}
