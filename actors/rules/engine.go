@@ -133,7 +133,14 @@ type groupEntry struct {
 // New makes a fresh instance of the rule.
 func (c *Compiled) New() *Instance {
 	in := &Instance{c: c, groups: map[string]*groupEntry{}, log: slog.Default().With("rule", c.name)}
-	in.run.env = map[string]any{varParams: c.params}
+	in.run.env = make(map[string]any, 16+len(c.params)+len(envFuncs))
+	in.run.env[varParams] = c.params
+	for k, v := range c.params {
+		in.run.env[paramsPrefix+k] = v
+	}
+	for k, v := range envFuncs {
+		in.run.env[k] = v
+	}
 	in.run.log = in.log
 	return in
 }

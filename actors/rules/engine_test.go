@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/kloros/kloros-observer/messages"
 )
 
 // TestRouterReadsCuriosityIntents reads every curiosity_investigate intent
@@ -213,4 +215,25 @@ func TestDiffForReload(t *testing.T) {
 	_, _, added, removed = Diff(old, one)
 	require.Equal(t, []string{"only"}, added)
 	require.Len(t, removed, len(old.Rules()))
+}
+
+// The rate kind's running sums equal a recount of its ring whatever the
+// steps between events.
+func TestRateSumsMatchRecount(t *testing.T) {
+	c := Default().Rule("promotion_velocity")
+	in := c.New()
+	now := testStart
+	steps := []time.Duration{time.Second, 61 * time.Second, 5 * time.Minute, 0, 47 * time.Minute, 3 * time.Hour, 26 * time.Hour, 90 * time.Second}
+	for i := range 400 {
+		now = now.Add(steps[i%len(steps)])
+		in.OnEvent(&messages.Event{Source: "t", Type: "promotion_new", TS: now}, now)
+		if i%7 == 0 {
+			in.OnTick(now)
+		}
+		g := in.groups[""].g.(*rateGroup)
+		count, base := g.count, g.base
+		g.sum()
+		require.Equal(t, g.count, count, "event %d", i)
+		require.Equal(t, g.base, base, "event %d", i)
+	}
 }

@@ -43,8 +43,30 @@ var durationType = types.TypeOf(time.Duration(0))
 // eventTypes is the type of the event's fields for the checker: data keys
 // are whatever the source put there (any).
 func eventTypes() types.Map {
-	return types.Map{varType: types.String, varSource: types.String, varTS: types.Float64,
+	m := types.Map{varType: types.String, varSource: types.String, varTS: types.Float64,
 		varData: types.Map{types.Extra: types.Any}}
+	for name, fn := range envFuncs {
+		m[name] = types.TypeOf(fn)
+	}
+	return m
+}
+
+// envFuncs are the helpers called on the hot path (conditions, data
+// accessors). They live in the env rather than as expr.Function: their
+// signatures are ones expr calls directly (OpCallTyped), with no argument
+// slice and no reflection.
+var envFuncs = map[string]any{
+	"str":   func(x any) string { return text(x) },
+	"num":   func(x any) float64 { f, _ := toFloat(x); return f },
+	"isnum": func(x any) bool { _, ok := toFloat(x); return ok },
+	"pyfloat": func(x any) string {
+		f, _ := toFloat(x)
+		s, err := intentfile.PyFloat(f)
+		if err != nil {
+			return text(x)
+		}
+		return s
+	},
 }
 
 // functions are the helpers rule files may call besides expr's builtins.
@@ -57,15 +79,8 @@ var functions = []expr.Option{
 		new(func(time.Duration) string)),
 	expr.Function("seconds", func(p ...any) (any, error) { return p[0].(time.Duration).Seconds(), nil },
 		new(func(time.Duration) float64)),
-	expr.Function("pyfloat", func(p ...any) (any, error) {
-		f, _ := toFloat(p[0])
-		return intentfile.PyFloat(f)
-	}, new(func(any) string)),
 	expr.Function("sprintf", func(p ...any) (any, error) { return fmt.Sprintf(p[0].(string), p[1:]...), nil },
 		new(func(string, ...any) string)),
-	expr.Function("str", func(p ...any) (any, error) { return text(p[0]), nil }, new(func(any) string)),
-	expr.Function("num", func(p ...any) (any, error) { f, _ := toFloat(p[0]); return f, nil }, new(func(any) float64)),
-	expr.Function("isnum", func(p ...any) (any, error) { _, ok := toFloat(p[0]); return ok, nil }, new(func(any) bool)),
 	expr.Function("hash8", func(p ...any) (any, error) {
 		h := sha256.New()
 		for _, v := range p {
@@ -230,23 +245,32 @@ func dataKeys(src string) map[string]bool {
 	return keys
 }
 
-// dataVisitor rewrites data.X members whose X was found by dataKeys.
-type dataVisitor struct{ keys map[string]bool }
+// paramsPrefix flattens params.X the same way (set once per instance).
+const paramsPrefix = "params."
 
-func (v dataVisitor) Visit(n *ast.Node) {
+// flattenVisitor rewrites data.X (X found by dataKeys) and params.X (X a
+// parameter) members into the flat variables "data.X" and "params.X".
+type flattenVisitor struct{ data, params map[string]bool }
+
+func (v flattenVisitor) Visit(n *ast.Node) {
 	m, ok := (*n).(*ast.MemberNode)
 	if !ok {
 		return
 	}
 	id, ok := m.Node.(*ast.IdentifierNode)
-	if !ok || id.Value != varData {
+	if !ok {
 		return
 	}
 	s, ok := m.Property.(*ast.StringNode)
-	if !ok || !v.keys[s.Value] {
+	if !ok {
 		return
 	}
-	ast.Patch(n, &ast.IdentifierNode{Value: dataPrefix + s.Value})
+	switch {
+	case id.Value == varData && v.data[s.Value]:
+		ast.Patch(n, &ast.IdentifierNode{Value: dataPrefix + s.Value})
+	case id.Value == varParams && v.params[s.Value]:
+		ast.Patch(n, &ast.IdentifierNode{Value: paramsPrefix + s.Value})
+	}
 }
 
 // compileOpts are the options of one compilation.
@@ -259,21 +283,32 @@ type compileOpts struct {
 // (line, column; 1-based) for the caller to shift to the file.
 func compile(src string, o compileOpts) (*program, *exprError) {
 	env := o.env
-	var keys map[string]bool
+	var keys, params map[string]bool
 	if _, ok := env[varData]; ok {
-		if keys = dataKeys(src); len(keys) > 0 {
-			env = make(types.Map, len(o.env)+len(keys))
-			for k, v := range o.env {
-				env[k] = v
-			}
-			for k := range keys {
-				env[dataPrefix+k] = types.Any
-			}
+		keys = dataKeys(src)
+	}
+	ptypes, _ := env[varParams].(types.Map)
+	if len(ptypes) > 0 && strings.Contains(src, varParams) {
+		params = make(map[string]bool, len(ptypes))
+		for k := range ptypes {
+			params[k] = true
+		}
+	}
+	if len(keys) > 0 || len(params) > 0 {
+		env = make(types.Map, len(o.env)+len(keys)+len(params))
+		for k, v := range o.env {
+			env[k] = v
+		}
+		for k := range keys {
+			env[dataPrefix+k] = types.Any
+		}
+		for k := range params {
+			env[paramsPrefix+k] = ptypes[k]
 		}
 	}
 	opts := append([]expr.Option{expr.Env(env)}, functions...)
-	if len(keys) > 0 {
-		opts = append(opts, expr.Patch(dataVisitor{keys: keys}))
+	if len(keys) > 0 || len(params) > 0 {
+		opts = append(opts, expr.Patch(flattenVisitor{data: keys, params: params}))
 	}
 	if o.asBool {
 		opts = append(opts, expr.AsBool())

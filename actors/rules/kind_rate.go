@@ -81,22 +81,30 @@ type rateObservation struct {
 
 func (g *rateGroup) bucket(t time.Time) int64 { return t.UnixNano() / int64(g.k.width) }
 
-// advance moves Head to now's bucket, clearing the slots it passes, and
-// recomputes the sums.
+// advance moves Head to now's bucket, clearing the slots it passes and
+// keeping the sums: per bucket passed, one leaves the baseline and one
+// moves from the window into it.
 func (g *rateGroup) advance(now time.Time) {
 	b := g.bucket(now)
 	if b <= g.Head {
 		return
 	}
 	n := int64(len(g.Ring))
-	for i := g.Head + 1; i <= b && i <= g.Head+n; i++ {
-		g.Ring[i%n] = 0
-	}
-	if b-g.Head > n {
+	if b-g.Head >= n {
 		clear(g.Ring)
+		g.Head, g.count, g.base = b, 0, 0
+		return
+	}
+	per := int64(g.k.window / g.k.width)
+	mod := func(i int64) int64 { return (i%n + n) % n }
+	for i := g.Head + 1; i <= b; i++ {
+		g.base -= g.Ring[mod(i)] // bucket i-n leaves the baseline
+		g.Ring[mod(i)] = 0
+		moving := g.Ring[mod(i-per)] // bucket i-per leaves the window
+		g.count -= moving
+		g.base += moving
 	}
 	g.Head = b
-	g.sum()
 }
 
 func (g *rateGroup) sum() {

@@ -237,7 +237,7 @@ func compileRule(file string, n *yaml.Node, overrides map[string]any, errs *errL
 		} else {
 			for i := 0; i+1 < len(v.Content); i += 2 {
 				k, x := v.Content[i], v.Content[i+1]
-				if !nameRE.MatchString(k.Value) || reserved[k.Value] || env[k.Value] != nil {
+				if !nameRE.MatchString(k.Value) || reserved[k.Value] || env[k.Value] != nil || envFuncs[k.Value] != nil {
 					errs.at(k, 0, fmt.Sprintf("let: %q is reserved, repeated or not a name", k.Value))
 					continue
 				}
