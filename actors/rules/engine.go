@@ -106,6 +106,9 @@ type runner struct {
 }
 
 func (r *runner) run(p *program) (any, error) {
+	if p.fast != nil {
+		return p.fast(r.env), nil
+	}
 	if r.slots != nil && p.slot >= 0 {
 		return r.slots[p.slot], nil
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/types"
 	"github.com/expr-lang/expr/vm"
 
@@ -220,6 +221,100 @@ type program struct {
 	slot int          // index in the intent's combined program (-1: none)
 	node *yaml.Node   // where the piece is, to report an error
 	off  int
+	fast func(env map[string]any) any // a plain read (x, data.x, str(data.x), window.x): no VM
+}
+
+// simpleRead recognises a template piece that only reads a value — a
+// variable, data.X, params.X, window.X, or str/num/isnum of one of those —
+// and returns a Go function for it and the env names it reads. Anything
+// else (or a name env does not know) returns nil and runs on the VM.
+func simpleRead(src string, env types.Map) (func(map[string]any) any, []string) {
+	tree, err := parser.Parse(src)
+	if err != nil {
+		return nil, nil
+	}
+	read, name := plainRead(tree.Node, env)
+	if read != nil {
+		return read, []string{name}
+	}
+	call, ok := tree.Node.(*ast.CallNode)
+	if !ok || len(call.Arguments) != 1 {
+		return nil, nil
+	}
+	id, ok := call.Callee.(*ast.IdentifierNode)
+	if !ok {
+		return nil, nil
+	}
+	arg, name := plainRead(call.Arguments[0], env)
+	if arg == nil {
+		return nil, nil
+	}
+	switch id.Value {
+	case "str":
+		return func(e map[string]any) any { return text(arg(e)) }, []string{name}
+	case "num":
+		return func(e map[string]any) any { f, _ := toFloat(arg(e)); return f }, []string{name}
+	case "isnum":
+		return func(e map[string]any) any { _, ok := toFloat(arg(e)); return ok }, []string{name}
+	case "pyfloat":
+		f := envFuncs["pyfloat"].(func(any) string)
+		return func(e map[string]any) any { return f(arg(e)) }, []string{name}
+	case "seconds", "human":
+		// only over a duration parameter, so the type is known without the checker
+		pt, _ := env[varParams].(types.Map)
+		k, isParam := strings.CutPrefix(name, paramsPrefix)
+		if !isParam || pt[k] == nil || !pt[k].Equal(durationType) {
+			return nil, nil
+		}
+		if id.Value == "seconds" {
+			return func(e map[string]any) any { d, _ := arg(e).(time.Duration); return d.Seconds() }, []string{name}
+		}
+		return func(e map[string]any) any { d, _ := arg(e).(time.Duration); return human(d) }, []string{name}
+	}
+	return nil, nil
+}
+
+// plainRead: a declared variable, data.X, params.X (declared) or window.X
+// (declared).
+func plainRead(n ast.Node, env types.Map) (func(map[string]any) any, string) {
+	switch x := n.(type) {
+	case *ast.IdentifierNode:
+		if _, ok := env[x.Value]; !ok || x.Value == varData || x.Value == varParams || x.Value == varWindow {
+			return nil, ""
+		}
+		name := x.Value
+		return func(e map[string]any) any { return e[name] }, name
+	case *ast.MemberNode:
+		id, ok := x.Node.(*ast.IdentifierNode)
+		if !ok || x.Optional {
+			return nil, ""
+		}
+		s, ok := x.Property.(*ast.StringNode)
+		if !ok {
+			return nil, ""
+		}
+		key := s.Value
+		switch id.Value {
+		case varData:
+			name := dataPrefix + key
+			return func(e map[string]any) any { return e[name] }, name
+		case varParams:
+			if pt, _ := env[varParams].(types.Map); pt[key] == nil {
+				return nil, ""
+			}
+			name := paramsPrefix + key
+			return func(e map[string]any) any { return e[name] }, name
+		case varWindow:
+			if wt, _ := env[varWindow].(types.Map); wt[key] == nil {
+				return nil, ""
+			}
+			return func(e map[string]any) any {
+				w, _ := e[varWindow].(map[string]any)
+				return w[key]
+			}, varWindow + "." + key
+		}
+	}
+	return nil, ""
 }
 
 // dataPrefix names the flattened event fields: data.value is compiled as

@@ -103,6 +103,7 @@ type Compiled struct {
 	uses                       map[string]bool // top-level names read by any expression
 	dataKeys                   []dataKey       // data.X read directly (flattened into the env)
 	combined                   *program        // the intent's expressions as one list
+	fastReads                  []string        // env names the intent's plain reads use
 }
 
 type dataKey struct{ env, key string }
@@ -302,6 +303,12 @@ func compileRule(file string, n *yaml.Node, overrides map[string]any, errs *errL
 	for _, p := range c.programs() {
 		p.idents(c.uses)
 	}
+	for _, name := range c.fastReads {
+		c.uses[name] = true
+		if strings.HasPrefix(name, varWindow+".") {
+			c.uses[varWindow] = true
+		}
+	}
 	for name := range c.uses {
 		if strings.HasPrefix(name, dataPrefix) {
 			c.dataKeys = append(c.dataKeys, dataKey{env: name, key: name[len(dataPrefix):]})
@@ -312,6 +319,11 @@ func compileRule(file string, n *yaml.Node, overrides map[string]any, errs *errL
 		used := map[string]bool{}
 		for _, p := range c.programs() {
 			p.windowMembers(used)
+		}
+		for _, name := range c.fastReads {
+			if k, ok := strings.CutPrefix(name, varWindow+"."); ok {
+				used[k] = true
+			}
 		}
 		r.reads(used)
 	}
@@ -397,7 +409,15 @@ func orEmpty(t *tmpl) *tmpl {
 // loading one compilation instead of one per piece. If the list does not
 // compile, each piece is compiled alone to say where the problem is.
 func (c *Compiled) combine(env types.Map, errs *errList) {
-	progs := c.intentPrograms()
+	var progs []*program
+	for _, p := range c.intentPrograms() {
+		if fast, names := simpleRead(p.src, env); fast != nil {
+			p.fast = fast
+			c.fastReads = append(c.fastReads, names...)
+			continue
+		}
+		progs = append(progs, p)
+	}
 	if len(progs) == 0 {
 		return
 	}
