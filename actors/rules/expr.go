@@ -343,11 +343,31 @@ func dataKeys(src string) map[string]bool {
 // paramsPrefix flattens params.X the same way (set once per instance).
 const paramsPrefix = "params."
 
-// flattenVisitor rewrites data.X (X found by dataKeys) and params.X (X a
-// parameter) members into the flat variables "data.X" and "params.X".
-type flattenVisitor struct{ data, params map[string]bool }
+// flattenVisitor rewrites data.X (X found by dataKeys) into the flat
+// variable "data.X", and params.X into its value (a rule's parameters are
+// fixed once it is compiled), folding seconds() and human() of a constant
+// duration.
+type flattenVisitor struct {
+	data, params map[string]bool
+	values       map[string]any
+}
 
 func (v flattenVisitor) Visit(n *ast.Node) {
+	if call, ok := (*n).(*ast.CallNode); ok { // children are visited first
+		if id, ok := call.Callee.(*ast.IdentifierNode); ok && len(call.Arguments) == 1 {
+			if c, ok := call.Arguments[0].(*ast.ConstantNode); ok {
+				if d, ok := c.Value.(time.Duration); ok {
+					switch id.Value {
+					case "seconds":
+						ast.Patch(n, &ast.ConstantNode{Value: d.Seconds()})
+					case "human":
+						ast.Patch(n, &ast.ConstantNode{Value: human(d)})
+					}
+				}
+			}
+		}
+		return
+	}
 	m, ok := (*n).(*ast.MemberNode)
 	if !ok {
 		return
@@ -364,6 +384,10 @@ func (v flattenVisitor) Visit(n *ast.Node) {
 	case id.Value == varData && v.data[s.Value]:
 		ast.Patch(n, &ast.IdentifierNode{Value: dataPrefix + s.Value})
 	case id.Value == varParams && v.params[s.Value]:
+		if val, ok := v.values[s.Value]; ok {
+			ast.Patch(n, &ast.ConstantNode{Value: val})
+			return
+		}
 		ast.Patch(n, &ast.IdentifierNode{Value: paramsPrefix + s.Value})
 	}
 }
@@ -372,6 +396,7 @@ func (v flattenVisitor) Visit(n *ast.Node) {
 type compileOpts struct {
 	env    types.Map
 	asBool bool
+	params map[string]any // the rule's parameter values: params.X compiles to a constant
 }
 
 // compile compiles src against env; errors carry the position inside src
@@ -403,7 +428,7 @@ func compile(src string, o compileOpts) (*program, *exprError) {
 	}
 	opts := append([]expr.Option{expr.Env(env)}, functions...)
 	if len(keys) > 0 || len(params) > 0 {
-		opts = append(opts, expr.Patch(flattenVisitor{data: keys, params: params}))
+		opts = append(opts, expr.Patch(flattenVisitor{data: keys, params: params, values: o.params}))
 	}
 	if o.asBool {
 		opts = append(opts, expr.AsBool())

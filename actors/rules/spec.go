@@ -242,7 +242,7 @@ func compileRule(file string, n *yaml.Node, overrides map[string]any, errs *errL
 					errs.at(k, 0, fmt.Sprintf("let: %q is reserved, repeated or not a name", k.Value))
 					continue
 				}
-				p, e := compile(x.Value, compileOpts{env: env})
+				p, e := compile(x.Value, compileOpts{env: env, params: c.params})
 				if e != nil {
 					errs.expr(x, 0, e)
 					continue
@@ -425,11 +425,11 @@ func (c *Compiled) combine(env types.Map, errs *errList) {
 	for i, p := range progs {
 		srcs[i] = "(" + p.src + "\n)"
 	}
-	all, e := compile("["+strings.Join(srcs, ",\n")+"]", compileOpts{env: env})
+	all, e := compile("["+strings.Join(srcs, ",\n")+"]", compileOpts{env: env, params: c.params})
 	if e != nil {
 		n := len(errs.errs)
 		for _, p := range progs {
-			if _, pe := compile(p.src, compileOpts{env: env}); pe != nil {
+			if _, pe := compile(p.src, compileOpts{env: env, params: c.params}); pe != nil {
 				errs.expr(p.node, p.off, pe)
 			}
 		}
@@ -632,7 +632,7 @@ func (s *Settings) Expr(name string, asBool bool) *program {
 		s.errs.at(n, 0, name+": want an expression")
 		return nil
 	}
-	p, e := compile(n.Value, compileOpts{env: s.env, asBool: asBool})
+	p, e := compile(n.Value, compileOpts{env: s.env, asBool: asBool, params: s.params})
 	if e != nil {
 		s.errs.expr(n, 0, e)
 		return nil
