@@ -11,60 +11,77 @@ import (
 	"github.com/kloros/kloros-observer/actors/rules"
 )
 
-// thousandRules writes a rule file of n rules: the default file's rules
-// repeated under new names (every kind, every expression shape).
-func thousandRules(b *testing.B, n int) string {
+// ruleCopies returns the default file's rules repeated under new names
+// (every kind, every expression shape), k copies from copy `from`.
+func ruleCopies(from, k int) string {
 	src := string(rules.DefaultFile)
-	i := strings.Index(src, "rules:\n")
-	body := src[i+len("rules:\n"):]
-	var sb strings.Builder
-	sb.WriteString("version: 1\nrules:\n")
+	body := src[strings.Index(src, "rules:\n")+len("rules:\n"):]
 	names := rules.Default().Names()
-	for k := 0; k*len(names) < n; k++ {
-		copyK := body
+	var sb strings.Builder
+	for c := from; c < from+k; c++ {
+		copyC := body
 		for _, name := range names {
-			copyK = strings.Replace(copyK, "  - name: "+name+"\n", fmt.Sprintf("  - name: %s_%d\n", name, k), 1)
+			copyC = strings.Replace(copyC, "  - name: "+name+"\n", fmt.Sprintf("  - name: %s_%d\n", name, c), 1)
 		}
-		sb.WriteString(copyK)
+		sb.WriteString(copyC)
 	}
-	p := filepath.Join(b.TempDir(), "rules.yaml")
-	if err := os.WriteFile(p, []byte(sb.String()), 0o644); err != nil {
-		b.Fatal(err)
+	return sb.String()
+}
+
+// ruleFiles writes n rules (rounded up to whole copies of the default
+// file) into `files` files of a new directory and returns the directory.
+func ruleFiles(b *testing.B, n, files int) string {
+	dir := b.TempDir()
+	perCopy := len(rules.Default().Names())
+	copies := (n + perCopy - 1) / perCopy
+	per := (copies + files - 1) / files
+	for f, c := 0, 0; c < copies; f++ {
+		k := min(per, copies-c)
+		body := "version: 1\nrules:\n" + ruleCopies(c, k)
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("r%02d.yaml", f)), []byte(body), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		c += k
 	}
-	return p
+	return dir
 }
 
 // BenchmarkRulesLoad: parse, check and compile a rule set (the work a
 // reload does before it swaps; target for 1,000 rules: < 100 ms).
-//   - cold: a file never loaded before (every rule compiled);
-//   - reload: the same file with one rule's threshold edited, as an
-//     operator's reload does (unchanged rules are reused, compiled once).
+//   - cold: files never loaded before (every rule compiled);
+//   - reload: one rule's threshold edited between loads, as an operator's
+//     reload does; unchanged rules are reused (compiled once), unchanged
+//     files are not even parsed. files=1 puts all rules in one file (it is
+//     parsed again whole), files=14 spreads them over a rules.d.
 func BenchmarkRulesLoad(b *testing.B) {
-	for _, n := range []int{15, 1000} {
+	for _, tc := range []struct{ n, files int }{{15, 1}, {1000, 1}, {1000, 14}} {
 		for _, mode := range []string{"cold", "reload"} {
-			b.Run(fmt.Sprintf("rules=%d/%s", n, mode), func(b *testing.B) {
-				p := thousandRules(b, n)
-				src, err := os.ReadFile(p)
-				if err != nil {
-					b.Fatal(err)
-				}
-				set, err := rules.Load([]string{p}, nil)
+			b.Run(fmt.Sprintf("rules=%d/files=%d/%s", tc.n, tc.files, mode), func(b *testing.B) {
+				dir := ruleFiles(b, tc.n, tc.files)
+				set, err := rules.Load([]string{dir}, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
 				got := len(set.Rules())
-				variants := [2][]byte{src, []byte(strings.Replace(string(src), "threshold: {type: int, default: 3, min: 1}",
-					"threshold: {type: int, default: 4, min: 1}", 1))}
+				edit := filepath.Join(dir, "r00.yaml")
+				src, err := os.ReadFile(edit)
+				if err != nil {
+					b.Fatal(err)
+				}
 				b.ReportAllocs()
 				var spent time.Duration
 				k := 0
 				for b.Loop() {
-					path := p
-					if mode == "cold" {
-						path = filepath.Join(filepath.Dir(p), fmt.Sprintf("cold%d.yaml", k))
-						_ = os.WriteFile(path, src, 0o644) // a new file: nothing cached
+					path := dir
+					if mode == "cold" { // a copy under new names: nothing cached
+						path = filepath.Join(b.TempDir(), "cold")
+						if err := os.CopyFS(path, os.DirFS(dir)); err != nil {
+							b.Fatal(err)
+						}
 					} else {
-						_ = os.WriteFile(path, variants[k%2], 0o644)
+						// a threshold never used before: the file is new to the cache
+						_ = os.WriteFile(edit, []byte(strings.Replace(string(src), "threshold: {type: int, default: 3, min: 1}",
+							fmt.Sprintf("threshold: {type: int, default: %d, min: 1}", 4+k), 1)), 0o644)
 					}
 					start := time.Now()
 					if _, err := rules.Load([]string{path}, nil); err != nil {

@@ -102,7 +102,7 @@ func Load(paths []string, overrides map[string]any) (*Set, error) {
 	set := &Set{byKey: map[string]*Compiled{}}
 	where := map[string]string{}
 	for _, s := range srcs {
-		rules, errs := parseFile(s.name, s.body, ov)
+		rules, errs := parseFileCached(s.name, s.body, ov)
 		problems = append(problems, errs...)
 		for _, r := range rules {
 			if prev, dup := where[r.name]; dup {
@@ -144,6 +144,47 @@ func splitOverrides(o map[string]any) (map[string]map[string]any, []string) {
 		}
 	}
 	return out, bad
+}
+
+// parseFileCached reuses the rules of a file whose bytes and overrides did
+// not change since the last load (a reload of rules.d re-reads only the
+// files that changed).
+func parseFileCached(name string, body []byte, ov map[string]map[string]any) ([]*Compiled, []string) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00", name)
+	h.Write(body)
+	names := make([]string, 0, len(ov))
+	for k := range ov {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		keys := make([]string, 0, len(ov[n]))
+		for k := range ov[n] {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(h, "\x00%s.%s=%T:%v", n, k, ov[n][k], ov[n][k])
+		}
+	}
+	key := string(h.Sum(nil))
+	cacheMu.Lock()
+	rules, ok := fileCache[key]
+	cacheMu.Unlock()
+	if ok {
+		return rules, nil
+	}
+	rules, errs := parseFile(name, body, ov)
+	if len(errs) == 0 {
+		cacheMu.Lock()
+		if len(fileCache) >= 1000 {
+			clear(fileCache)
+		}
+		fileCache[key] = rules
+		cacheMu.Unlock()
+	}
+	return rules, errs
 }
 
 // parseFile checks one rule file whole.
@@ -223,6 +264,7 @@ var defaultSet = sync.OnceValue(func() *Set {
 var (
 	cacheMu   sync.Mutex
 	cache     = map[string]*Compiled{}
+	fileCache = map[string][]*Compiled{}
 	maxCached = 20000
 )
 
