@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kloros/kloros-observer/actors/dispatch"
+
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/kloros/kloros-observer/actors"
@@ -44,7 +46,7 @@ func pipeline(b *testing.B, s *actor.ActorSystem, d actors.Deps) (*actor.PID, *a
 			routes[t] = append(routes[t], pid)
 		}
 	}
-	disp := s.Root.Spawn(actor.PropsFromProducer(actors.NewDispatcher(actors.DispatcherConfig{
+	disp := s.Root.Spawn(actor.PropsFromProducer(dispatch.New(dispatch.Config{
 		DedupWindow: time.Minute, Routes: routes, Rules: pids}, d)))
 	return disp, &intents
 }

@@ -54,3 +54,10 @@ type KillReceived struct {
 	Facts map[string]any
 	At    time.Time
 }
+
+// The ChemBus topics this daemon reads or writes (SPEC §1.2).
+const (
+	TopicHeartbeat = "HEARTBEAT"
+	TopicKill      = "governance.kill"
+	TopicGap       = "CAPABILITY_GAP"
+)

@@ -12,10 +12,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kloros/kloros-observer/actors/emit"
+	"github.com/kloros/kloros-observer/actors/scrape"
+
 	"gopkg.in/yaml.v3"
 
 	"github.com/kloros/kloros-observer/actors"
-	"github.com/kloros/kloros-observer/actors/zmtp"
+	"github.com/kloros/kloros-observer/actors/chembus/zmtp"
 )
 
 // Config is the whole daemon configuration. It is read from YAML (--config,
@@ -128,7 +131,7 @@ type ScrapeConfig struct {
 }
 
 // ScrapeCheck is one threshold check on scraped metrics (see
-// actors.Check): metric + label matchers + how to read it + comparison →
+// scrape.Check): metric + label matchers + how to read it + comparison →
 // event type. A check fires when a series crosses the threshold and not
 // again until it went back under (or renotify passed).
 type ScrapeCheck struct {
@@ -211,9 +214,9 @@ func DefaultConfig() Config {
 		Emitter: EmitterConfig{
 			DedupWindow: time.Hour, Retention: 24 * time.Hour,
 			RetryInitial: 100 * time.Millisecond, RetryMax: 30 * time.Second, MaxBatch: 256,
-			MaxQueued: actors.DefaultMaxQueued,
+			MaxQueued: emit.DefaultMaxQueued,
 		},
-		Spool: SpoolConfig{Retention: 7 * 24 * time.Hour, MaxQueued: actors.DefaultMaxQueued},
+		Spool: SpoolConfig{Retention: 7 * 24 * time.Hour, MaxQueued: emit.DefaultMaxQueued},
 		Watch: WatchConfig{Enabled: true, Paths: []string{
 			filepath.Join(home, "out", "promotions"),
 			filepath.Join(state, "signals"),
@@ -275,7 +278,7 @@ func (c *Config) Resolve() {
 	}
 	c.Journald.Dir = expandHome(c.Journald.Dir)
 	if c.Scrape.Timeout == 0 && c.Scrape.Interval > 0 {
-		c.Scrape.Timeout = actors.DefaultScrapeTimeout(c.Scrape.Interval)
+		c.Scrape.Timeout = scrape.DefaultScrapeTimeout(c.Scrape.Interval)
 	}
 }
 
@@ -417,7 +420,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.Checks == nil && c.Scrape.Enabled && c.Scrape.Interval > 0 {
-		for _, ch := range actors.DefaultChecks() {
+		for _, ch := range scrape.DefaultChecks() {
 			if ch.Mode == "increase" && ch.Window < 2*c.Scrape.Interval {
 				bad("scrape.interval", c.Scrape.Interval, fmt.Sprintf("must be at most half the window (%s) of the default check %s, or set checks: with a longer window",
 					ch.Window, ch.Name))

@@ -3,7 +3,7 @@ package supervision
 import (
 	"time"
 
-	"github.com/kloros/kloros-observer/actors"
+	"github.com/kloros/kloros-observer/actors/chembus"
 )
 
 // chembusSpecs declares the embedded proxy (it decides at start whether it
@@ -16,9 +16,9 @@ func chembusSpecs(b *Builder) ([]ChildSpec, error) {
 	}
 	return []ChildSpec{
 		b.Leaf("chembus_proxy", PhaseSupport, 0, "XSUB/XPUB proxy when none is bound (mode "+c.ChemBus.Proxy+")",
-			actors.NewChemBusProxy(c.ChemBus.Proxy, c.ChemBus.XSub, c.ChemBus.XPub, b.Deps)),
+			chembus.NewProxy(c.ChemBus.Proxy, c.ChemBus.XSub, c.ChemBus.XPub, b.Deps)),
 		b.Leaf("chembus", PhaseOutput, c.Supervision.MailboxSize, "SUB "+c.ChemBus.XPub+", PUB "+c.ChemBus.XSub,
-			actors.NewChemBus(actors.ChemBusConfig{
+			chembus.New(chembus.Config{
 				XSub: c.ChemBus.XSub, XPub: c.ChemBus.XPub, HeartbeatInterval: c.ChemBus.HeartbeatInterval,
 				Zooid: c.ChemBus.Zooid, Niche: c.ChemBus.Niche, OnKill: c.ChemBus.OnKill,
 				MaxFrameBytes: c.ChemBus.MaxFrameBytes, Linger: min(2*time.Second, c.ShutdownTimeout),

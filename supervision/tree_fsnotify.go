@@ -1,6 +1,6 @@
 package supervision
 
-import "github.com/kloros/kloros-observer/actors"
+import "github.com/kloros/kloros-observer/actors/fswatch"
 
 // fsnotifySources declares the file-watch source.
 func fsnotifySources(b *Builder) ([]ChildSpec, error) {
@@ -9,5 +9,5 @@ func fsnotifySources(b *Builder) ([]ChildSpec, error) {
 		return nil, nil
 	}
 	return []ChildSpec{b.Leaf("fsnotify", PhaseInput, 0, "inotify on the watch paths",
-		actors.NewFSNotifySource(actors.FSNotifyConfig{Paths: c.Watch.Paths, Dispatcher: b.PID("dispatcher")}, b.Deps))}, nil
+		fswatch.New(fswatch.Config{Paths: c.Watch.Paths, Dispatcher: b.PID("dispatcher")}, b.Deps))}, nil
 }

@@ -4,7 +4,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/kloros/kloros-observer/actors"
+	"github.com/kloros/kloros-observer/actors/journald"
 )
 
 // journaldSources declares the units source and, with journald.kernel, the
@@ -18,17 +18,17 @@ func journaldSources(b *Builder) ([]ChildSpec, error) {
 	if c.Journald.Since != "" {
 		since, _ = time.Parse(time.RFC3339, c.Journald.Since) // validated already
 	}
-	mk := func(name string, kernel bool) actors.JournaldConfig {
-		return actors.JournaldConfig{Name: name, Units: c.Journald.Units, Match: c.Journald.Match, Kernel: kernel,
+	mk := func(name string, kernel bool) journald.Config {
+		return journald.Config{Name: name, Units: c.Journald.Units, Match: c.Journald.Match, Kernel: kernel,
 			Dir: c.Journald.Dir, Since: since, CheckpointFile: filepath.Join(c.StateDir, "journald", name+".cursor"),
 			CheckpointInterval: c.Journald.CheckpointInterval, MaxMessageBytes: c.Journald.MaxMessageBytes,
 			Dispatcher: b.PID("dispatcher")}
 	}
 	out := []ChildSpec{b.Leaf("journald_units", PhaseInput, 0, "journal entries of "+joinUnits(c.Journald.Units),
-		actors.NewJournaldSource(mk("units", false), b.Deps))}
+		journald.New(mk("units", false), b.Deps))}
 	if c.Journald.Kernel {
 		out = append(out, b.Leaf("journald_kernel", PhaseInput, 0, "kernel messages (_TRANSPORT=kernel)",
-			actors.NewJournaldSource(mk("kernel", true), b.Deps)))
+			journald.New(mk("kernel", true), b.Deps)))
 	}
 	return out, nil
 }

@@ -4,10 +4,11 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/kloros/kloros-observer/actors/dispatch"
+
 	"github.com/asynkron/protoactor-go/actor"
 	"gopkg.in/yaml.v3"
 
-	"github.com/kloros/kloros-observer/actors"
 	"github.com/kloros/kloros-observer/actors/rules"
 )
 
@@ -61,6 +62,6 @@ func ruleSpecs(b *Builder) ([]ChildSpec, error) {
 	return []ChildSpec{
 		b.Group("rules", "one actor per rule", leaves...),
 		b.Leaf("dispatcher", PhaseRoute, c.Supervision.MailboxSize, "dedup and route events to rules",
-			actors.NewDispatcher(actors.DispatcherConfig{DedupWindow: c.Dispatcher.DedupWindow, Spool: spool, Routes: routes, Rules: pids}, b.Deps)),
+			dispatch.New(dispatch.Config{DedupWindow: c.Dispatcher.DedupWindow, Spool: spool, Routes: routes, Rules: pids}, b.Deps)),
 	}, nil
 }

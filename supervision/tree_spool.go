@@ -3,7 +3,8 @@ package supervision
 import (
 	"time"
 
-	"github.com/kloros/kloros-observer/actors"
+	"github.com/kloros/kloros-observer/actors/emit"
+	"github.com/kloros/kloros-observer/actors/housekeeping"
 )
 
 // spoolSpecs declares the spool (when enabled) and housekeeping.
@@ -12,12 +13,12 @@ func spoolSpecs(b *Builder) ([]ChildSpec, error) {
 	var out []ChildSpec
 	if c.Spool.Enabled {
 		out = append(out, b.Leaf("spool", PhaseOutput, c.Supervision.MailboxSize, "writes every raw event to "+c.Spool.Dir,
-			actors.NewSpool(actors.SpoolConfig{Dir: c.Spool.Dir, Retention: c.Spool.Retention,
+			emit.NewSpool(emit.SpoolConfig{Dir: c.Spool.Dir, Retention: c.Spool.Retention,
 				RetryInitial: c.Emitter.RetryInitial, RetryMax: c.Emitter.RetryMax, MaxBatch: c.Emitter.MaxBatch,
 				DrainTimeout: outputDrainTimeout(c), MaxQueued: c.Spool.MaxQueued}, b.Deps)))
 	}
 	out = append(out, b.Leaf("housekeeping", PhaseSupport, 0, "stats line every "+c.StatsInterval.String(),
-		actors.NewHousekeeping(c.StatsInterval, time.Now(), b.Deps)))
+		housekeeping.NewHousekeeping(c.StatsInterval, time.Now(), b.Deps)))
 	return out, nil
 }
 

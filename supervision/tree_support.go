@@ -1,6 +1,6 @@
 package supervision
 
-import "github.com/kloros/kloros-observer/actors"
+import "github.com/kloros/kloros-observer/actors/web"
 
 // supportSpecs: the HTTP /metrics, /healthz and /readyz endpoint. (The
 // systemd notifier of issue 6 is not built yet.)
@@ -10,5 +10,5 @@ func supportSpecs(b *Builder) ([]ChildSpec, error) {
 		return nil, nil
 	}
 	return []ChildSpec{b.Leaf("http", PhaseSupport, 0, "/metrics, /healthz, /readyz on "+c.HTTP.Listen,
-		actors.NewHTTPServer(actors.HTTPConfig{Listen: c.HTTP.Listen, IntentsDir: c.IntentsDir, Ready: b.Ready}, b.Deps))}, nil
+		web.NewHTTPServer(web.HTTPConfig{Listen: c.HTTP.Listen, IntentsDir: c.IntentsDir, Ready: b.Ready}, b.Deps))}, nil
 }

@@ -3,7 +3,7 @@ package supervision
 import (
 	"path/filepath"
 
-	"github.com/kloros/kloros-observer/actors"
+	"github.com/kloros/kloros-observer/actors/heartbeat"
 )
 
 // zooidSpecs declares the zooid registry; it spawns one watcher per zooid.
@@ -14,7 +14,7 @@ func zooidSpecs(b *Builder) ([]ChildSpec, error) {
 	}
 	return []ChildSpec{b.Leaf("zooids", PhaseRules, c.Supervision.MailboxSize,
 		"one watcher per zooid; CAPABILITY_GAP after "+c.Heartbeat.Threshold.String()+" of silence",
-		actors.NewZooidRegistry(actors.RegistryConfig{
+		heartbeat.NewRegistry(heartbeat.Config{
 			Threshold: c.Heartbeat.Threshold, NicheThresholds: c.Heartbeat.NicheThresholds, GapRepeat: c.Heartbeat.GapRepeat,
 			PublishRecovery: c.Heartbeat.PublishRecovery, RecoveryTopic: c.Heartbeat.RecoveryTopic,
 			Retention: c.Heartbeat.Retention, MaxZooids: c.Heartbeat.MaxZooids, CheckpointEvery: c.Heartbeat.CheckpointEvery,

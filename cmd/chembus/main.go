@@ -13,9 +13,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kloros/kloros-observer/actors/chembus"
+
 	"github.com/spf13/cobra"
 
-	"github.com/kloros/kloros-observer/actors"
 	"github.com/kloros/kloros-observer/actors/intentfile"
 	"github.com/kloros/kloros-observer/messages"
 )
@@ -55,7 +56,7 @@ tcp://127.0.0.1:5559). Messages are two frames [topic, compact JSON payload].`,
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			fmt.Fprintf(stderr, "chembus proxy: XSUB %s, XPUB %s\n", xsub, xpub)
-			return actors.RunProxy(ctx, xsub, xpub)
+			return chembus.RunProxy(ctx, xsub, xpub)
 		},
 	})
 	root.AddCommand(&cobra.Command{
@@ -66,7 +67,7 @@ tcp://127.0.0.1:5559). Messages are two frames [topic, compact JSON payload].`,
 				topics = []string{""}
 			}
 			enc := json.NewEncoder(stdout)
-			return actors.Tail(ctx, xpub, topics, func(topic string, payload []byte) {
+			return chembus.Tail(ctx, xpub, topics, func(topic string, payload []byte) {
 				var p any = string(payload)
 				if json.Valid(payload) {
 					p = json.RawMessage(payload)
@@ -94,14 +95,14 @@ Example: chembus pub HEARTBEAT '{"zooid":"z1","niche":"test","processed_count":1
 			}
 			payload := []byte(a[1])
 			if _, full := obj["signal"]; !full {
-				b, err := actors.EncodeSignal(&messages.Signal{Signal: a[0], Ecosystem: "dev", Intensity: 1, Facts: obj,
+				b, err := chembus.EncodeSignal(&messages.Signal{Signal: a[0], Ecosystem: "dev", Intensity: 1, Facts: obj,
 					TS: intentfile.Epoch(time.Now())})
 				if err != nil {
 					return err
 				}
 				payload = b
 			}
-			p, err := actors.NewPublisher(xsub, 2*time.Second)
+			p, err := chembus.NewPublisher(xsub, 2*time.Second)
 			if err != nil {
 				return err
 			}
@@ -130,7 +131,7 @@ Example: chembus pub HEARTBEAT '{"zooid":"z1","niche":"test","processed_count":1
 			if zooids < 1 || interval <= 0 || duration <= 0 {
 				return fmt.Errorf("--zooids (%d), --interval (%s) and --duration (%s) must be positive", zooids, interval, duration)
 			}
-			p, err := actors.NewPublisher(xsub, 2*time.Second)
+			p, err := chembus.NewPublisher(xsub, 2*time.Second)
 			if err != nil {
 				return err
 			}
@@ -149,7 +150,7 @@ Example: chembus pub HEARTBEAT '{"zooid":"z1","niche":"test","processed_count":1
 					}
 				}
 				z := n % zooids
-				b, _ := actors.EncodeSignal(&messages.Signal{Signal: "HEARTBEAT", Ecosystem: "colony", Intensity: 1,
+				b, _ := chembus.EncodeSignal(&messages.Signal{Signal: "HEARTBEAT", Ecosystem: "colony", Intensity: 1,
 					Facts: map[string]any{"zooid": fmt.Sprintf("%s%d", prefix, z), "niche": "load",
 						"uptime_s": time.Since(start).Seconds(), "processed_count": n / zooids},
 					TS: intentfile.Epoch(time.Now())})

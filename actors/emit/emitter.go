@@ -1,0 +1,242 @@
+package emit
+
+import (
+	"errors"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/kloros/kloros-observer/actors"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/kloros/kloros-observer/actors/intentfile"
+	"github.com/kloros/kloros-observer/actors/timer"
+	"github.com/kloros/kloros-observer/messages"
+)
+
+// EmitterConfig sets where and how intents are written.
+type EmitterConfig struct {
+	Dir          string
+	DedupWindow  time.Duration // identical intents within it are written once
+	Retention    time.Duration // intents older than this (by name) are pruned
+	RetryInitial time.Duration
+	RetryMax     time.Duration
+	MaxBatch     int           // intents sharing one directory fsync
+	PruneEvery   time.Duration // 0: Retention/24, at most 10 min
+	DrainTimeout time.Duration // bound on finishing queued writes at stop (0: 5 s)
+	// MaxQueued bounds the intents held in memory, beyond the writer's
+	// channel, while the directory fails; past it new intents are refused
+	// and counted (intents_lost_total{reason="queue_full"}). 0: 100000.
+	MaxQueued int
+}
+
+// DefaultMaxQueued is EmitterConfig.MaxQueued's default: intents are a few
+// hundred bytes, so holding this many costs tens of MB at most.
+const DefaultMaxQueued = 100000
+
+// Emitter writes intents into the orchestrator's queue directory (SPEC §1.1).
+//
+// Receives: *messages.EmitIntent (encoded and deduplicated in Receive, then
+// queued to the writer), *messages.Flush (queued behind the intents before
+// it), writerFreed (from its writer: there is room to queue more). Sends: *messages.IntentWritten / *messages.IntentDropped to an
+// EmitIntent's ReplyTo; *messages.Flushed to a Flush's ReplyTo once every
+// intent received before it is durable.
+//
+// Receive never blocks: what does not fit in the writer's channel (4×MaxBatch)
+// waits, in order, in an overflow queue in the actor and is handed over as
+// the writer takes jobs, so a failing directory never stops the actor from
+// answering Touch, Flush or PoisonPill. A Flush waits in the same queue, so
+// it is still answered only after everything before it is durable. Past
+// MaxQueued waiting intents, new ones are refused (IntentDropped "queue
+// full"), counted and logged rather than held without bound.
+//
+// The writer goroutine, owned by the actor, takes everything queued (up to
+// MaxBatch), writes and fsyncs each file, renames them and fsyncs the
+// directory once for the batch (group commit); only then are the batch's
+// requesters answered. A failed write is retried with capped backoff, in
+// order, until it succeeds: nothing is lost and no half-written .json ever
+// appears. It replies to requesters through the actor system and never
+// touches the actor's fields. It also removes stale .tmp files at start and
+// prunes old intents when the actor's timer asks.
+//
+// Releases on Stopping and Restarting: the overflow is handed to the writer,
+// the queue closed and the writer finishes it, bounded by DrainTimeout; past
+// it the writer is cancelled (its backoff interrupted, never a write in
+// progress) and the intents not written are logged with their count and
+// types and counted as lost. The prune timer is cancelled.
+type Emitter struct {
+	cfg  EmitterConfig
+	deps actors.Deps
+	log  *slog.Logger
+
+	seen       map[string]time.Time // dedup hash → when written
+	lastSweep  time.Time
+	writer     *ownedWriter
+	root       *actor.RootContext
+	unparsable map[string]bool // touched only by the writer goroutine (prune chore)
+	stopTimers timer.Cancel
+}
+
+type pruneTick struct{}
+
+func (pruneTick) NotInfluenceReceiveTimeout() {}
+
+// NewEmitter returns the emitter's producer.
+func NewEmitter(cfg EmitterConfig, deps actors.Deps) actor.Producer {
+	if cfg.MaxBatch < 1 {
+		cfg.MaxBatch = 256
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 5 * time.Second
+	}
+	if cfg.MaxQueued <= 0 {
+		cfg.MaxQueued = DefaultMaxQueued
+	}
+	if cfg.PruneEvery <= 0 {
+		cfg.PruneEvery = min(cfg.Retention/24, 10*time.Minute)
+		if cfg.PruneEvery <= 0 {
+			cfg.PruneEvery = 10 * time.Minute
+		}
+	}
+	return func() actor.Actor { return &Emitter{cfg: cfg, deps: deps} }
+}
+
+// Receive implements actor.Actor.
+func (e *Emitter) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		e.start(ctx)
+	case *actor.Stopping:
+		e.release()
+	case *actor.Restarting:
+		e.release()
+	case *messages.EmitIntent:
+		e.emit(ctx, m)
+	case *messages.Flush:
+		e.writer.submit(writeJob{barrier: func() { e.root.Send(m.ReplyTo, &messages.Flushed{ID: m.ID}) }})
+	case writerFreed:
+		if e.writer != nil {
+			e.writer.pump()
+		}
+	case pruneTick:
+		if e.writer.waiting() == 0 { // else the writer is behind: prune next time
+			e.writer.submit(writeJob{chore: e.prune})
+		}
+	case *actors.GoroutineFailed:
+		panic(m.Err)
+	default:
+		actors.Unhandled(e.log, m)
+	}
+}
+
+func (e *Emitter) start(ctx actor.Context) {
+	e.log = e.deps.Logger.With("actor", "emitter")
+	if e.seen == nil {
+		e.seen = map[string]time.Time{}
+	}
+	e.root = ctx.ActorSystem().Root
+	e.unparsable = map[string]bool{}
+	self := ctx.Self()
+	bw := &batchWriter{dir: e.cfg.Dir, what: "intent", maxBatch: e.cfg.MaxBatch,
+		retryInitial: e.cfg.RetryInitial, retryMax: e.cfg.RetryMax, log: e.log,
+		failed: func(reason string) { e.deps.Metrics.Core.EmitFailures.WithLabelValues(reason).Inc() }}
+	bound := queueBound{max: e.cfg.MaxQueued, lost: e.deps.Metrics.Core.IntentsLost, queued: e.deps.Metrics.Core.IntentsQueued}
+	e.writer = startWriter(bw, 4*e.cfg.MaxBatch, bound, func() { e.root.Send(self, writerFreed{}) },
+		func(f *actors.GoroutineFailed) { e.root.Send(self, f) })
+	e.writer.submit(writeJob{chore: func() { e.removeStale(); e.prune() }}) // before any write
+	e.stopTimers = timer.Every(ctx.ActorSystem(), e.cfg.PruneEvery, e.cfg.PruneEvery, self, pruneTick{})
+}
+
+func (e *Emitter) release() {
+	if e.stopTimers != nil {
+		e.stopTimers()
+		e.stopTimers = nil
+	}
+	if e.writer == nil {
+		return
+	}
+	e.writer.stop(e.cfg.DrainTimeout)
+	e.writer = nil
+}
+
+func (e *Emitter) emit(ctx actor.Context, m *messages.EmitIntent) {
+	now := e.deps.Clock.Now()
+	reply, _ := m.ReplyTo.(*actor.PID)
+	enc, err := intentfile.Encode(&m.Intent, now)
+	if err != nil {
+		e.deps.Metrics.Core.EmitFailures.WithLabelValues("invalid").Inc()
+		e.log.Error("intent cannot be encoded, dropping it", "intent_type", m.Intent.Type, "err", err)
+		if reply != nil {
+			ctx.Send(reply, &messages.IntentDropped{Type: m.Intent.Type, Reason: "invalid: " + err.Error()})
+		}
+		return
+	}
+	e.sweep(now)
+	if at, dup := e.seen[enc.Dedup]; dup && now.Sub(at) < e.cfg.DedupWindow {
+		e.deps.Metrics.Core.IntentsDedup.WithLabelValues(m.Intent.Type).Inc()
+		e.log.Debug("identical intent within the dedup window, not written", "intent_type", m.Intent.Type,
+			"first_written_seconds_ago", now.Sub(at).Seconds())
+		if reply != nil {
+			ctx.Send(reply, &messages.IntentDropped{Type: m.Intent.Type, Reason: "duplicate"})
+		}
+		return
+	}
+	typ, path := m.Intent.Type, filepath.Join(e.cfg.Dir, enc.Name)
+	if !e.writer.offer(writeJob{file: &intentfile.File{Name: enc.Name, Body: enc.Body}, kind: typ, written: func() {
+		e.deps.Metrics.Core.Intents.WithLabelValues(typ).Inc()
+		e.log.Info("intent written", "intent_type", typ, "file", path)
+		if reply != nil {
+			e.root.Send(reply, &messages.IntentWritten{Path: path, Type: typ})
+		}
+	}}) {
+		// Refused (MaxQueued intents wait): not remembered as seen, so a
+		// repeat may get through later.
+		if reply != nil {
+			ctx.Send(reply, &messages.IntentDropped{Type: typ, Reason: "queue full"})
+		}
+		return
+	}
+	e.seen[enc.Dedup] = now
+}
+
+// sweep forgets dedup entries older than the window, at most once a minute,
+// so the map stays as small as the last hour's distinct intents.
+func (e *Emitter) sweep(now time.Time) {
+	if now.Sub(e.lastSweep) < time.Minute {
+		return
+	}
+	e.lastSweep = now
+	for k, at := range e.seen {
+		if now.Sub(at) >= e.cfg.DedupWindow {
+			delete(e.seen, k)
+		}
+	}
+}
+
+// removeStale and prune run on the writer goroutine (as chores), so they
+// never race with a write.
+func (e *Emitter) removeStale() {
+	if n, err := intentfile.RemoveStale(e.cfg.Dir); err == nil && n > 0 {
+		e.log.Info("removed stale temporary intent files", "count", n, "dir", e.cfg.Dir)
+	}
+}
+
+func (e *Emitter) prune() {
+	before := e.deps.Clock.Now().Add(-e.cfg.Retention)
+	removed, unparsable, err := intentfile.Prune(e.cfg.Dir, before)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		e.log.Warn("pruning intents failed", "dir", e.cfg.Dir, "err", err)
+	}
+	if removed > 0 {
+		e.deps.Metrics.Core.Pruned.WithLabelValues("intents").Add(float64(removed))
+		e.log.Info("pruned old intents", "count", removed, "older_than_seconds", e.cfg.Retention.Seconds())
+	}
+	for _, n := range unparsable {
+		if !e.unparsable[n] {
+			e.unparsable[n] = true
+			e.log.Warn("file in the intents directory has a name that does not parse; leaving it alone", "file", n)
+		}
+	}
+}
