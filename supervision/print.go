@@ -8,6 +8,7 @@ import (
 
 	"github.com/kloros/kloros-observer/actors"
 	"github.com/kloros/kloros-observer/actors/clock"
+	"github.com/kloros/kloros-observer/actors/observe"
 	"github.com/kloros/kloros-observer/actors/telemetry"
 )
 
@@ -33,7 +34,7 @@ func PrintTree(w io.Writer, cfg Config, logger *slog.Logger) error {
 	defer system.Shutdown()
 	b := &Builder{
 		System: system, Config: &cfg,
-		Deps:      actors.Deps{Logger: logger, Metrics: metrics, Clock: clock.Real{}},
+		Deps:      actors.Deps{Logger: logger, Metrics: metrics, Clock: clock.Real{}, Stream: observe.New(system.Root)},
 		Mailboxes: NewMailboxes(metrics),
 		Policy:    NewPolicy(cfg.Supervision, logger, metrics),
 		Ready:     &atomic.Bool{},

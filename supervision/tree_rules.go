@@ -55,13 +55,9 @@ func ruleSpecs(b *Builder) ([]ChildSpec, error) {
 			fmt.Sprintf("on %v", r.Subscribes()),
 			rules.NewActor(name, factory, emitter, b.Deps.Clock, b.Deps.Logger)))
 	}
-	var spool *actor.PID
-	if c.Spool.Enabled {
-		spool = b.PID("spool")
-	}
 	return []ChildSpec{
 		b.Group("rules", "one actor per rule", leaves...),
 		b.Leaf("dispatcher", PhaseRoute, c.Supervision.MailboxSize, "dedup and route events to rules",
-			dispatch.New(dispatch.Config{DedupWindow: c.Dispatcher.DedupWindow, Spool: spool, Routes: routes, Rules: pids}, b.Deps)),
+			dispatch.New(dispatch.Config{DedupWindow: c.Dispatcher.DedupWindow, Routes: routes, Rules: pids}, b.Deps)),
 	}, nil
 }

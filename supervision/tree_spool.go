@@ -5,6 +5,7 @@ import (
 
 	"github.com/kloros/kloros-observer/actors/emit"
 	"github.com/kloros/kloros-observer/actors/housekeeping"
+	"github.com/kloros/kloros-observer/actors/observe"
 )
 
 // spoolSpecs declares the spool (when enabled) and housekeeping.
@@ -12,6 +13,10 @@ func spoolSpecs(b *Builder) ([]ChildSpec, error) {
 	c := b.Config
 	var out []ChildSpec
 	if c.Spool.Enabled {
+		// The spool writes what the dispatcher publishes, duplicates
+		// included, and takes part in its Flush barriers (journald
+		// checkpoints its cursor once the spooled events are durable).
+		b.Deps.Stream.SubscribeActor("spool", b.PID("spool"), observe.Events, true)
 		out = append(out, b.Leaf("spool", PhaseOutput, c.Supervision.MailboxSize, "writes every raw event to "+c.Spool.Dir,
 			emit.NewSpool(emit.SpoolConfig{Dir: c.Spool.Dir, Retention: c.Spool.Retention,
 				RetryInitial: c.Emitter.RetryInitial, RetryMax: c.Emitter.RetryMax, MaxBatch: c.Emitter.MaxBatch,

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kloros/kloros-observer/actors"
+	"github.com/kloros/kloros-observer/actors/observe"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,24 +16,24 @@ import (
 // Config wires the dispatcher to its receivers.
 type Config struct {
 	DedupWindow time.Duration
-	// Spool receives every event before dedup; nil when spooling is off.
-	Spool *actor.PID
 	// Routes maps an event type to the rules subscribed to it.
 	Routes map[string][]*actor.PID
 	// Rules lists every rule (Flush barriers go to all of them).
 	Rules []*actor.PID
 }
 
-// Dispatcher counts, spools, deduplicates and routes events.
+// Dispatcher counts, deduplicates, publishes and routes events.
 //
 // Receives: *messages.Event and *messages.EventBatch from sources;
-// *messages.Flush from a source; *messages.Flushed from the spool and the
-// emitter. Sends: every event to the spool (before dedup) when spooling;
-// events whose dedup key (source:type[:path][:unit]) was not seen within
-// DedupWindow — and every operational/critical error — to the rules
-// subscribed to their type, batched per rule when a batch came in; a Flush
-// with ReplyTo=dispatcher to the spool and every rule, answering the source's
-// Flush with Flushed once every path answered.
+// *messages.Flush from a source; *messages.Flushed from the stream's barrier
+// subscribers (the spool) and the rules. Publishes every event, with its
+// dedup verdict, as *messages.EventsObserved on the observation stream (the
+// spool writes them all). Sends events whose dedup key
+// (source:type[:path][:unit]) was not seen within DedupWindow — and every
+// operational/critical error — to the rules subscribed to their type,
+// batched per rule when a batch came in; a Flush with ReplyTo=dispatcher to
+// every barrier subscriber and every rule, answering the source's Flush with
+// Flushed once every path answered.
 //
 // It owns no goroutine or timer; state is the dedup map (swept every window,
 // so it holds at most one window's distinct keys) and the open barriers.
@@ -75,12 +76,13 @@ func (d *Dispatcher) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started, *actor.Stopping, *actor.Restarting, *actor.Stopped:
 	case *messages.Event:
-		if d.cfg.Spool != nil {
-			ctx.Send(d.cfg.Spool, m)
-		}
 		now := d.deps.Clock.Now()
 		d.sweep(now)
-		if d.admit(m, now) {
+		pass := d.admit(m, now)
+		if d.deps.Stream.Wants(observe.Events) {
+			d.deps.Stream.Publish(&messages.EventsObserved{At: now, Events: []messages.ObservedEvent{{Event: m, Duplicate: !pass}}})
+		}
+		if pass {
 			for _, pid := range d.cfg.Routes[m.Type] {
 				ctx.Send(pid, m)
 			}
@@ -104,14 +106,19 @@ func (d *Dispatcher) Receive(ctx actor.Context) {
 }
 
 func (d *Dispatcher) batch(ctx actor.Context, m *messages.EventBatch) {
-	if d.cfg.Spool != nil {
-		ctx.Send(d.cfg.Spool, m)
-	}
 	now := d.deps.Clock.Now()
 	d.sweep(now)
+	var seen []messages.ObservedEvent
+	if d.deps.Stream.Wants(observe.Events) {
+		seen = make([]messages.ObservedEvent, len(m.Events))
+	}
 	var out map[*actor.PID][]*messages.Event
-	for _, ev := range m.Events {
-		if !d.admit(ev, now) {
+	for i, ev := range m.Events {
+		pass := d.admit(ev, now)
+		if seen != nil {
+			seen[i] = messages.ObservedEvent{Event: ev, Duplicate: !pass}
+		}
+		if !pass {
 			continue
 		}
 		for _, pid := range d.cfg.Routes[ev.Type] {
@@ -120,6 +127,9 @@ func (d *Dispatcher) batch(ctx actor.Context, m *messages.EventBatch) {
 			}
 			out[pid] = append(out[pid], ev)
 		}
+	}
+	if seen != nil {
+		d.deps.Stream.Publish(&messages.EventsObserved{At: now, Events: seen})
 	}
 	for pid, evs := range out {
 		ctx.Send(pid, &messages.EventBatch{Events: evs})
@@ -172,10 +182,7 @@ func (d *Dispatcher) flush(ctx actor.Context, m *messages.Flush) {
 			delete(d.pending, id)
 		}
 	}
-	targets := d.cfg.Rules
-	if d.cfg.Spool != nil {
-		targets = append([]*actor.PID{d.cfg.Spool}, targets...)
-	}
+	targets := append(d.deps.Stream.Barriers(), d.cfg.Rules...)
 	if len(targets) == 0 {
 		ctx.Send(m.ReplyTo, &messages.Flushed{ID: m.ID})
 		return

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kloros/kloros-observer/actors/actortest"
+	"github.com/kloros/kloros-observer/actors/observe"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/require"
@@ -24,10 +25,13 @@ func TestDispatcherDedupExemptionAndRouting(t *testing.T) {
 	ruleA, chA := actortest.Probe(t, s)
 	ruleB, chB := actortest.Probe(t, s)
 	spool, chS := actortest.Probe(t, s)
+	deps.Stream = observe.New(s.Root)
+	deps.Stream.SubscribeActor("spool", spool, observe.Events, true)
+	tap := deps.Stream.Subscribe("tap", 100, observe.Events)
 	d := s.Root.Spawn(actor.PropsFromProducer(New(Config{
-		DedupWindow: time.Minute, Spool: spool,
-		Routes: map[string][]*actor.PID{"promotion_new": {ruleA, ruleB}, "error_critical": {ruleA}},
-		Rules:  []*actor.PID{ruleA, ruleB},
+		DedupWindow: time.Minute,
+		Routes:      map[string][]*actor.PID{"promotion_new": {ruleA, ruleB}, "error_critical": {ruleA}},
+		Rules:       []*actor.PID{ruleA, ruleB},
 	}, deps)))
 	s.Root.Send(d, ev("promotion_new", "/p/a.json"))
 	s.Root.Send(d, ev("promotion_new", "/p/a.json")) // same key: dropped
@@ -55,11 +59,16 @@ func TestDispatcherDedupExemptionAndRouting(t *testing.T) {
 	for range 3 {
 		actortest.Next[*messages.Event](t, chB, 5*time.Second)
 	}
-	spooled := 0
-	for spooled < 7 {
-		actortest.Next[*messages.Event](t, chS, 5*time.Second)
-		spooled++
+	// The spool (an actor subscriber) and a channel subscriber see every
+	// event, duplicates included, with the dedup verdict.
+	var verdicts []bool
+	for len(verdicts) < 7 {
+		for _, oe := range actortest.Next[*messages.EventsObserved](t, chS, 5*time.Second).Events {
+			verdicts = append(verdicts, oe.Duplicate)
+		}
 	}
+	require.Equal(t, []bool{false, true, false, false, false, false, false}, verdicts)
+	require.Len(t, tap.C(), 7)
 	require.Equal(t, 1.0, actortest.CounterValue(t, deps.Metrics, "kloros_observer_events_deduplicated_total", nil))
 	require.Equal(t, 7.0, actortest.CounterValue(t, deps.Metrics, "kloros_observer_events_total", nil))
 }
@@ -85,9 +94,12 @@ func TestDispatcherFlushWaitsForEveryPath(t *testing.T) {
 		}
 	}))
 	src, ch := actortest.Probe(t, s)
+	deps := actortest.Deps(t, nil)
+	deps.Stream = observe.New(s.Root)
+	deps.Stream.SubscribeActor("spool", holder, observe.Events, true)
 	d := s.Root.Spawn(actor.PropsFromProducer(New(Config{
-		DedupWindow: time.Minute, Spool: holder, Rules: []*actor.PID{holder, holder},
-	}, actortest.Deps(t, nil))))
+		DedupWindow: time.Minute, Rules: []*actor.PID{holder, holder},
+	}, deps)))
 	s.Root.Send(d, &messages.Flush{ID: 42, ReplyTo: src})
 	select {
 	case m := <-ch:

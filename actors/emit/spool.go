@@ -41,7 +41,8 @@ type SpoolConfig struct {
 // atomically (tmp, fsync, rename, one directory fsync per burst). seq keeps
 // names unique within a millisecond. Files older than Retention are pruned.
 //
-// Receives: *messages.Event, *messages.EventBatch (from the dispatcher),
+// Receives: *messages.EventsObserved (it subscribes to the observation
+// stream's events, duplicates included, as a barrier subscriber),
 // *messages.Flush (answered with Flushed once every earlier event it accepted
 // is durable), writerFreed (from its writer: there is room to queue more).
 //
@@ -93,11 +94,9 @@ func (s *Spool) Receive(ctx actor.Context) {
 		s.start(ctx)
 	case *actor.Stopping, *actor.Restarting:
 		s.release()
-	case *messages.Event:
-		s.spool(m)
-	case *messages.EventBatch:
-		for _, ev := range m.Events {
-			s.spool(ev)
+	case *messages.EventsObserved:
+		for _, oe := range m.Events {
+			s.spool(oe.Event)
 		}
 	case *messages.Flush:
 		s.writer.submit(writeJob{barrier: func() { s.root.Send(m.ReplyTo, &messages.Flushed{ID: m.ID}) }})

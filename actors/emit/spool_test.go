@@ -27,10 +27,10 @@ func TestSpoolWritesEveryEventUniquelyAndFlushes(t *testing.T) {
 		RetryInitial: time.Millisecond, RetryMax: 10 * time.Millisecond}, actortest.Deps(t, nil))))
 	p, ch := actortest.Probe(t, s)
 	for i := range 300 { // many within one millisecond: names must not collide
-		s.Root.Send(sp, &messages.Event{Source: "inotify", Type: "promotion_new", TS: time.Now(),
-			Data: map[string]any{"path": "/p/" + itoa(int64(i)) + ".json", "when": time.Unix(0, 0)}})
+		s.Root.Send(sp, observed(&messages.Event{Source: "inotify", Type: "promotion_new", TS: time.Now(),
+			Data: map[string]any{"path": "/p/" + itoa(int64(i)) + ".json", "when": time.Unix(0, 0)}}))
 	}
-	s.Root.Send(sp, &messages.EventBatch{Events: []*messages.Event{{Source: "journald", Type: "gpu_oom", Data: map[string]any{"unit": "x"}}}})
+	s.Root.Send(sp, observed(&messages.Event{Source: "journald", Type: "gpu_oom", Data: map[string]any{"unit": "x"}}))
 	s.Root.Send(sp, &messages.Flush{ID: 9, ReplyTo: p})
 	require.Equal(t, uint64(9), actortest.Next[*messages.Flushed](t, ch, 10*time.Second).ID)
 	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
@@ -64,16 +64,16 @@ func sendEvents(s *actor.ActorSystem, sp *actor.PID, n int) {
 	var batch []*messages.Event
 	for i := range n {
 		if i%2 == 0 {
-			s.Root.Send(sp, ev(i))
+			s.Root.Send(sp, observed(ev(i)))
 			continue
 		}
 		if batch = append(batch, ev(i)); len(batch) == 50 {
-			s.Root.Send(sp, &messages.EventBatch{Events: batch})
+			s.Root.Send(sp, observed(batch...))
 			batch = nil
 		}
 	}
 	if len(batch) > 0 {
-		s.Root.Send(sp, &messages.EventBatch{Events: batch})
+		s.Root.Send(sp, observed(batch...))
 	}
 }
 
@@ -193,4 +193,13 @@ func TestSpoolRefusesPastMaxQueued(t *testing.T) {
 		require.Equal(t, 1, c, "event %d spooled once", i)
 	}
 	requireLogged(t, logs, `msg="event queue has room again; events were refused while it was full" actor=spool count=`+itoa(int64(refused)))
+}
+
+// observed wraps events as the dispatcher publishes them to the spool.
+func observed(evs ...*messages.Event) *messages.EventsObserved {
+	o := &messages.EventsObserved{At: time.Now()}
+	for _, ev := range evs {
+		o.Events = append(o.Events, messages.ObservedEvent{Event: ev})
+	}
+	return o
 }
