@@ -40,7 +40,7 @@ func pipeline(b *testing.B, s *actor.ActorSystem, d actors.Deps) (*actor.PID, *a
 		if err != nil {
 			b.Fatal(err)
 		}
-		pid := s.Root.Spawn(actor.PropsFromProducer(rules.NewActor(name, func() (rules.Rule, error) { return rules.New(name, nil) }, sink, d.Clock, d.Logger)))
+		pid := s.Root.Spawn(actor.PropsFromProducer(rules.NewActor(name, func() (rules.Rule, error) { return rules.New(name, nil) }, sink, d.Clock, d.Logger, d.Stream)))
 		pids = append(pids, pid)
 		for _, t := range r.Subscribes() {
 			routes[t] = append(routes[t], pid)

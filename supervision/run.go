@@ -60,6 +60,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, hooks Hooks) erro
 	buildInfo.WithLabelValues(Version(), runtime.Version()).Set(1)
 	metrics.Registry.MustRegister(buildInfo, b.Deps.Stream)
 	b.Policy = NewPolicy(cfg.Supervision, logger, metrics)
+	b.Policy.Stream = b.Deps.Stream
 	tree, err := BuildTree(b)
 	if err != nil {
 		return err

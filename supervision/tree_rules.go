@@ -53,7 +53,7 @@ func ruleSpecs(b *Builder) ([]ChildSpec, error) {
 		factory := func() (rules.Rule, error) { return rules.New(name, node) }
 		leaves = append(leaves, b.Leaf(name, PhaseRules, c.Supervision.MailboxSize,
 			fmt.Sprintf("on %v", r.Subscribes()),
-			rules.NewActor(name, factory, emitter, b.Deps.Clock, b.Deps.Logger)))
+			rules.NewActor(name, factory, emitter, b.Deps.Clock, b.Deps.Logger, b.Deps.Stream)))
 	}
 	return []ChildSpec{
 		b.Group("rules", "one actor per rule", leaves...),

@@ -3,7 +3,7 @@ package supervision
 import "github.com/kloros/kloros-observer/actors/web"
 
 // supportSpecs: the HTTP /metrics, /healthz and /readyz endpoint. (The
-// systemd notifier of issue 6 is not built yet.)
+// systemd notifier is not an actor: see systemd.go.)
 func supportSpecs(b *Builder) ([]ChildSpec, error) {
 	c := b.Config
 	if !c.HTTP.Enabled {

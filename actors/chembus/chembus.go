@@ -56,17 +56,28 @@ type ChemBus struct {
 	deps actors.Deps
 	log  *slog.Logger
 
-	zctx     *zmq.Context
-	pub      chan outMsg
-	stopSub  chan struct{}
-	subDone  chan struct{}
-	decDone  chan struct{}
-	pubDone  chan struct{}
-	beats    atomic.Int64 // heartbeats received (our processed_count)
-	stopBeat timer.Cancel
+	zctx      *zmq.Context
+	pub       chan outMsg
+	stopSub   chan struct{}
+	subDone   chan struct{}
+	decDone   chan struct{}
+	pubDone   chan struct{}
+	beats     atomic.Int64 // heartbeats received (our processed_count)
+	connected atomic.Bool
+	stopBeat  timer.Cancel
 }
 
 type ownBeat struct{}
+
+// health records whether the SUB side is connected (Connected) and publishes
+// the change on the observation stream. Called from the SUB goroutine.
+func (c *ChemBus) health(up bool, detail string) {
+	c.connected.Store(up)
+	c.deps.Stream.Publish(&messages.SourceObserved{At: time.Now(), Source: "chembus", Target: c.cfg.XPub, Healthy: up, Detail: detail})
+}
+
+// Connected reports whether the SUB side is subscribed on the proxy now.
+func (c *ChemBus) Connected() bool { return c.connected.Load() }
 
 // New returns the ChemBus actor's producer.
 func New(cfg Config, deps actors.Deps) actor.Producer {
@@ -140,7 +151,7 @@ func (c *ChemBus) start(ctx actor.Context) {
 		defer close(raw)
 		defer actors.Recover("chembus subscriber", report)
 		opts := subOptions{xpub: c.cfg.XPub, topics: []string{messages.TopicHeartbeat, messages.TopicKill}, maxFrame: c.cfg.MaxFrameBytes,
-			coalesce: c.cfg.Coalesce, wm: wm, log: c.log, inline: dec.batch}
+			coalesce: c.cfg.Coalesce, wm: wm, log: c.log, inline: dec.batch, health: c.health}
 		subLoop(opts, raw, c.stopSub) // connection failures are retried and logged inside
 	}()
 	go func() {

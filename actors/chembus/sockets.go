@@ -39,8 +39,11 @@ type subOptions struct {
 	// reading again (kicks and stop end the wait early); 0 reads as soon as
 	// anything arrives.
 	coalesce time.Duration
-	wm       *Watermark   // nil: nobody watches
-	log      *slog.Logger // nil: silent
+	wm       *Watermark // nil: nobody watches
+	// health, when set, is told each time the subscription comes up or
+	// goes down (the SUB goroutine calls it; it must not block).
+	health func(up bool, detail string)
+	log    *slog.Logger // nil: silent
 	// inline, if set, takes a batch on the SUB goroutine instead of out
 	// when everything handed over before has been consumed (wm.consumed
 	// caught up with wm.handed): the reader of out is idle then, so order
@@ -113,6 +116,9 @@ func subLoop(opts subOptions, out chan<- rawBatch, stop <-chan struct{}) {
 		}
 		if err != nil {
 			failures++
+			if failures == 1 && opts.health != nil {
+				opts.health(false, err.Error())
+			}
 			if time.Since(lastComplaint) >= time.Minute { // a proxy that is down is not news every 100 ms
 				lastComplaint = time.Now()
 				log.Warn("cannot subscribe on ChemBus; retrying", "xpub", opts.xpub, "attempts", failures, "err", err.Error())
@@ -127,6 +133,9 @@ func subLoop(opts subOptions, out chan<- rawBatch, stop <-chan struct{}) {
 		}
 		backoff = 100 * time.Millisecond
 		log.Info("subscribed on ChemBus", "xpub", opts.xpub, "peer", c.Peer, "after_failures", failures)
+		if opts.health != nil {
+			opts.health(true, "subscribed")
+		}
 		failures, lastComplaint = 0, time.Time{}
 		wm.parked.Store(false)
 		cur.Store(c)
@@ -139,6 +148,9 @@ func subLoop(opts subOptions, out chan<- rawBatch, stop <-chan struct{}) {
 			return
 		}
 		log.Warn("ChemBus subscription lost; reconnecting", "xpub", opts.xpub, "err", err.Error())
+		if opts.health != nil {
+			opts.health(false, err.Error())
+		}
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/kloros/kloros-observer/actors/intentfile"
+	"github.com/kloros/kloros-observer/actors/observe"
 	"github.com/kloros/kloros-observer/actors/timer"
 	"github.com/kloros/kloros-observer/messages"
 )
@@ -168,6 +169,7 @@ func (e *Emitter) emit(ctx actor.Context, m *messages.EmitIntent) {
 	if err != nil {
 		e.deps.Metrics.Core.EmitFailures.WithLabelValues("invalid").Inc()
 		e.log.Error("intent cannot be encoded, dropping it", "intent_type", m.Intent.Type, "err", err)
+		e.observe(now, messages.IntentOutcomeFailed, &m.Intent, "", "invalid: "+err.Error())
 		if reply != nil {
 			ctx.Send(reply, &messages.IntentDropped{Type: m.Intent.Type, Reason: "invalid: " + err.Error()})
 		}
@@ -178,27 +180,42 @@ func (e *Emitter) emit(ctx actor.Context, m *messages.EmitIntent) {
 		e.deps.Metrics.Core.IntentsDedup.WithLabelValues(m.Intent.Type).Inc()
 		e.log.Debug("identical intent within the dedup window, not written", "intent_type", m.Intent.Type,
 			"first_written_seconds_ago", now.Sub(at).Seconds())
+		e.observe(now, messages.IntentOutcomeDeduplicated, &m.Intent, "", "")
 		if reply != nil {
 			ctx.Send(reply, &messages.IntentDropped{Type: m.Intent.Type, Reason: "duplicate"})
 		}
 		return
 	}
 	typ, path := m.Intent.Type, filepath.Join(e.cfg.Dir, enc.Name)
+	in := m.Intent
 	if !e.writer.offer(writeJob{file: &intentfile.File{Name: enc.Name, Body: enc.Body}, kind: typ, written: func() {
 		e.deps.Metrics.Core.Intents.WithLabelValues(typ).Inc()
 		e.log.Info("intent written", "intent_type", typ, "file", path)
+		e.observe(e.deps.Clock.Now(), messages.IntentOutcomeWritten, &in, path, "")
 		if reply != nil {
 			e.root.Send(reply, &messages.IntentWritten{Path: path, Type: typ})
 		}
 	}}) {
 		// Refused (MaxQueued intents wait): not remembered as seen, so a
 		// repeat may get through later.
+		e.observe(now, messages.IntentOutcomeFailed, &m.Intent, "", "queue full")
 		if reply != nil {
 			ctx.Send(reply, &messages.IntentDropped{Type: typ, Reason: "queue full"})
 		}
 		return
 	}
 	e.seen[enc.Dedup] = now
+}
+
+// observe publishes what became of an intent on the observation stream. It
+// is called from the writer goroutine too (written), which only reads the
+// immutable config and deps.
+func (e *Emitter) observe(at time.Time, outcome string, in *messages.Intent, path, why string) {
+	if !e.deps.Stream.Wants(observe.Intents) {
+		return
+	}
+	e.deps.Stream.Publish(&messages.IntentObserved{At: at, Outcome: outcome, Type: in.Type, Priority: in.Priority,
+		Reason: in.Reason, Path: path, Why: why})
 }
 
 // sweep forgets dedup entries older than the window, at most once a minute,

@@ -384,6 +384,7 @@ func (r *Registry) beat(ctx actor.Context, hb *messages.HeartbeatReceived) {
 		r.gauges()
 		r.dirty = true
 		r.log.Info("zooid first seen", "zooid", hb.Zooid, "niche", hb.Niche, "threshold_seconds", st.thresh().Seconds())
+		r.deps.Stream.Publish(&messages.ZooidObserved{At: hb.At, Change: messages.ZooidFirstSeen, Zooid: hb.Zooid, Niche: hb.Niche})
 		return
 	}
 	m.HeartbeatAge.Observe(hb.At.Sub(st.lastBeat()).Seconds())
@@ -424,6 +425,8 @@ func (r *Registry) wentSilent(ctx actor.Context, m *messages.ZooidWentSilent) {
 	}
 	r.silent++
 	r.gaugesStale = true
+	r.deps.Stream.Publish(&messages.GapObserved{At: now, Change: messages.GapOpened, Zooid: st.name, Niche: st.niche(),
+		IncidentID: m.IncidentID, LastSeen: st.lastBeat(), Missing: m.Missing, Published: m.Published})
 	if r.logBudget(now) {
 		r.log.Warn("zooid went silent", "zooid", st.name, "niche", st.niche(), "incident_id", m.IncidentID,
 			"missing_seconds", m.Missing.Seconds(), "published", m.Published)
@@ -466,6 +469,8 @@ func (r *Registry) recovered(ctx actor.Context, m *messages.ZooidRecovered) {
 	r.deps.Metrics.ChemBus.Recoveries.Inc()
 	r.log.Info("zooid recovered", "zooid", st.name, "niche", st.niche(), "incident_id", ep.IncidentID,
 		"silent_seconds", time.Since(ep.Since).Seconds())
+	r.deps.Stream.Publish(&messages.GapObserved{At: m.At, Change: messages.GapClosed, Zooid: st.name, Niche: st.niche(),
+		IncidentID: ep.IncidentID, LastSeen: st.lastBeat(), Missing: time.Since(ep.Since), Published: ep.Announced})
 	if r.cfg.PublishRecovery && ep.Announced && !r.paused {
 		id := ep.IncidentID
 		r.send(&messages.Publish{Topic: r.cfg.RecoveryTopic, Signal: messages.Signal{
@@ -517,6 +522,8 @@ func (r *Registry) sweep(ctx actor.Context) {
 		if ep != nil && ep.Announced && !ep.nextRepeat.IsZero() && now.After(ep.nextRepeat) {
 			ep.nextRepeat = now.Add(r.cfg.GapRepeat)
 			r.shared.publishGap(ctx, st, ep.IncidentID, st.missing(now), true)
+			r.deps.Stream.Publish(&messages.GapObserved{At: now, Change: messages.GapRepeated, Zooid: st.name, Niche: st.niche(),
+				IncidentID: ep.IncidentID, LastSeen: st.lastBeat(), Missing: st.missing(now), Published: true})
 		}
 	}
 	if r.sweeps%60 != 0 {
@@ -530,6 +537,7 @@ func (r *Registry) sweep(ctx actor.Context) {
 			r.dirty = true
 			r.deps.Metrics.ChemBus.Forgotten.Inc()
 			r.log.Info("forgetting zooid silent longer than the retention", "zooid", name, "retention_seconds", r.cfg.Retention.Seconds())
+			r.deps.Stream.Publish(&messages.ZooidObserved{At: now, Change: messages.ZooidForgotten, Zooid: name, Niche: st.niche()})
 		}
 	}
 	r.gauges()

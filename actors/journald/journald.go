@@ -214,6 +214,7 @@ func (s *Source) read(ctx context.Context, cursor string, send func(*journalBatc
 		m.Errors.WithLabelValues(s.cfg.Name, "open").Inc()
 		if delay == 100*time.Millisecond {
 			s.log.Error("cannot open the journal; retrying with backoff", "dir", s.cfg.Dir, "err", err)
+			s.deps.Stream.Publish(&messages.SourceObserved{At: time.Now(), Source: "journald", Target: s.cfg.Name, Healthy: false, Detail: err.Error()})
 		}
 		select {
 		case <-ctx.Done():
@@ -226,6 +227,7 @@ func (s *Source) read(ctx context.Context, cursor string, send func(*journalBatc
 	if delay > 100*time.Millisecond {
 		s.log.Info("journal opened after retrying")
 	}
+	s.deps.Stream.Publish(&messages.SourceObserved{At: time.Now(), Source: "journald", Target: s.cfg.Name, Healthy: true, Detail: "journal open"})
 	ctr := s.counters()
 	for ctx.Err() == nil {
 		batch := &journalBatch{}

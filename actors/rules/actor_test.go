@@ -34,7 +34,7 @@ func TestStallRuleActorFiresFromItsTimer(t *testing.T) {
 	cfg := node(t, "stall_after: 200ms\n")
 	factory := func() (Rule, error) { return New("heartbeat_stall", cfg) }
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	pid := s.Root.Spawn(actor.PropsFromProducer(NewActor("heartbeat_stall", factory, emitter, clock.Real{}, logger)))
+	pid := s.Root.Spawn(actor.PropsFromProducer(NewActor("heartbeat_stall", factory, emitter, clock.Real{}, logger, nil)))
 	start := time.Now()
 	select {
 	case m := <-got:

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kloros/kloros-observer/actors"
+	"github.com/kloros/kloros-observer/messages"
 
 	"github.com/asynkron/protoactor-go/actor"
 	dto "github.com/prometheus/client_model/go"
@@ -255,6 +256,8 @@ func (s *Source) handle(ctx actor.Context, r *scrapeResult) {
 			s.log.Warn("scrape failing; retrying every interval", "reason", r.reason, "err", r.err,
 				"interval_seconds", s.cfg.Interval.Seconds())
 			s.state = r.reason
+			s.deps.Stream.Publish(&messages.SourceObserved{At: r.at, Source: "scrape", Target: s.cfg.Endpoint, Healthy: false,
+				Detail: fmt.Sprintf("%s: %v", r.reason, r.err)})
 		}
 		return
 	}
@@ -264,6 +267,7 @@ func (s *Source) handle(ctx actor.Context, r *scrapeResult) {
 			s.log.Info("scrape recovered")
 		}
 		s.state = "up"
+		s.deps.Stream.Publish(&messages.SourceObserved{At: r.at, Source: "scrape", Target: s.cfg.Endpoint, Healthy: true, Detail: "up"})
 	}
 	events, over := s.checker.evaluate(r.series, r.at)
 	for name, n := range over {
