@@ -15,7 +15,7 @@ import (
 	"github.com/kloros/kloros-observer/actors/emit"
 	"github.com/kloros/kloros-observer/actors/scrape"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/kloros/kloros-observer/actors"
 	"github.com/kloros/kloros-observer/actors/chembus/zmtp"

@@ -7,7 +7,7 @@ import (
 	"github.com/kloros/kloros-observer/actors/dispatch"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/kloros/kloros-observer/actors/rules"
 )

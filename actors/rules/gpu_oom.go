@@ -1,7 +1,7 @@
 package rules
 
 import (
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/kloros/kloros-observer/messages"
 )
