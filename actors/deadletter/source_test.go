@@ -120,7 +120,9 @@ func (r *rig) waitCheckpoint(offset int64) {
 	}, 10*time.Second, 5*time.Millisecond, "checkpoint never reached offset %d", offset)
 }
 
-func line(i int) string { return fmt.Sprintf(`{"signal":"Q_%d","error":"no route for Q_%d"}`+"\n", i, i) }
+func line(i int) string {
+	return fmt.Sprintf(`{"signal":"Q_%d","error":"no route for Q_%d"}`+"\n", i, i)
+}
 
 func appendTo(t *testing.T, path, s string) {
 	t.Helper()
