@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kloros/kloros-observer/actors/journald"
+	"github.com/kloros/kloros-observer/actors/journald/classify"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -83,7 +84,7 @@ func BenchmarkJournalRead(b *testing.B) {
 				unit, _ := e["_SYSTEMD_UNIT"].(string)
 				msg, _ := e["MESSAGE"].(string)
 				p, _ := strconv.Atoi(fmt.Sprint(e["PRIORITY"]))
-				if journald.ClassifyJournal(unit, msg, p) != "" {
+				if classify.Unit(unit, msg, p) != "" {
 					events++
 				}
 			}

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kloros/kloros-observer/actors/intentfile"
+	"github.com/kloros/kloros-observer/actors/journald/classify"
 	"github.com/kloros/kloros-observer/actors/timer"
 	"github.com/kloros/kloros-observer/messages"
 )
@@ -411,7 +412,7 @@ func (s *Source) entry(j *sdjournal.Journal, m *journalCounters) *messages.Event
 			prio = n
 		}
 	}
-	typ := ClassifyJournal(unit, msg, prio)
+	typ := classify.Entry(unit, msg, prio, s.cfg.Kernel)
 	if typ == "" {
 		return nil
 	}

@@ -22,30 +22,6 @@ import (
 	"github.com/kloros/kloros-observer/messages"
 )
 
-func TestClassifyJournal(t *testing.T) {
-	for _, tc := range []struct {
-		unit, msg string
-		prio      int
-		want      string
-	}{
-		{"dream.service", "Promotion of candidate 7", 6, "dream_promotion"},
-		{"dream.service", "3 survivors in generation 12", 6, "dream_generation"},
-		{"dream.service", "evaluation failed", 3, "dream_error"},
-		{"phase.service", "PHASE run finished", 6, "phase_complete"},
-		{"phase.service", "test TIMEOUT after 2h", 6, "phase_timeout"},
-		{"phase.service", "suite failed", 6, "phase_error"},
-		{"kloros.service", "CUDA out of memory", 3, "gpu_oom"},
-		{"kloros.service", "lock contention on orchestrator", 6, "lock_contention"},
-		{"kloros.service", "connection error", 3, "error_operational"},
-		{"kloros.service", "fatal error: crash", 2, "error_critical"},
-		{"kloros.service", "connection error", 6, ""}, // not an error priority
-		{"kloros.service", "all good", 3, ""},
-		{"kernel", "oom-killer invoked", -1, "gpu_oom"},
-	} {
-		require.Equal(t, tc.want, ClassifyJournal(tc.unit, tc.msg, tc.prio), "%+v", tc)
-	}
-}
-
 // remoteJournal writes export-format entries into a journal file with a
 // long-running systemd-journal-remote (so entries can be appended while a
 // source follows the directory).
