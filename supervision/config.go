@@ -19,6 +19,9 @@ import (
 
 	"github.com/kloros/kloros-observer/actors"
 	"github.com/kloros/kloros-observer/actors/chembus/zmtp"
+	"github.com/kloros/kloros-observer/actors/deadletter"
+	"github.com/kloros/kloros-observer/actors/journald/classify"
+	"github.com/kloros/kloros-observer/actors/systemdaudit"
 )
 
 // Config is the whole daemon configuration. It is read from YAML (--config,
@@ -38,19 +41,23 @@ type Config struct {
 	// StatsInterval is how often the stats line is logged.
 	StatsInterval time.Duration `yaml:"stats_interval"`
 
-	Supervision SupervisionConfig    `yaml:"supervision"`
-	Dispatcher  DispatcherConfig     `yaml:"dispatcher"`
-	Emitter     EmitterConfig        `yaml:"emitter"`
-	Spool       SpoolConfig          `yaml:"spool"`
-	Watch       WatchConfig          `yaml:"watch"`
-	Journald    JournaldConfig       `yaml:"journald"`
-	Scrape      ScrapeConfig         `yaml:"scrape"`
-	HTTP        HTTPConfig           `yaml:"http"`
-	ChemBus     ChemBusConfig        `yaml:"chembus"`
-	Heartbeat   HeartbeatConfig      `yaml:"heartbeat"`
-	Systemd     SystemdConfig        `yaml:"systemd"`
-	Rules       map[string]yaml.Node `yaml:"rules"`  // per-rule settings, decoded strictly by each rule
-	Checks      []ScrapeCheck        `yaml:"checks"` // threshold checks on scraped metrics; nil means the defaults
+	Supervision SupervisionConfig `yaml:"supervision"`
+	Dispatcher  DispatcherConfig  `yaml:"dispatcher"`
+	Emitter     EmitterConfig     `yaml:"emitter"`
+	Spool       SpoolConfig       `yaml:"spool"`
+	Watch       WatchConfig       `yaml:"watch"`
+	Journald    JournaldConfig    `yaml:"journald"`
+	Scrape      ScrapeConfig      `yaml:"scrape"`
+	HTTP        HTTPConfig        `yaml:"http"`
+	ChemBus     ChemBusConfig     `yaml:"chembus"`
+	Heartbeat   HeartbeatConfig   `yaml:"heartbeat"`
+	Systemd     SystemdConfig     `yaml:"systemd"`
+	// DeadLetter follows the intent router's dead-letter file (actors/deadletter).
+	DeadLetter deadletter.Config `yaml:"deadletter"`
+	// SystemdAudit reports disabled units daily (actors/systemdaudit).
+	SystemdAudit systemdaudit.Config  `yaml:"systemd_audit"`
+	Rules        map[string]yaml.Node `yaml:"rules"`  // per-rule settings, decoded strictly by each rule
+	Checks       []ScrapeCheck        `yaml:"checks"` // threshold checks on scraped metrics; nil means the defaults
 }
 
 // SupervisionConfig sets restart backoff and intensity for every supervisor.
@@ -223,7 +230,7 @@ func DefaultConfig() Config {
 			filepath.Join(home, "out", "dream", "ready"),
 		}},
 		Journald: JournaldConfig{
-			Enabled: true, Units: []string{"dream.service", "kloros.service"}, Match: "unit", Kernel: true,
+			Enabled: true, Units: classify.DefaultUnits(), Match: "unit", Kernel: true,
 			CheckpointInterval: 30 * time.Second, MaxMessageBytes: 64 * 1024,
 		},
 		Scrape: ScrapeConfig{
@@ -240,7 +247,9 @@ func DefaultConfig() Config {
 			Threshold: 30 * time.Second, RecoveryTopic: "CAPABILITY_RESTORED",
 			Retention: 24 * time.Hour, MaxZooids: 100000, CheckpointEvery: 5 * time.Second,
 		},
-		Systemd: SystemdConfig{WatchdogProbeTimeout: 2 * time.Second, StatusInterval: 10 * time.Second},
+		Systemd:      SystemdConfig{WatchdogProbeTimeout: 2 * time.Second, StatusInterval: 10 * time.Second},
+		DeadLetter:   deadletter.DefaultConfig(),
+		SystemdAudit: systemdaudit.DefaultConfig(),
 	}
 }
 
@@ -277,6 +286,8 @@ func (c *Config) Resolve() {
 		c.Watch.Paths[i] = expandHome(p)
 	}
 	c.Journald.Dir = expandHome(c.Journald.Dir)
+	c.DeadLetter.File = expandHome(c.DeadLetter.File)
+	c.DeadLetter.Resolve(c.StateDir)
 	if c.Scrape.Timeout == 0 && c.Scrape.Interval > 0 {
 		c.Scrape.Timeout = scrape.DefaultScrapeTimeout(c.Scrape.Interval)
 	}
@@ -478,5 +489,11 @@ func (c *Config) Validate() error {
 	pos("heartbeat.checkpoint_interval", c.Heartbeat.CheckpointEvery)
 	pos("systemd.watchdog_probe_timeout", c.Systemd.WatchdogProbeTimeout)
 	pos("systemd.status_interval", c.Systemd.StatusInterval)
+	if c.DeadLetter.Enabled {
+		errs = append(errs, c.DeadLetter.Validate())
+	}
+	if c.SystemdAudit.Enabled {
+		errs = append(errs, c.SystemdAudit.Validate())
+	}
 	return errors.Join(errs...)
 }

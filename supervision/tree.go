@@ -190,9 +190,11 @@ func BuildTree(b *Builder) (ChildSpec, error) {
 func sourceGroupSpecs(b *Builder) ([]ChildSpec, error) {
 	var srcs []ChildSpec
 	for _, part := range []func(*Builder) ([]ChildSpec, error){
-		fsnotifySources, // tree_fsnotify.go
-		journaldSources, // tree_journald.go
-		scrapeSources,   // tree_scrape.go
+		fsnotifySources,     // tree_fsnotify.go
+		journaldSources,     // tree_journald.go
+		scrapeSources,       // tree_scrape.go
+		deadletterSources,   // tree_deadletter.go
+		systemdAuditSources, // tree_systemdaudit.go
 	} {
 		cs, err := part(b)
 		if err != nil {

@@ -179,6 +179,11 @@ func defineFlags(f *pflag.FlagSet, c *supervision.Config, o *options) {
 	f.StringVar(&c.Journald.Since, "journal-since", c.Journald.Since, "with no checkpoint, start at this RFC 3339 time")
 	f.BoolVar(&c.Journald.Enabled, "journald-enabled", c.Journald.Enabled, "run the journald sources")
 
+	f.StringVar(&c.DeadLetter.File, "deadletter-file", c.DeadLetter.File, "the intent router's dead-letter file (default <state-dir>/failed_signals.jsonl)")
+	f.BoolVar(&c.DeadLetter.Enabled, "deadletter-enabled", c.DeadLetter.Enabled, "follow the intent router's dead-letter file")
+	f.StringVar(&c.SystemdAudit.Bus, "systemd-audit-bus", c.SystemdAudit.Bus, "D-Bus for the systemd audit: system, user, or an address (unix:path=...)")
+	f.BoolVar(&c.SystemdAudit.Enabled, "systemd-audit-enabled", c.SystemdAudit.Enabled, "audit disabled services and timers daily over D-Bus")
+
 	f.StringArrayVar(&c.Scrape.Endpoints, "metrics-endpoint", c.Scrape.Endpoints, "Prometheus endpoint to scrape (repeatable; replaces the default)")
 	f.Var(secondsOrDuration{&c.Scrape.Interval}, "metrics-interval", "scrape interval: seconds (30) or a duration (30s)")
 	f.BoolVar(&c.Scrape.Enabled, "scrape-enabled", c.Scrape.Enabled, "run the Prometheus scrape sources")
