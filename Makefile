@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/kloros/kloros-observer/supervision.version=$(VERSION)
 
 # Debian packages the build and the tests need (the tests start real peers).
 DEB_PKGS := libzmq3-dev libsystemd-dev pkg-config python3-zmq systemd systemd-journal-remote \
-            prometheus-node-exporter prometheus
+            prometheus-node-exporter prometheus dbus
 
 # Extra flags for `make run`, e.g. make run RUN_ARGS="--log-level debug".
 RUN_ARGS ?=
