@@ -160,6 +160,8 @@ func (s *Source) start(ctx actor.Context) {
 		defer actors.Recover("dead-letter follower", func(f *actors.GoroutineFailed) { root.Send(self, f) })
 		s.follow(rctx, w, fl, resume == nil, func(m any) { root.Send(self, m) })
 	}()
+	s.deps.Stream.Publish(&messages.SourceObserved{At: s.deps.Clock.Now(), Source: EventSource, Target: s.p.Config.File,
+		Healthy: true, Detail: "following"})
 	s.log.Info("following the dead-letter file", "file", s.p.Config.File, "resume_offset", offsetOf(resume))
 }
 

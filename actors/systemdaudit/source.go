@@ -68,6 +68,7 @@ type Source struct {
 	saveCh   chan []byte
 	saveDone chan struct{}
 	busDown  bool
+	audited1 bool // an audit succeeded since start
 }
 
 type unitFile struct{ Unit, State, Path string }
@@ -117,6 +118,8 @@ func (s *Source) Receive(ctx actor.Context) {
 		s.m.busErrors.Inc()
 		if !s.busDown {
 			s.busDown = true
+			s.deps.Stream.Publish(&messages.SourceObserved{At: s.deps.Clock.Now(), Source: EventSource, Target: s.p.Config.Bus,
+				Healthy: false, Detail: m.Err.Error()})
 			s.log.Warn("no systemd D-Bus; the audit is retried with backoff", "bus", s.p.Config.Bus, "err", m.Err,
 				"retry_seconds", m.Retry.Seconds())
 		}
@@ -177,6 +180,11 @@ func (s *Source) release() {
 // audited takes an audit's unit files: forgets the units no longer in a
 // reported state, queues those not reported yet.
 func (s *Source) audited(ctx actor.Context, a *audited) {
+	if s.busDown || !s.audited1 {
+		s.deps.Stream.Publish(&messages.SourceObserved{At: s.deps.Clock.Now(), Source: EventSource, Target: s.p.Config.Bus,
+			Healthy: true, Detail: fmt.Sprintf("audited %d unit files", len(a.Units))})
+	}
+	s.audited1 = true
 	if s.busDown {
 		s.busDown = false
 		s.log.Info("systemd D-Bus reachable again")
