@@ -3,6 +3,7 @@ package deadletter
 import (
 	"errors"
 	"path/filepath"
+	"strings"
 
 	"github.com/kloros/kloros-observer/actors"
 )
@@ -39,16 +40,15 @@ func CheckpointFile(stateDir string) string {
 	return filepath.Join(stateDir, "deadletter", "position.json")
 }
 
-// Validate checks the values (after Resolve); every problem names the field
+// Validate checks the values; every problem names the field
 // (deadletter.<key>) and the value.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(field string, v any, why string) {
 		errs = append(errs, &actors.ConfigError{Field: "deadletter." + field, Value: v, Why: why})
 	}
-	if c.File == "" {
-		bad("file", `""`, "must name the dead-letter file, such as ~/.kloros/failed_signals.jsonl")
-	} else if filepath.Base(c.File) == "." || filepath.Base(c.File) == "/" {
+	// "" is the default, <state_dir>/failed_signals.jsonl, set by Resolve.
+	if c.File != "" && (strings.HasSuffix(c.File, "/") || filepath.Base(c.File) == "." || filepath.Base(c.File) == "..") {
 		bad("file", c.File, "must name a file, not a directory")
 	}
 	if c.Unit == "" {

@@ -255,8 +255,9 @@ func TestConfigValidate(t *testing.T) {
 	c.Resolve("/var/lib/kloros")
 	require.Equal(t, "/var/lib/kloros/failed_signals.jsonl", c.File)
 	require.NoError(t, c.Validate())
-	c.Unit, c.MaxLineBytes = "", 10
+	c.File, c.Unit, c.MaxLineBytes = "/var/lib/kloros/", "", 10
 	err := c.Validate()
+	require.ErrorContains(t, err, "deadletter.file = /var/lib/kloros/: must name a file")
 	require.ErrorContains(t, err, "deadletter.unit")
 	require.ErrorContains(t, err, "deadletter.max_line_bytes = 10")
 }
