@@ -23,6 +23,7 @@ import (
 	"github.com/kloros/kloros-observer/actors"
 	"github.com/kloros/kloros-observer/actors/clock"
 	"github.com/kloros/kloros-observer/actors/logbuf"
+	"github.com/kloros/kloros-observer/actors/observe"
 	"github.com/kloros/kloros-observer/actors/telemetry"
 	"github.com/kloros/kloros-observer/messages"
 )
@@ -325,12 +326,26 @@ func TestRestartRemembers(t *testing.T) {
 func TestNoBusIsRetried(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "bus")
 	r := newRig(t)
+	r.deps.Stream = observe.New(nil)
+	health := r.deps.Stream.Subscribe("test", 100, observe.Sources)
 	r.start("unix:path=" + sock)
 	require.Eventually(t, func() bool { return r.metric("kloros_observer_systemd_audit_bus_errors_total") >= 3 },
 		10*time.Second, 5*time.Millisecond, "bus errors are counted and retried")
 	addr := startBus(t, sock)
 	startSystemd(t, addr, units()[:1]...)
 	require.Equal(t, "kloros-winner-deployer.service", r.next().ev.Data["unit"])
+	var seen []bool
+	for len(seen) < 2 {
+		select {
+		case p := <-health.C():
+			so := p.(*messages.SourceObserved)
+			require.Equal(t, EventSource, so.Source)
+			seen = append(seen, so.Healthy)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("source health published: %v, want down then up", seen)
+		}
+	}
+	require.Equal(t, []bool{false, true}, seen, "down once (not once per retry), then up")
 	// A bus without systemd on it: also a counted, retried condition.
 	r2 := newRig(t)
 	r2.start(startBus(t, filepath.Join(t.TempDir(), "bus2")))
