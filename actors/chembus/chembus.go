@@ -21,24 +21,6 @@ import (
 	"github.com/kloros/kloros-observer/messages"
 )
 
-// Config sets the ChemBus actor.
-type Config struct {
-	XSub, XPub        string
-	HeartbeatInterval time.Duration
-	Zooid, Niche      string
-	OnKill            string // ignore | pause | exit
-	MaxFrameBytes     int
-	Linger            time.Duration // how long queued publishes may take at stop
-	Registry          *actor.PID    // receives HeartbeatReceived and KillReceived
-	ProcessStart      time.Time
-	// Coalesce is how long the SUB side waits after a drain before the next
-	// (0: drain whenever something arrives). See subLoop.
-	Coalesce time.Duration
-	// Watermark, shared with the registry, tells watchers when every
-	// heartbeat that arrived before their deadline has been applied.
-	Watermark *Watermark
-}
-
 // ChemBus is this process's ChemBus citizen.
 //
 // It owns three goroutines: the SUB socket's (locked to its thread; hands
