@@ -40,7 +40,7 @@ import (
 // (or an EventBatch) to the dispatcher. Releases the timer and cancels and
 // waits for an in-flight scrape on Stopping and Restarting.
 type Source struct {
-	cfg      SourceConfig
+	cfg   SourceConfig
 	deps  actors.Deps
 	log   *slog.Logger
 	label string
