@@ -35,6 +35,7 @@ type Config struct {
 	// Set by the tree.
 	Linger       time.Duration `yaml:"-"` // how long queued publishes may take at stop
 	Registry     *actor.PID    `yaml:"-"` // receives HeartbeatReceived and KillReceived
+	ProxyActor   *actor.PID    `yaml:"-"` // the SUB side connects after it answers (nil: at once)
 	ProcessStart time.Time     `yaml:"-"`
 	// Watermark, shared with the registry, tells watchers when every
 	// heartbeat that arrived before their deadline has been applied.
