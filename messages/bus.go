@@ -61,3 +61,14 @@ const (
 	TopicKill      = "governance.kill"
 	TopicGap       = "CAPABILITY_GAP"
 )
+
+// ProxyReadyRequest asks the ChemBus proxy actor whether it has done its
+// start (bound the embedded proxy, or found one). Sent by: the ChemBus actor
+// at start, before its SUB side connects. Received by: the proxy actor,
+// which answers with ProxyReadyResponse.
+type ProxyReadyRequest struct{}
+
+// ProxyReadyResponse answers ProxyReadyRequest.
+type ProxyReadyResponse struct {
+	Embedded bool // this process runs the proxy
+}

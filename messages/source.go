@@ -2,7 +2,7 @@ package messages
 
 import "time"
 
-// Event is one observation made by a source (fsnotify, journald, metrics).
+// Event is one observation made by a source (fswatch, journald, scrape, ...).
 //
 // Sent by: source actors. Received by: the dispatcher, which spools it (when
 // spooling is on), deduplicates it and fans it out to the rules that

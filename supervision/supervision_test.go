@@ -254,7 +254,7 @@ func TestRunReturnsErrorWhenTreeCannotStart(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.StateDir = t.TempDir()
 	cfg.Rules = nil
-	cfg.Watch.Enabled, cfg.Journald.Enabled, cfg.Scrape.Enabled, cfg.ChemBus.Enabled, cfg.HTTP.Enabled = false, false, false, false, false
+	cfg.FSWatch.Enabled, cfg.Journald.Enabled, cfg.Scrape.Enabled, cfg.ChemBus.Enabled, cfg.HTTP.Enabled = false, false, false, false, false
 	cfg.Resolve()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
@@ -321,7 +321,7 @@ func TestRunStopsWhileOutputDirFails(t *testing.T) {
 			cfg := DefaultConfig()
 			cfg.StateDir = t.TempDir()
 			cfg.Rules = nil
-			cfg.Watch.Enabled, cfg.Journald.Enabled, cfg.Scrape.Enabled, cfg.ChemBus.Enabled, cfg.HTTP.Enabled = false, false, false, false, false
+			cfg.FSWatch.Enabled, cfg.Journald.Enabled, cfg.Scrape.Enabled, cfg.ChemBus.Enabled, cfg.HTTP.Enabled = false, false, false, false, false
 			cfg.Spool.Enabled = true
 			cfg.ShutdownTimeout = time.Second
 			cfg.Emitter.RetryInitial, cfg.Emitter.RetryMax = 10*time.Millisecond, 50*time.Millisecond

@@ -190,7 +190,7 @@ func BuildTree(b *Builder) (ChildSpec, error) {
 func sourceGroupSpecs(b *Builder) ([]ChildSpec, error) {
 	var srcs []ChildSpec
 	for _, part := range []func(*Builder) ([]ChildSpec, error){
-		fsnotifySources,     // tree_fsnotify.go
+		fswatchSources,      // tree_fswatch.go
 		journaldSources,     // tree_journald.go
 		scrapeSources,       // tree_scrape.go
 		deadletterSources,   // tree_deadletter.go

@@ -14,15 +14,14 @@ func journaldSources(b *Builder) ([]ChildSpec, error) {
 	if !c.Journald.Enabled {
 		return nil, nil
 	}
-	var since time.Time
-	if c.Journald.Since != "" {
-		since, _ = time.Parse(time.RFC3339, c.Journald.Since) // validated already
-	}
 	mk := func(name string, kernel bool) journald.Config {
-		return journald.Config{Name: name, Units: c.Journald.Units, Match: c.Journald.Match, Kernel: kernel,
-			Dir: c.Journald.Dir, Since: since, CheckpointFile: filepath.Join(c.StateDir, "journald", name+".cursor"),
-			CheckpointInterval: c.Journald.CheckpointInterval, MaxMessageBytes: c.Journald.MaxMessageBytes,
-			Dispatcher: b.PID("dispatcher")}
+		jc := c.Journald
+		if jc.Since != "" {
+			jc.Start, _ = time.Parse(time.RFC3339, jc.Since) // validated already
+		}
+		jc.Name, jc.ReadKernel, jc.Dispatcher = name, kernel, b.PID("dispatcher")
+		jc.CheckpointFile = filepath.Join(c.StateDir, "journald", name+".cursor")
+		return jc
 	}
 	out := []ChildSpec{b.Leaf("journald_units", PhaseInput, 0, "journal entries of "+joinUnits(c.Journald.Units),
 		journald.New(mk("units", false), b.Deps))}

@@ -2,8 +2,11 @@ package supervision
 
 import (
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 
+	"github.com/kloros/kloros-observer/actors/config"
 	"github.com/kloros/kloros-observer/actors/dispatch"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -18,19 +21,8 @@ import (
 func ruleSpecs(b *Builder) ([]ChildSpec, error) {
 	c := b.Config
 	names := rules.Names()
-	known := map[string]bool{}
-	for _, n := range names {
-		known[n] = true
-	}
-	var unknown []string
-	for n := range c.Rules {
-		if !known[n] {
-			unknown = append(unknown, n)
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return nil, fmt.Errorf("config: rules.%s: no such rule (known: %v)", unknown[0], names)
+	if err := validateRules(config.NewChecker(c.lines).At("rules"), c.Rules).Err(); err != nil {
+		return nil, err
 	}
 	routes := map[string][]*actor.PID{}
 	var pids []*actor.PID
@@ -60,4 +52,27 @@ func ruleSpecs(b *Builder) ([]ChildSpec, error) {
 		b.Leaf("dispatcher", PhaseRoute, c.Supervision.MailboxSize, "dedup and route events to rules",
 			dispatch.New(dispatch.Config{DedupWindow: c.Dispatcher.DedupWindow, Routes: routes, Rules: pids}, b.Deps)),
 	}, nil
+}
+
+// validateRules checks the rules: section the way the rules will read it at
+// start: a key naming no rule (with the closest name), and each rule's
+// settings built and checked.
+func validateRules(v *config.Checker, settings map[string]yaml.Node) config.Problems {
+	names := rules.Names()
+	keys := make([]string, 0, len(settings))
+	for n := range settings {
+		keys = append(keys, n)
+	}
+	sort.Strings(keys)
+	for _, n := range keys {
+		if !slices.Contains(names, n) {
+			v.Bad(n, nil, config.UnknownKey(n, names))
+			continue
+		}
+		node := settings[n]
+		if _, err := rules.New(n, &node); err != nil {
+			v.Bad(n, nil, strings.TrimPrefix(err.Error(), "rules."+n+": "))
+		}
+	}
+	return v.Problems()
 }

@@ -17,10 +17,11 @@ func spoolSpecs(b *Builder) ([]ChildSpec, error) {
 		// included, and takes part in its Flush barriers (journald
 		// checkpoints its cursor once the spooled events are durable).
 		b.Deps.Stream.SubscribeActor("spool", b.PID("spool"), observe.Events, true)
+		sc := c.Spool
+		sc.RetryInitial, sc.RetryMax, sc.MaxBatch = c.Emitter.RetryInitial, c.Emitter.RetryMax, c.Emitter.MaxBatch
+		sc.DrainTimeout = outputDrainTimeout(c)
 		out = append(out, b.Leaf("spool", PhaseOutput, c.Supervision.MailboxSize, "writes every raw event to "+c.Spool.Dir,
-			emit.NewSpool(emit.SpoolConfig{Dir: c.Spool.Dir, Retention: c.Spool.Retention,
-				RetryInitial: c.Emitter.RetryInitial, RetryMax: c.Emitter.RetryMax, MaxBatch: c.Emitter.MaxBatch,
-				DrainTimeout: outputDrainTimeout(c), MaxQueued: c.Spool.MaxQueued}, b.Deps)))
+			emit.NewSpool(sc, b.Deps)))
 	}
 	out = append(out, b.Leaf("housekeeping", PhaseSupport, 0, "stats line every "+c.StatsInterval.String(),
 		housekeeping.NewHousekeeping(c.StatsInterval, time.Now(), b.Deps)))

@@ -9,6 +9,8 @@ func supportSpecs(b *Builder) ([]ChildSpec, error) {
 	if !c.HTTP.Enabled {
 		return nil, nil
 	}
+	hc := c.HTTP
+	hc.IntentsDir, hc.Ready = c.IntentsDir, b.Ready
 	return []ChildSpec{b.Leaf("http", PhaseSupport, 0, "/metrics, /healthz, /readyz on "+c.HTTP.Listen,
-		web.NewHTTPServer(web.HTTPConfig{Listen: c.HTTP.Listen, IntentsDir: c.IntentsDir, Ready: b.Ready}, b.Deps))}, nil
+		web.NewHTTPServer(hc, b.Deps))}, nil
 }

@@ -2,14 +2,14 @@ package supervision
 
 import "github.com/kloros/kloros-observer/actors/systemdaudit"
 
-// systemdAuditSources declares the systemd audit (systemd_audit:).
+// systemdAuditSources declares the systemd audit.
 func systemdAuditSources(b *Builder) ([]ChildSpec, error) {
-	c := b.Config
-	if !c.SystemdAudit.Enabled {
+	c := b.Config.SystemdAudit
+	if !c.Enabled {
 		return nil, nil
 	}
+	c.StateFile, c.Dispatcher = systemdaudit.StateFile(b.Config.StateDir), b.PID("dispatcher")
 	return []ChildSpec{b.Leaf("systemd_audit", PhaseInput, 0,
-		"disabled services and timers over D-Bus ("+c.SystemdAudit.Bus+"), every "+c.SystemdAudit.Interval.String(),
-		systemdaudit.New(systemdaudit.Params{Config: c.SystemdAudit, StateFile: systemdaudit.StateFile(c.StateDir),
-			Dispatcher: b.PID("dispatcher")}, b.Deps))}, nil
+		"disabled services and timers over D-Bus ("+c.Bus+"), every "+c.Interval.String(),
+		systemdaudit.New(c, b.Deps))}, nil
 }

@@ -143,7 +143,7 @@ func TestIntegrationSdNotifyBinary(t *testing.T) {
 			msgs <- string(buf[:n])
 		}
 	}()
-	d := startDaemon(t, "--state-dir", t.TempDir(), "--watch-enabled=false", "--journald-enabled=false",
+	d := startDaemon(t, "--state-dir", t.TempDir(), "--fswatch-enabled=false", "--journald-enabled=false",
 		"--scrape-enabled=false", "--chembus-enabled=false", "--http-enabled=false")
 	var first string
 	select {

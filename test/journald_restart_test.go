@@ -40,7 +40,7 @@ func TestIntegrationJournaldKill9ExactlyOnce(t *testing.T) {
 		require.NoError(t, err)
 	}
 	args := []string{"--state-dir", state, "--spool-events", "--journal-dir", jdir, "--journal-unit", "dream.service",
-		"--journal-kernel=false", "--watch-enabled=false", "--scrape-enabled=false", "--chembus-enabled=false", "--http-enabled=false"}
+		"--journal-kernel=false", "--fswatch-enabled=false", "--scrape-enabled=false", "--chembus-enabled=false", "--http-enabled=false"}
 	spooled := func() map[string]int {
 		files, _ := filepath.Glob(filepath.Join(state, "events", "*_journald_*.json"))
 		out := map[string]int{}

@@ -21,24 +21,6 @@ import (
 	"github.com/kloros/kloros-observer/messages"
 )
 
-// Config sets the ChemBus actor.
-type Config struct {
-	XSub, XPub        string
-	HeartbeatInterval time.Duration
-	Zooid, Niche      string
-	OnKill            string // ignore | pause | exit
-	MaxFrameBytes     int
-	Linger            time.Duration // how long queued publishes may take at stop
-	Registry          *actor.PID    // receives HeartbeatReceived and KillReceived
-	ProcessStart      time.Time
-	// Coalesce is how long the SUB side waits after a drain before the next
-	// (0: drain whenever something arrives). See subLoop.
-	Coalesce time.Duration
-	// Watermark, shared with the registry, tells watchers when every
-	// heartbeat that arrived before their deadline has been applied.
-	Watermark *Watermark
-}
-
 // ChemBus is this process's ChemBus citizen.
 //
 // It owns three goroutines: the SUB socket's (locked to its thread; hands
@@ -146,10 +128,16 @@ func (c *ChemBus) start(ctx actor.Context) {
 	}
 	dec := c.newDecoder(wm, root, self)
 	c.stopSub, c.subDone, c.decDone = make(chan struct{}), make(chan struct{}), make(chan struct{})
+	proxyUp := c.proxyReady(ctx)
 	go func() {
 		defer close(c.subDone)
 		defer close(raw)
 		defer actors.Recover("chembus subscriber", report)
+		select { // connect once the embedded proxy (if any) is bound, not before
+		case <-proxyUp:
+		case <-c.stopSub:
+			return
+		}
 		opts := subOptions{xpub: c.cfg.XPub, topics: []string{messages.TopicHeartbeat, messages.TopicKill}, maxFrame: c.cfg.MaxFrameBytes,
 			coalesce: c.cfg.Coalesce, wm: wm, log: c.log, inline: dec.batch, health: c.health}
 		subLoop(opts, raw, c.stopSub) // connection failures are retried and logged inside
@@ -163,6 +151,25 @@ func (c *ChemBus) start(ctx actor.Context) {
 	}()
 	c.stopBeat = timer.Every(ctx.ActorSystem(), 0, c.cfg.HeartbeatInterval, self, ownBeat{})
 	c.log.Info("on ChemBus", "xsub", c.cfg.XSub, "xpub", c.cfg.XPub, "zooid", c.cfg.Zooid)
+}
+
+// proxyReady returns a channel closed once the proxy actor has done its
+// start (bound the embedded proxy, or found one bound): it processes this
+// request after its Started, so the SUB side does not dial a port nobody
+// has bound yet and log a failure for nothing. Bounded: a proxy actor that
+// does not answer within 5 s (restarting) does not hold the SUB side back.
+func (c *ChemBus) proxyReady(ctx actor.Context) <-chan struct{} {
+	ready := make(chan struct{})
+	if c.cfg.ProxyActor == nil {
+		close(ready)
+		return ready
+	}
+	f := ctx.RequestFuture(c.cfg.ProxyActor, &messages.ProxyReadyRequest{}, 5*time.Second)
+	go func() {
+		defer close(ready)
+		_, _ = f.Result()
+	}()
+	return ready
 }
 
 // busDecoder validates, counts and delivers what the SUB side read. It runs
@@ -325,6 +332,8 @@ func (a *Proxy) Receive(ctx actor.Context) {
 		default:
 			panic(&actors.ConfigError{Field: "chembus.proxy", Value: a.mode, Why: "cannot run the embedded proxy: " + err.Error()})
 		}
+	case *messages.ProxyReadyRequest:
+		ctx.Respond(&messages.ProxyReadyResponse{Embedded: a.p != nil})
 	case *actor.Stopping, *actor.Restarting:
 		if a.p != nil {
 			a.p.stop()

@@ -1,15 +1,16 @@
 package deadletter
 
 import (
-	"errors"
 	"path/filepath"
 	"strings"
 
-	"github.com/kloros/kloros-observer/actors"
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/kloros/kloros-observer/actors/config"
 )
 
-// Config is the dead-letter source's section of the daemon configuration
-// (deadletter: in YAML).
+// Config is the deadletter section of the daemon's configuration, and what
+// the source runs with.
 type Config struct {
 	// Enabled runs the source.
 	Enabled bool `yaml:"enabled"`
@@ -21,9 +22,15 @@ type Config struct {
 	// MaxLineBytes bounds how much of one line is kept to read its error;
 	// a longer line still counts as one dead letter.
 	MaxLineBytes int `yaml:"max_line_bytes"`
+
+	// Set by the tree.
+	// CheckpointFile holds the position of the last line whose event is
+	// durable (CheckpointFile(stateDir)).
+	CheckpointFile string     `yaml:"-"`
+	Dispatcher     *actor.PID `yaml:"-"`
 }
 
-// DefaultConfig returns the source's defaults.
+// DefaultConfig is the deadletter section when nothing is set.
 func DefaultConfig() Config {
 	return Config{Enabled: true, Unit: "kloros-intent-router.service", MaxLineBytes: 64 << 10}
 }
@@ -40,22 +47,12 @@ func CheckpointFile(stateDir string) string {
 	return filepath.Join(stateDir, "deadletter", "position.json")
 }
 
-// Validate checks the values; every problem names the field
-// (deadletter.<key>) and the value.
-func (c *Config) Validate() error {
-	var errs []error
-	bad := func(field string, v any, why string) {
-		errs = append(errs, &actors.ConfigError{Field: "deadletter." + field, Value: v, Why: why})
-	}
+// Validate checks the section.
+func (c *Config) Validate(v *config.Checker) {
 	// "" is the default, <state_dir>/failed_signals.jsonl, set by Resolve.
 	if c.File != "" && (strings.HasSuffix(c.File, "/") || filepath.Base(c.File) == "." || filepath.Base(c.File) == "..") {
-		bad("file", c.File, "must name a file, not a directory")
+		v.Bad("file", c.File, "must name a file, not a directory")
 	}
-	if c.Unit == "" {
-		bad("unit", `""`, "must not be empty")
-	}
-	if c.MaxLineBytes < 256 {
-		bad("max_line_bytes", c.MaxLineBytes, "must be >= 256")
-	}
-	return errors.Join(errs...)
+	v.NotEmpty("unit", c.Unit)
+	v.AtLeast("max_line_bytes", c.MaxLineBytes, 256)
 }

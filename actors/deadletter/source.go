@@ -24,18 +24,9 @@ import (
 // EventSource is the Source of the events this package sends.
 const EventSource = "deadletter"
 
-// Params is what the source needs besides its Config.
-type Params struct {
-	Config Config
-	// CheckpointFile holds the position of the last line whose event is
-	// durable (CheckpointFile(stateDir)).
-	CheckpointFile string
-	Dispatcher     *actor.PID
-}
-
 // Source follows the dead-letter file (see the package doc).
 type Source struct {
-	p    Params
+	cfg  Config
 	deps actors.Deps
 	m    *metrics
 	log  *slog.Logger
@@ -54,9 +45,9 @@ type Source struct {
 type watchFailed struct{ err error }
 
 // New returns the source's producer. Its metrics are registered once, here.
-func New(p Params, deps actors.Deps) actor.Producer {
+func New(cfg Config, deps actors.Deps) actor.Producer {
 	m := newMetrics(deps.Metrics.Registry)
-	return func() actor.Actor { return &Source{p: p, deps: deps, m: m} }
+	return func() actor.Actor { return &Source{cfg: cfg, deps: deps, m: m} }
 }
 
 // Receive implements actor.Actor.
@@ -85,7 +76,7 @@ func (s *Source) Receive(ctx actor.Context) {
 		s.ckpt <- pos
 	case *watchFailed:
 		s.m.errors.WithLabelValues("watch").Inc()
-		s.log.Warn("dead-letter watch error; file checked again", "file", s.p.Config.File, "err", m.err)
+		s.log.Warn("dead-letter watch error; file checked again", "file", s.cfg.File, "err", m.err)
 	case *actors.GoroutineFailed:
 		panic(m.Err)
 	default:
@@ -98,34 +89,34 @@ func (s *Source) Receive(ctx actor.Context) {
 func (s *Source) observed(ctx actor.Context, ob *observation) {
 	if ob.Truncated {
 		s.m.resets.WithLabelValues("truncated").Inc()
-		s.log.Info("dead-letter file truncated; reading it from the start", "file", s.p.Config.File)
+		s.log.Info("dead-letter file truncated; reading it from the start", "file", s.cfg.File)
 	}
 	if ob.Rotated {
 		s.m.resets.WithLabelValues("rotated").Inc()
-		s.log.Info("dead-letter file replaced; reading the new one from the start", "file", s.p.Config.File)
+		s.log.Info("dead-letter file replaced; reading the new one from the start", "file", s.cfg.File)
 	}
 	if ob.Unparsed > 0 {
 		s.m.unparsed.Add(float64(ob.Unparsed))
 	}
 	if ob.Count > 0 {
 		s.m.lines.Add(float64(ob.Count))
-		msg := fmt.Sprintf("%d historical dead letters in %s", ob.Count, s.p.Config.File)
+		msg := fmt.Sprintf("%d historical dead letters in %s", ob.Count, s.cfg.File)
 		if !ob.Historical {
-			msg = fmt.Sprintf("%d new dead letters in %s", ob.Count, s.p.Config.File)
+			msg = fmt.Sprintf("%d new dead letters in %s", ob.Count, s.cfg.File)
 		}
 		if ob.LastError != "" {
 			msg += "; last error: " + ob.LastError
 		}
 		ev := &messages.Event{Source: EventSource, Type: "error_critical", TS: s.deps.Clock.Now(), Data: map[string]any{
-			"unit": s.p.Config.Unit, "message": msg, "count": ob.Count, "last_error": ob.LastError,
-			"historical": ob.Historical, "file": s.p.Config.File, "offset": ob.Pos.Offset,
+			"unit": s.cfg.Unit, "message": msg, "count": ob.Count, "last_error": ob.LastError,
+			"historical": ob.Historical, "file": s.cfg.File, "offset": ob.Pos.Offset,
 		}}
 		s.m.events.Inc()
-		ctx.Send(s.p.Dispatcher, ev)
+		ctx.Send(s.cfg.Dispatcher, ev)
 	}
 	s.nextID++
 	s.pending[s.nextID] = ob.Pos
-	ctx.Send(s.p.Dispatcher, &messages.Flush{ID: s.nextID, ReplyTo: ctx.Self()})
+	ctx.Send(s.cfg.Dispatcher, &messages.Flush{ID: s.nextID, ReplyTo: ctx.Self()})
 }
 
 func (s *Source) start(ctx actor.Context) {
@@ -135,9 +126,9 @@ func (s *Source) start(ctx actor.Context) {
 	go s.writeCheckpoints()
 	resume, err := s.readCheckpoint()
 	if err != nil {
-		s.log.Warn("cannot read the dead-letter checkpoint; reading the file as a backlog", "file", s.p.CheckpointFile, "err", err)
+		s.log.Warn("cannot read the dead-letter checkpoint; reading the file as a backlog", "file", s.cfg.CheckpointFile, "err", err)
 	}
-	dir := filepath.Dir(s.p.Config.File)
+	dir := filepath.Dir(s.cfg.File)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		panic(fmt.Errorf("dead-letter directory %s: %w", dir, err)) // restarted with backoff
 	}
@@ -152,7 +143,7 @@ func (s *Source) start(ctx actor.Context) {
 	rctx, cancel := context.WithCancel(context.Background())
 	s.cancel, s.done = cancel, make(chan struct{})
 	root, self := ctx.ActorSystem().Root, ctx.Self()
-	fl := &follower{path: filepath.Clean(s.p.Config.File), maxLine: s.p.Config.MaxLineBytes, resume: resume}
+	fl := &follower{path: filepath.Clean(s.cfg.File), maxLine: s.cfg.MaxLineBytes, resume: resume}
 	go func() {
 		defer close(s.done)
 		defer w.Close()
@@ -160,9 +151,9 @@ func (s *Source) start(ctx actor.Context) {
 		defer actors.Recover("dead-letter follower", func(f *actors.GoroutineFailed) { root.Send(self, f) })
 		s.follow(rctx, w, fl, resume == nil, func(m any) { root.Send(self, m) })
 	}()
-	s.deps.Stream.Publish(&messages.SourceObserved{At: s.deps.Clock.Now(), Source: EventSource, Target: s.p.Config.File,
+	s.deps.Stream.Publish(&messages.SourceObserved{At: s.deps.Clock.Now(), Source: EventSource, Target: s.cfg.File,
 		Healthy: true, Detail: "following"})
-	s.log.Info("following the dead-letter file", "file", s.p.Config.File, "resume_offset", offsetOf(resume))
+	s.log.Info("following the dead-letter file", "file", s.cfg.File, "resume_offset", offsetOf(resume))
 }
 
 func offsetOf(p *Position) int64 {
@@ -235,7 +226,7 @@ func (s *Source) release() {
 }
 
 func (s *Source) readCheckpoint() (*Position, error) {
-	b, err := os.ReadFile(s.p.CheckpointFile)
+	b, err := os.ReadFile(s.cfg.CheckpointFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -244,19 +235,19 @@ func (s *Source) readCheckpoint() (*Position, error) {
 	}
 	var p Position
 	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("%s: %w", s.p.CheckpointFile, err)
+		return nil, fmt.Errorf("%s: %w", s.cfg.CheckpointFile, err)
 	}
 	return &p, nil
 }
 
 func (s *Source) writeCheckpoints() {
 	defer close(s.ckptDone)
-	dir, name := filepath.Dir(s.p.CheckpointFile), filepath.Base(s.p.CheckpointFile)
+	dir, name := filepath.Dir(s.cfg.CheckpointFile), filepath.Base(s.cfg.CheckpointFile)
 	for p := range s.ckpt {
 		b, _ := json.Marshal(p)
 		if errs := intentfile.CommitBatch(dir, []intentfile.File{{Name: name, Body: append(b, '\n')}}); errs[0] != nil {
 			s.m.errors.WithLabelValues("checkpoint").Inc()
-			s.log.Error("cannot write the dead-letter checkpoint", "file", s.p.CheckpointFile, "err", errs[0])
+			s.log.Error("cannot write the dead-letter checkpoint", "file", s.cfg.CheckpointFile, "err", errs[0])
 			continue
 		}
 		s.m.checkpoints.Inc()

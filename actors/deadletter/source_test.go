@@ -17,6 +17,7 @@ import (
 
 	"github.com/kloros/kloros-observer/actors"
 	"github.com/kloros/kloros-observer/actors/clock"
+	"github.com/kloros/kloros-observer/actors/config"
 	"github.com/kloros/kloros-observer/actors/telemetry"
 	"github.com/kloros/kloros-observer/messages"
 )
@@ -69,8 +70,11 @@ func (r *rig) start() {
 	r.t.Helper()
 	cfg := DefaultConfig()
 	cfg.File = r.file
-	require.NoError(r.t, cfg.Validate())
-	r.pid = r.sys.Root.Spawn(actor.PropsFromProducer(New(Params{Config: cfg, CheckpointFile: CheckpointFile(r.state), Dispatcher: r.disp}, r.deps)))
+	v := config.NewChecker(nil)
+	cfg.Validate(v)
+	require.NoError(r.t, v.Err())
+	cfg.CheckpointFile, cfg.Dispatcher = CheckpointFile(r.state), r.disp
+	r.pid = r.sys.Root.Spawn(actor.PropsFromProducer(New(cfg, r.deps)))
 }
 
 func (r *rig) stop() {
@@ -254,10 +258,14 @@ func TestConfigValidate(t *testing.T) {
 	c := DefaultConfig()
 	c.Resolve("/var/lib/kloros")
 	require.Equal(t, "/var/lib/kloros/failed_signals.jsonl", c.File)
-	require.NoError(t, c.Validate())
+	v := config.NewChecker(nil)
+	c.Validate(v.At("deadletter"))
+	require.NoError(t, v.Err())
 	c.File, c.Unit, c.MaxLineBytes = "/var/lib/kloros/", "", 10
-	err := c.Validate()
-	require.ErrorContains(t, err, "deadletter.file = /var/lib/kloros/: must name a file")
-	require.ErrorContains(t, err, "deadletter.unit")
-	require.ErrorContains(t, err, "deadletter.max_line_bytes = 10")
+	v = config.NewChecker(nil)
+	c.Validate(v.At("deadletter"))
+	err := v.Err()
+	for _, want := range []string{"deadletter.file", "/var/lib/kloros/", "must name a file", "deadletter.unit", "deadletter.max_line_bytes", "must be >= 256"} {
+		require.ErrorContains(t, err, want)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kloros/kloros-observer/actors"
+	"github.com/kloros/kloros-observer/actors/config"
 	"github.com/kloros/kloros-observer/actors/observe"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -13,14 +14,24 @@ import (
 	"github.com/kloros/kloros-observer/messages"
 )
 
-// Config wires the dispatcher to its receivers.
+// Config is the dispatcher section of the daemon's configuration, and the
+// dispatcher's wiring to the rules.
 type Config struct {
-	DedupWindow time.Duration
+	// DedupWindow: an event whose source:type[:path][:unit] was seen within
+	// it is not routed again (operational and critical errors excepted).
+	DedupWindow time.Duration `yaml:"dedup_window"`
+
 	// Routes maps an event type to the rules subscribed to it.
-	Routes map[string][]*actor.PID
+	Routes map[string][]*actor.PID `yaml:"-"`
 	// Rules lists every rule (Flush barriers go to all of them).
-	Rules []*actor.PID
+	Rules []*actor.PID `yaml:"-"`
 }
+
+// DefaultConfig is the dispatcher section when nothing is set (SPEC §2.1).
+func DefaultConfig() Config { return Config{DedupWindow: 60 * time.Second} }
+
+// Validate checks the section.
+func (c *Config) Validate(v *config.Checker) { v.Positive("dedup_window", c.DedupWindow) }
 
 // Dispatcher counts, deduplicates, publishes and routes events.
 //

@@ -17,26 +17,6 @@ import (
 	"github.com/kloros/kloros-observer/messages"
 )
 
-// EmitterConfig sets where and how intents are written.
-type EmitterConfig struct {
-	Dir          string
-	DedupWindow  time.Duration // identical intents within it are written once
-	Retention    time.Duration // intents older than this (by name) are pruned
-	RetryInitial time.Duration
-	RetryMax     time.Duration
-	MaxBatch     int           // intents sharing one directory fsync
-	PruneEvery   time.Duration // 0: Retention/24, at most 10 min
-	DrainTimeout time.Duration // bound on finishing queued writes at stop (0: 5 s)
-	// MaxQueued bounds the intents held in memory, beyond the writer's
-	// channel, while the directory fails; past it new intents are refused
-	// and counted (intents_lost_total{reason="queue_full"}). 0: 100000.
-	MaxQueued int
-}
-
-// DefaultMaxQueued is EmitterConfig.MaxQueued's default: intents are a few
-// hundred bytes, so holding this many costs tens of MB at most.
-const DefaultMaxQueued = 100000
-
 // Emitter writes intents into the orchestrator's queue directory (SPEC §1.1).
 //
 // Receives: *messages.EmitIntent (encoded and deduplicated in Receive, then

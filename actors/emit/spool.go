@@ -22,20 +22,6 @@ import (
 	"github.com/kloros/kloros-observer/messages"
 )
 
-// SpoolConfig sets raw event spooling.
-type SpoolConfig struct {
-	Dir          string
-	Retention    time.Duration
-	RetryInitial time.Duration
-	RetryMax     time.Duration
-	MaxBatch     int
-	DrainTimeout time.Duration // bound on finishing queued writes at stop (0: 5 s)
-	// MaxQueued bounds the events held in memory, beyond the writer's
-	// channel, while the directory fails; past it new events are not spooled
-	// and counted (spool_events_lost_total{reason="queue_full"}). 0: 100000.
-	MaxQueued int
-}
-
 // Spool writes every event a source produces (before dedup) to
 // Dir/{ts_ms}_{source}_{type}_{seq}.json as {"source","type","ts","data"},
 // atomically (tmp, fsync, rename, one directory fsync per burst). seq keeps

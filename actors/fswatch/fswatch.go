@@ -20,14 +20,6 @@ import (
 	"github.com/kloros/kloros-observer/messages"
 )
 
-// Config sets the file-watch source.
-type Config struct {
-	// Paths to watch: directories, or files (their directory is watched).
-	// A path that does not exist yet is picked up when it appears.
-	Paths      []string
-	Dispatcher *actor.PID
-}
-
 // Source watches paths with inotify and classifies what happens in
 // them (SPEC §2.1): *.json created in a "promotions" directory →
 // promotion_new; a name containing "phase_complete" created in a "signals"
@@ -101,7 +93,7 @@ func (s *Source) Receive(ctx actor.Context) {
 }
 
 func (s *Source) start(ctx actor.Context) {
-	s.log = s.deps.Logger.With("actor", "sources/fsnotify")
+	s.log = s.deps.Logger.With("actor", "sources/fswatch")
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		panic(err) // out of inotify instances: restart with backoff
@@ -115,7 +107,7 @@ func (s *Source) start(ctx actor.Context) {
 	root, self := ctx.ActorSystem().Root, ctx.Self()
 	go func() {
 		defer close(s.done)
-		defer actors.Recover("fsnotify reader", func(f *actors.GoroutineFailed) { root.Send(self, f) })
+		defer actors.Recover("fswatch reader", func(f *actors.GoroutineFailed) { root.Send(self, f) })
 		for {
 			select {
 			case <-rctx.Done():

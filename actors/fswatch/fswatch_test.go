@@ -64,7 +64,7 @@ func noEvent(t *testing.T, ch chan any) {
 	}
 }
 
-func TestFSNotifyExistingDirectory(t *testing.T) {
+func TestFSWatchExistingDirectory(t *testing.T) {
 	home := t.TempDir()
 	prom := filepath.Join(home, "out", "promotions")
 	require.NoError(t, os.MkdirAll(prom, 0o755))
@@ -84,7 +84,7 @@ func TestFSNotifyExistingDirectory(t *testing.T) {
 	noEvent(t, ch)
 }
 
-func TestFSNotifyPathCreatedLaterAndRecreated(t *testing.T) {
+func TestFSWatchPathCreatedLaterAndRecreated(t *testing.T) {
 	home := t.TempDir()
 	prom := filepath.Join(home, "out", "deep", "promotions")
 	ch, _, _ := startFS(t, prom)
@@ -104,7 +104,7 @@ func TestFSNotifyPathCreatedLaterAndRecreated(t *testing.T) {
 	require.Equal(t, filepath.Join(prom, "third.json"), nextEvent(t, ch).Data["path"])
 }
 
-func TestFSNotifyReadyFileAndSignals(t *testing.T) {
+func TestFSWatchReadyFileAndSignals(t *testing.T) {
 	home := t.TempDir()
 	ready := filepath.Join(home, "out", "dream", "ready")
 	signals := filepath.Join(home, ".kloros", "signals")
@@ -127,7 +127,7 @@ func TestFSNotifyReadyFileAndSignals(t *testing.T) {
 	require.Equal(t, "phase_signal", e.Type)
 }
 
-func TestFSNotifyReleasesOnRestart(t *testing.T) {
+func TestFSWatchReleasesOnRestart(t *testing.T) {
 	home := t.TempDir()
 	ch, src, s := startFS(t, home+"/promotions")
 	require.NoError(t, os.MkdirAll(home+"/promotions", 0o755))

@@ -28,27 +28,6 @@ import (
 	"github.com/kloros/kloros-observer/messages"
 )
 
-// Config sets the heartbeat monitor.
-type Config struct {
-	Threshold       time.Duration
-	NicheThresholds map[string]time.Duration
-	GapRepeat       time.Duration // 0: one CAPABILITY_GAP per episode
-	PublishRecovery bool
-	RecoveryTopic   string
-	Retention       time.Duration
-	MaxZooids       int
-	CheckpointEvery time.Duration
-	StateFile       string
-	OnKill          string
-	ChemBus         *actor.PID
-	ProbeEvery      time.Duration // lag probe period (0: 1 s)
-	// WatcherMailbox makes each watcher's mailbox (nil: protoactor's default).
-	WatcherMailbox actor.MailboxProducer
-	// Watermark, shared with the ChemBus actor, lets watchers wait for
-	// heartbeats still in our own pipeline (nil: none in front of us).
-	Watermark Pipeline
-}
-
 // Pipeline is what the registry and its watchers ask of the bus in front of
 // them: has every heartbeat that reached us before a deadline been applied?
 // chembus.BusWatermark implements it; heartbeat does not import chembus.
@@ -188,7 +167,7 @@ type monitorShared struct {
 	paused    atomic.Bool
 	bus       Pipeline
 	chembus   *actor.PID
-	metrics   *telemetry.ChemBusMetrics
+	metrics   *telemetry.HeartbeatMetrics
 }
 
 func (sh *monitorShared) publishGap(ctx actor.Context, st *zooidState, id string, missing time.Duration, repeat bool) {
@@ -261,7 +240,7 @@ func (r *Registry) Receive(ctx actor.Context) {
 		if r.cfg.OnKill != "ignore" && !r.paused {
 			r.paused = true
 			r.shared.paused.Store(true)
-			r.deps.Metrics.ChemBus.Paused.Set(1)
+			r.deps.Metrics.Heartbeat.Paused.Set(1)
 			r.log.Warn("governance.kill received: CAPABILITY_GAP publishing paused; silences are still tracked and logged")
 		}
 	case sweepTick:
@@ -284,7 +263,7 @@ func (r *Registry) start(ctx actor.Context) {
 		r.maxThresh = max(r.maxThresh, d)
 	}
 	r.ckpt, r.ckDone = make(chan *checkpointFile, 1), make(chan struct{})
-	log, m, grace := r.log, r.deps.Metrics.ChemBus, r.maxThresh
+	log, m, grace := r.log, r.deps.Metrics.Heartbeat, r.maxThresh
 	bus := r.cfg.Watermark
 	if bus == nil {
 		bus = noPipeline{}
@@ -363,7 +342,7 @@ func (r *Registry) watcherProps(st *zooidState) *actor.Props {
 var watcherDispatcher = actor.NewSynchronizedDispatcher(10)
 
 func (r *Registry) beat(ctx actor.Context, hb *messages.HeartbeatReceived) {
-	m := r.deps.Metrics.ChemBus
+	m := r.deps.Metrics.Heartbeat
 	st, ok := r.zooids[hb.Zooid]
 	if !ok {
 		if len(r.zooids) >= r.cfg.MaxZooids {
@@ -466,7 +445,7 @@ func (r *Registry) recovered(ctx actor.Context, m *messages.ZooidRecovered) {
 	defer r.checkpointSoon(ctx)
 	r.silent--
 	r.gaugesStale = true
-	r.deps.Metrics.ChemBus.Recoveries.Inc()
+	r.deps.Metrics.Heartbeat.Recoveries.Inc()
 	r.log.Info("zooid recovered", "zooid", st.name, "niche", st.niche(), "incident_id", ep.IncidentID,
 		"silent_seconds", time.Since(ep.Since).Seconds())
 	r.deps.Stream.Publish(&messages.GapObserved{At: m.At, Change: messages.GapClosed, Zooid: st.name, Niche: st.niche(),
@@ -535,7 +514,7 @@ func (r *Registry) sweep(ctx actor.Context) {
 			delete(r.zooids, name)
 			r.silent--
 			r.dirty = true
-			r.deps.Metrics.ChemBus.Forgotten.Inc()
+			r.deps.Metrics.Heartbeat.Forgotten.Inc()
 			r.log.Info("forgetting zooid silent longer than the retention", "zooid", name, "retention_seconds", r.cfg.Retention.Seconds())
 			r.deps.Stream.Publish(&messages.ZooidObserved{At: now, Change: messages.ZooidForgotten, Zooid: name, Niche: st.niche()})
 		}
@@ -545,8 +524,8 @@ func (r *Registry) sweep(ctx actor.Context) {
 
 func (r *Registry) gauges() {
 	r.gaugesStale = false
-	r.deps.Metrics.ChemBus.Zooids.WithLabelValues("alive").Set(float64(len(r.zooids) - r.silent))
-	r.deps.Metrics.ChemBus.Zooids.WithLabelValues("silent").Set(float64(r.silent))
+	r.deps.Metrics.Heartbeat.Zooids.WithLabelValues("alive").Set(float64(len(r.zooids) - r.silent))
+	r.deps.Metrics.Heartbeat.Zooids.WithLabelValues("silent").Set(float64(r.silent))
 }
 
 // incidentRand makes incident ids: unique, not secret, and cheap (crypto

@@ -27,22 +27,6 @@ import (
 	"github.com/kloros/kloros-observer/messages"
 )
 
-// Config sets one journald source.
-type Config struct {
-	Name   string   // "units" or "kernel": the metrics label and checkpoint name
-	Units  []string // units mode: matched on _SYSTEMD_UNIT, or SYSLOG_IDENTIFIER with Match=identifier
-	Match  string
-	Kernel bool   // kernel mode: _TRANSPORT=kernel
-	Dir    string // read journal files from here instead of the system journal
-	Since  time.Time
-	// CheckpointFile holds the cursor of the last entry whose event (and
-	// intents) are durable.
-	CheckpointFile     string
-	CheckpointInterval time.Duration
-	MaxMessageBytes    int
-	Dispatcher         *actor.PID
-}
-
 // Source reads the journal natively (sdjournal) and never loses or
 // repeats an entry across restarts.
 //
@@ -298,8 +282,8 @@ func (s *Source) open(cursor string) (*sdjournal.Journal, error) {
 		s.log.Warn("checkpointed journal cursor no longer exists (vacuumed?); starting at the oldest entry",
 			"cursor", cursor, "entries_possibly_missed", missed)
 		err = j.SeekHead()
-	case !s.cfg.Since.IsZero():
-		err = j.SeekRealtimeUsec(uint64(s.cfg.Since.UnixMicro()))
+	case !s.cfg.Start.IsZero():
+		err = j.SeekRealtimeUsec(uint64(s.cfg.Start.UnixMicro()))
 	case s.cfg.Dir != "":
 		err = j.SeekHead()
 	default:
@@ -347,7 +331,7 @@ func cursorSeq(c string) int64 {
 }
 
 func (s *Source) match(j *sdjournal.Journal) error {
-	if s.cfg.Kernel {
+	if s.cfg.ReadKernel {
 		return j.AddMatch("_TRANSPORT=kernel")
 	}
 	field := "_SYSTEMD_UNIT"
@@ -397,7 +381,7 @@ func (s *Source) entry(j *sdjournal.Journal, m *journalCounters) *messages.Event
 		m.truncated.Inc()
 	}
 	unit := ""
-	if s.cfg.Kernel {
+	if s.cfg.ReadKernel {
 		unit = "kernel"
 	} else if len(s.cfg.Units) == 1 {
 		unit = s.cfg.Units[0] // the match admits only this one: no need to read it
@@ -412,7 +396,7 @@ func (s *Source) entry(j *sdjournal.Journal, m *journalCounters) *messages.Event
 			prio = n
 		}
 	}
-	typ := classify.Entry(unit, msg, prio, s.cfg.Kernel)
+	typ := classify.Entry(unit, msg, prio, s.cfg.ReadKernel)
 	if typ == "" {
 		return nil
 	}

@@ -211,7 +211,7 @@ func TestJournaldRealSystemJournal(t *testing.T) {
 	s := actortest.NewSystem(t)
 	disp, evs, _ := flushAnswerer(t, s, 0)
 	cfg := journaldCfg("", t.TempDir(), disp)
-	cfg.Match, cfg.Units, cfg.Since = "identifier", []string{id}, time.Now().Add(-time.Second)
+	cfg.Match, cfg.Units, cfg.Start = "identifier", []string{id}, time.Now().Add(-time.Second)
 	pid := s.Root.Spawn(actor.PropsFromProducer(New(cfg, actortest.Deps(t, nil))))
 	t.Cleanup(func() { s.Root.StopFuture(pid).Wait() })
 	send := func(msg string, p journal.Priority) {

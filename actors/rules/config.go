@@ -1,36 +1,22 @@
 package rules
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
-	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/kloros/kloros-observer/actors/config"
 	"github.com/kloros/kloros-observer/messages"
 )
 
 // decode reads a rule's YAML settings into cfg (which holds the defaults)
-// strictly: an unknown key or a value of the wrong type is an error naming
-// it. yaml.Node.Decode has no strict mode, so the node is re-encoded and read
-// with KnownFields.
+// strictly: an unknown key (with the closest valid one) or a value of the
+// wrong type is an error naming the key, its line in the config file and
+// the value; durations take a Go duration or plain seconds.
 func decode(node *yaml.Node, cfg any) error {
-	if node == nil || node.Kind == 0 {
-		return nil
-	}
-	b, err := yaml.Marshal(node)
-	if err != nil {
-		return err
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return errors.New(strings.ReplaceAll(err.Error(), "yaml: unmarshal errors:\n  ", ""))
-	}
-	return nil
+	_, problems := config.DecodeNode(node, cfg, "")
+	return problems.Err()
 }
 
 func positive(field string, d time.Duration) error {

@@ -10,29 +10,30 @@ import (
 )
 
 // Check is one threshold check on scraped metrics.
+// It is also the type of each entry of the top-level checks: list.
 type Check struct {
-	Name   string
-	Metric string
+	Name   string `yaml:"name"`
+	Metric string `yaml:"metric"`
 	// Labels must all match (exact); Exclude drops series whose label has any
 	// of the listed values (e.g. fstype: [tmpfs, overlay]).
-	Labels  map[string]string
-	Exclude map[string][]string
+	Labels  map[string]string   `yaml:"labels"`
+	Exclude map[string][]string `yaml:"exclude"`
 	// Value is read as: gauge (the sample), or increase over Window (counters:
 	// a reset counts as starting from zero, as Prometheus' increase() does).
-	Mode   string // gauge | increase
-	Window time.Duration
+	Mode   string        `yaml:"mode"` // gauge | increase
+	Window time.Duration `yaml:"window"`
 	// Ratio divides by this metric's series with the same labels; Invert
 	// then takes 1 - ratio (used fraction from available/size). Minus
 	// subtracts this metric's series with the same labels (total - free).
-	Ratio  string
-	Invert bool
-	Minus  string
-	Op     string // > >= < <= == !=
-	Value  float64
+	Ratio  string  `yaml:"ratio"`
+	Invert bool    `yaml:"invert"`
+	Minus  string  `yaml:"minus"`
+	Op     string  `yaml:"op"` // > >= < <= == !=
+	Value  float64 `yaml:"value"`
 	// EventType is emitted when a series crosses the threshold; it is not
 	// emitted again until the series went back under (or Renotify passed).
-	EventType string
-	Renotify  time.Duration
+	EventType string        `yaml:"event_type"`
+	Renotify  time.Duration `yaml:"renotify"` // 0: once per crossing
 }
 
 // series is one scraped sample.

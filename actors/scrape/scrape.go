@@ -23,17 +23,6 @@ import (
 	"github.com/kloros/kloros-observer/actors/timer"
 )
 
-// ScrapeConfig sets one scrape source.
-type ScrapeConfig struct {
-	Endpoint     string
-	Index        int // position in the configuration: the metrics label
-	Interval     time.Duration
-	Timeout      time.Duration // 0: DefaultScrapeTimeout(Interval)
-	MaxBodyBytes int64
-	Checks       []Check
-	Dispatcher   *actor.PID
-}
-
 // Source scrapes one Prometheus endpoint every Interval and turns
 // threshold crossings into events (SPEC §2.1, metrics row).
 //
@@ -51,7 +40,7 @@ type ScrapeConfig struct {
 // (or an EventBatch) to the dispatcher. Releases the timer and cancels and
 // waits for an in-flight scrape on Stopping and Restarting.
 type Source struct {
-	cfg   ScrapeConfig
+	cfg   SourceConfig
 	deps  actors.Deps
 	log   *slog.Logger
 	label string
@@ -64,6 +53,7 @@ type Source struct {
 	wg       sync.WaitGroup
 	inflight bool
 	state    string // "" (unknown), "up", or the failure reason
+	fellBack bool   // the fallback to the text format was logged
 }
 
 type scrapeTick struct{}
@@ -73,10 +63,11 @@ type scrapeResult struct {
 	err      error
 	duration time.Duration
 	at       time.Time
+	fallback string // the Content-Type read as text by fallback ("" if none)
 }
 
 // New returns the source's producer.
-func New(cfg ScrapeConfig, deps actors.Deps) actor.Producer {
+func New(cfg SourceConfig, deps actors.Deps) actor.Producer {
 	return func() actor.Actor { return &Source{cfg: cfg, deps: deps} }
 }
 
@@ -170,8 +161,16 @@ func (s *Source) scrape(ctx context.Context) *scrapeResult {
 	case mt == "text/plain" && (params["version"] == "" || params["version"] == expfmt.TextVersion):
 	case mt == "application/openmetrics-text" && (params["version"] == "" || params["version"] == expfmt.OpenMetricsVersion_1_0_0):
 		in = newOMToText(counted)
+	case s.cfg.FallbackProtocol == FallbackText:
+		// What Prometheus 2 did, and Prometheus 3's fallback_scrape_protocol:
+		// a static file server's application/octet-stream (or nothing) is
+		// read as the text format. The actor says so once per endpoint.
+		res.fallback = resp.Header.Get("Content-Type")
+		if res.fallback == "" {
+			res.fallback = "(none)"
+		}
 	default:
-		res.reason, res.err = "content_type", fmt.Errorf("unsupported Content-Type %q", resp.Header.Get("Content-Type"))
+		res.reason, res.err = "content_type", fmt.Errorf("unsupported Content-Type %q (scrape.fallback_protocol is none)", resp.Header.Get("Content-Type"))
 		return res
 	}
 	dec := expfmt.NewDecoder(in, expfmt.NewFormat(expfmt.TypeTextPlain))
@@ -262,6 +261,11 @@ func (s *Source) handle(ctx actor.Context, r *scrapeResult) {
 		return
 	}
 	m.Up.WithLabelValues(s.label).Set(1)
+	if r.fallback != "" && !s.fellBack {
+		s.fellBack = true
+		s.log.Info("endpoint does not say it serves Prometheus metrics; parsing its body as the text format (scrape.fallback_protocol: text)",
+			"content_type", r.fallback)
+	}
 	if s.state != "up" {
 		if s.state != "" {
 			s.log.Info("scrape recovered")

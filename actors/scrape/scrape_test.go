@@ -84,8 +84,8 @@ func startScrape(t *testing.T, url string, checks []Check, maxBody int64, timeou
 	s := actortest.NewSystem(t)
 	disp, ch := actortest.Probe(t, s)
 	deps := actortest.Deps(t, nil)
-	pid := s.Root.Spawn(actor.PropsFromProducer(New(ScrapeConfig{Endpoint: url, Interval: 100 * time.Millisecond,
-		Timeout: timeout, MaxBodyBytes: maxBody, Checks: checks, Dispatcher: disp}, deps)))
+	pid := s.Root.Spawn(actor.PropsFromProducer(New(SourceConfig{Endpoint: url, Config: Config{Interval: 100 * time.Millisecond,
+		Timeout: timeout, MaxBodyBytes: maxBody, FallbackProtocol: FallbackNone}, Checks: checks, Dispatcher: disp}, deps)))
 	t.Cleanup(func() { s.Root.StopFuture(pid).Wait() })
 	return ch, deps
 }
@@ -278,8 +278,8 @@ func TestScrapeHangingEndpointNeverStacks(t *testing.T) {
 			s := actortest.NewSystem(t)
 			disp, _ := actortest.Probe(t, s)
 			deps := actortest.Deps(t, nil)
-			pid := s.Root.Spawn(actor.PropsFromProducer(New(ScrapeConfig{Endpoint: srv.URL, Interval: 400 * time.Millisecond,
-				MaxBodyBytes: 1 << 20, Dispatcher: disp}, deps)))
+			pid := s.Root.Spawn(actor.PropsFromProducer(New(SourceConfig{Endpoint: srv.URL, Config: Config{Interval: 400 * time.Millisecond,
+				MaxBodyBytes: 1 << 20}, Dispatcher: disp}, deps)))
 			t.Cleanup(func() { s.Root.StopFuture(pid).Wait() })
 			require.Eventually(t, func() bool { return scrapes(t, deps, "timeout") >= 4 }, 10*time.Second, 10*time.Millisecond,
 				"by reason: parse %v connect %v", scrapes(t, deps, "parse"), scrapes(t, deps, "connect"))
@@ -337,8 +337,8 @@ func TestScrapeFiringMetricPerEndpointAndCheck(t *testing.T) {
 	for i, ms := range []*metricsServer{hot, cool} {
 		srv := httptest.NewServer(ms)
 		t.Cleanup(srv.Close)
-		pid := s.Root.Spawn(actor.PropsFromProducer(New(ScrapeConfig{Endpoint: srv.URL, Index: i, Interval: 50 * time.Millisecond,
-			MaxBodyBytes: 1 << 20, Checks: DefaultChecks(), Dispatcher: disp}, deps)))
+		pid := s.Root.Spawn(actor.PropsFromProducer(New(SourceConfig{Endpoint: srv.URL, Index: i, Config: Config{Interval: 50 * time.Millisecond,
+			MaxBodyBytes: 1 << 20}, Checks: DefaultChecks(), Dispatcher: disp}, deps)))
 		t.Cleanup(func() { s.Root.StopFuture(pid).Wait() })
 	}
 	firing := func(ep, check string) float64 {

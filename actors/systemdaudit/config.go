@@ -1,16 +1,17 @@
 package systemdaudit
 
 import (
-	"errors"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/kloros/kloros-observer/actors"
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/kloros/kloros-observer/actors/config"
 )
 
-// Config is the audit's section of the daemon configuration
-// (systemd_audit: in YAML).
+// Config is the systemd_audit section of the daemon's configuration, and
+// what the source runs with.
 type Config struct {
 	// Enabled runs the audit.
 	Enabled bool `yaml:"enabled"`
@@ -35,6 +36,11 @@ type Config struct {
 	RetryMax     time.Duration `yaml:"retry_max"`
 	// CallTimeout bounds one D-Bus call.
 	CallTimeout time.Duration `yaml:"call_timeout"`
+
+	// Set by the tree.
+	// StateFile holds the reported units and the last audit (StateFile(stateDir)).
+	StateFile  string     `yaml:"-"`
+	Dispatcher *actor.PID `yaml:"-"`
 }
 
 // DefaultExclude are the colony's exclusions (SPEC §1.4).
@@ -44,7 +50,7 @@ func DefaultExclude() []string {
 		"plymouth", "display-manager", "autovt@", "container-", "user@", "debug-"}
 }
 
-// DefaultConfig returns the audit's defaults.
+// DefaultConfig is the systemd_audit section when nothing is set.
 func DefaultConfig() Config {
 	return Config{Enabled: true, Bus: "system", Interval: 24 * time.Hour,
 		Types: []string{"service", "timer"}, States: []string{"disabled"}, Exclude: DefaultExclude(),
@@ -56,51 +62,41 @@ func StateFile(stateDir string) string {
 	return filepath.Join(stateDir, "systemd_audit", "state.json")
 }
 
-// Validate checks the values; every problem names the field
-// (systemd_audit.<key>) and the value.
-func (c *Config) Validate() error {
-	var errs []error
-	bad := func(field string, v any, why string) {
-		errs = append(errs, &actors.ConfigError{Field: "systemd_audit." + field, Value: v, Why: why})
-	}
+// Validate checks the section.
+func (c *Config) Validate(v *config.Checker) {
 	switch {
 	case c.Bus == "system", c.Bus == "user":
 	case strings.Contains(c.Bus, ":") && !strings.HasPrefix(c.Bus, ":"):
 	default:
-		bad("bus", c.Bus, "must be system, user or a D-Bus address such as unix:path=/run/dbus/system_bus_socket")
+		v.Bad("bus", c.Bus, "must be system, user or a D-Bus address such as unix:path=/run/dbus/system_bus_socket")
 	}
 	if c.Interval < time.Minute {
-		bad("interval", c.Interval, "must be at least 1m (the colony audits daily: 24h)")
+		v.Bad("interval", c.Interval, "must be at least 1m (the colony audits daily: 24h)")
 	}
 	if len(c.Types) == 0 {
-		bad("types", "[]", "must list at least one unit type, such as service")
+		v.Bad("types", "[]", "must list at least one unit type, such as service")
 	}
 	for _, t := range c.Types {
 		if t == "" || strings.ContainsAny(t, "./*?[") {
-			bad("types", t, "must be a unit type such as service or timer")
+			v.Bad("types", t, "must be a unit type such as service or timer")
 		}
 	}
 	if len(c.States) == 0 {
-		bad("states", "[]", "must list at least one unit file state, such as disabled")
+		v.Bad("states", "[]", "must list at least one unit file state, such as disabled")
 	}
 	for _, e := range c.Exclude {
 		if e == "" {
-			bad("exclude", `""`, "must not hold an empty string (it would exclude every unit)")
+			v.Bad("exclude", e, "must not hold an empty string (it would exclude every unit)")
 		}
 	}
 	if c.Pace < time.Second {
-		bad("pace", c.Pace, "must be at least 1s (at most one event a second)")
+		v.Bad("pace", c.Pace, "must be at least 1s (at most one event a second)")
 	}
-	if c.RetryInitial <= 0 {
-		bad("retry_initial", c.RetryInitial, "must be a positive duration")
-	}
+	v.Positive("retry_initial", c.RetryInitial)
 	if c.RetryMax < c.RetryInitial {
-		bad("retry_max", c.RetryMax, "must be >= systemd_audit.retry_initial")
+		v.Bad("retry_max", c.RetryMax, "must be >= systemd_audit.retry_initial")
 	}
-	if c.CallTimeout <= 0 {
-		bad("call_timeout", c.CallTimeout, "must be a positive duration")
-	}
-	return errors.Join(errs...)
+	v.Positive("call_timeout", c.CallTimeout)
 }
 
 // excluded reports whether unit is a system unit the audit skips.

@@ -30,14 +30,6 @@ const EventSource = "systemd_audit"
 // EventType is the type of the events this package sends.
 const EventType = "systemd_disabled"
 
-// Params is what the source needs besides its Config.
-type Params struct {
-	Config Config
-	// StateFile holds the reported units and the last audit (StateFile(stateDir)).
-	StateFile  string
-	Dispatcher *actor.PID
-}
-
 // state is what the audit remembers across restarts.
 type state struct {
 	// LastAudit is when the last audit's units were all reported (zero:
@@ -50,7 +42,7 @@ type state struct {
 
 // Source is the systemd audit (see the package doc).
 type Source struct {
-	p    Params
+	cfg  Config
 	deps actors.Deps
 	m    *metrics
 	log  *slog.Logger
@@ -88,9 +80,9 @@ type busFailed struct {
 type paceTick struct{}
 
 // New returns the source's producer. Its metrics are registered once, here.
-func New(p Params, deps actors.Deps) actor.Producer {
+func New(cfg Config, deps actors.Deps) actor.Producer {
 	m := newMetrics(deps.Metrics.Registry)
-	return func() actor.Actor { return &Source{p: p, deps: deps, m: m} }
+	return func() actor.Actor { return &Source{cfg: cfg, deps: deps, m: m} }
 }
 
 // Receive implements actor.Actor.
@@ -118,9 +110,9 @@ func (s *Source) Receive(ctx actor.Context) {
 		s.m.busErrors.Inc()
 		if !s.busDown {
 			s.busDown = true
-			s.deps.Stream.Publish(&messages.SourceObserved{At: s.deps.Clock.Now(), Source: EventSource, Target: s.p.Config.Bus,
+			s.deps.Stream.Publish(&messages.SourceObserved{At: s.deps.Clock.Now(), Source: EventSource, Target: s.cfg.Bus,
 				Healthy: false, Detail: m.Err.Error()})
-			s.log.Warn("no systemd D-Bus; the audit is retried with backoff", "bus", s.p.Config.Bus, "err", m.Err,
+			s.log.Warn("no systemd D-Bus; the audit is retried with backoff", "bus", s.cfg.Bus, "err", m.Err,
 				"retry_seconds", m.Retry.Seconds())
 		}
 	case *actors.GoroutineFailed:
@@ -137,14 +129,14 @@ func (s *Source) start(ctx actor.Context) {
 	s.pending = map[uint64]unitFile{}
 	st, err := s.load()
 	if err != nil {
-		s.log.Warn("cannot read the audit state; auditing from scratch", "file", s.p.StateFile, "err", err)
+		s.log.Warn("cannot read the audit state; auditing from scratch", "file", s.cfg.StateFile, "err", err)
 	}
 	s.st = st
 	s.saveCh, s.saveDone = make(chan []byte, 1), make(chan struct{})
 	go s.writeState()
 	due := s.deps.Clock.Now()
 	if !st.LastAudit.IsZero() {
-		due = st.LastAudit.Add(s.p.Config.Interval)
+		due = st.LastAudit.Add(s.cfg.Interval)
 	}
 	s.m.nextAudit.Set(float64(due.Unix()))
 	rctx, cancel := context.WithCancel(context.Background())
@@ -156,7 +148,7 @@ func (s *Source) start(ctx actor.Context) {
 		defer actors.Recover("systemd auditor", func(f *actors.GoroutineFailed) { root.Send(self, f) })
 		s.run(rctx, s.audit, func(m any) { root.Send(self, m) })
 	}()
-	s.log.Info("systemd audit scheduled", "bus", s.p.Config.Bus, "next_audit", due.Format(time.RFC3339),
+	s.log.Info("systemd audit scheduled", "bus", s.cfg.Bus, "next_audit", due.Format(time.RFC3339),
 		"units_reported", len(st.Reported))
 }
 
@@ -181,7 +173,7 @@ func (s *Source) release() {
 // reported state, queues those not reported yet.
 func (s *Source) audited(ctx actor.Context, a *audited) {
 	if s.busDown || !s.audited1 {
-		s.deps.Stream.Publish(&messages.SourceObserved{At: s.deps.Clock.Now(), Source: EventSource, Target: s.p.Config.Bus,
+		s.deps.Stream.Publish(&messages.SourceObserved{At: s.deps.Clock.Now(), Source: EventSource, Target: s.cfg.Bus,
 			Healthy: true, Detail: fmt.Sprintf("audited %d unit files", len(a.Units))})
 	}
 	s.audited1 = true
@@ -192,7 +184,7 @@ func (s *Source) audited(ctx actor.Context, a *audited) {
 	s.m.audits.Inc()
 	current := map[string]unitFile{}
 	for _, u := range a.Units {
-		if s.p.Config.excluded(u.Unit) || !s.wanted(u) {
+		if s.cfg.excluded(u.Unit) || !s.wanted(u) {
 			continue
 		}
 		current[u.Unit] = u
@@ -231,10 +223,10 @@ func (s *Source) audited(ctx actor.Context, a *audited) {
 // answer more than the patterns asked).
 func (s *Source) wanted(u unitFile) bool {
 	typeOK := false
-	for _, t := range s.p.Config.Types {
+	for _, t := range s.cfg.Types {
 		typeOK = typeOK || strings.HasSuffix(u.Unit, "."+t)
 	}
-	return typeOK && slices.Contains(s.p.Config.States, u.State)
+	return typeOK && slices.Contains(s.cfg.States, u.State)
 }
 
 // emit sends the next queued unit's event and arms the pace timer.
@@ -244,17 +236,17 @@ func (s *Source) emit(ctx actor.Context) {
 	}
 	u := s.queue[0]
 	s.queue = s.queue[1:]
-	ctx.Send(s.p.Dispatcher, &messages.Event{Source: EventSource, Type: EventType, TS: s.deps.Clock.Now(), Data: map[string]any{
+	ctx.Send(s.cfg.Dispatcher, &messages.Event{Source: EventSource, Type: EventType, TS: s.deps.Clock.Now(), Data: map[string]any{
 		"unit": u.Unit, "state": u.State, "unit_file": u.Path,
 		"message": fmt.Sprintf("systemd unit %s is %s", u.Unit, u.State),
 	}})
 	s.m.events.Inc()
 	s.nextID++
 	s.pending[s.nextID] = u
-	ctx.Send(s.p.Dispatcher, &messages.Flush{ID: s.nextID, ReplyTo: ctx.Self()})
+	ctx.Send(s.cfg.Dispatcher, &messages.Flush{ID: s.nextID, ReplyTo: ctx.Self()})
 	// Armed even when the queue is empty: the first unit of a later audit
 	// waits out the pace too.
-	s.pacing = timer.Once(ctx.ActorSystem(), s.p.Config.Pace, ctx.Self(), paceTick{})
+	s.pacing = timer.Once(ctx.ActorSystem(), s.cfg.Pace, ctx.Self(), paceTick{})
 }
 
 // finishIfDone records the audit as finished once every unit it found is
@@ -265,7 +257,7 @@ func (s *Source) finishIfDone() {
 	}
 	s.st.LastAudit = s.queuedAt
 	s.queuedAt = time.Time{}
-	due := s.st.LastAudit.Add(s.p.Config.Interval)
+	due := s.st.LastAudit.Add(s.cfg.Interval)
 	s.m.nextAudit.Set(float64(due.Unix()))
 	select {
 	case <-s.audit:
@@ -276,7 +268,7 @@ func (s *Source) finishIfDone() {
 
 func (s *Source) load() (state, error) {
 	st := state{Reported: map[string]string{}}
-	b, err := os.ReadFile(s.p.StateFile)
+	b, err := os.ReadFile(s.cfg.StateFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return st, nil
 	}
@@ -284,7 +276,7 @@ func (s *Source) load() (state, error) {
 		return st, err
 	}
 	if err := json.Unmarshal(b, &st); err != nil {
-		return state{Reported: map[string]string{}}, fmt.Errorf("%s: %w", s.p.StateFile, err)
+		return state{Reported: map[string]string{}}, fmt.Errorf("%s: %w", s.cfg.StateFile, err)
 	}
 	if st.Reported == nil {
 		st.Reported = map[string]string{}
@@ -306,11 +298,11 @@ func (s *Source) save() {
 
 func (s *Source) writeState() {
 	defer close(s.saveDone)
-	dir, name := filepath.Dir(s.p.StateFile), filepath.Base(s.p.StateFile)
+	dir, name := filepath.Dir(s.cfg.StateFile), filepath.Base(s.cfg.StateFile)
 	for b := range s.saveCh {
 		if errs := intentfile.CommitBatch(dir, []intentfile.File{{Name: name, Body: b}}); errs[0] != nil {
 			s.m.stateErrors.Inc()
-			s.log.Error("cannot write the audit state", "file", s.p.StateFile, "err", errs[0])
+			s.log.Error("cannot write the audit state", "file", s.cfg.StateFile, "err", errs[0])
 		}
 	}
 }
@@ -319,7 +311,7 @@ func (s *Source) writeState() {
 // given, audits (connecting first, retrying with backoff), and sends the
 // result. It owns the D-Bus connection.
 func (s *Source) run(ctx context.Context, due <-chan time.Time, send func(any)) {
-	c := s.p.Config
+	c := s.cfg
 	var conn *sddbus.Conn
 	defer func() {
 		if conn != nil {
@@ -401,13 +393,13 @@ func (s *Source) run(ctx context.Context, due <-chan time.Time, send func(any)) 
 // (godbus closes a connection when its context ends), so it is the
 // auditor's, not a per-call timeout.
 func (s *Source) connect(ctx context.Context) (*sddbus.Conn, error) {
-	switch s.p.Config.Bus {
+	switch s.cfg.Bus {
 	case "system":
 		return sddbus.NewSystemConnectionContext(ctx)
 	case "user":
 		return sddbus.NewUserConnectionContext(ctx)
 	}
-	addr := s.p.Config.Bus
+	addr := s.cfg.Bus
 	return sddbus.NewConnection(func() (*dbus.Conn, error) {
 		conn, err := dbus.Dial(addr, dbus.WithContext(ctx))
 		if err != nil {

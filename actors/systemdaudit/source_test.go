@@ -22,6 +22,7 @@ import (
 
 	"github.com/kloros/kloros-observer/actors"
 	"github.com/kloros/kloros-observer/actors/clock"
+	"github.com/kloros/kloros-observer/actors/config"
 	"github.com/kloros/kloros-observer/actors/logbuf"
 	"github.com/kloros/kloros-observer/actors/observe"
 	"github.com/kloros/kloros-observer/actors/telemetry"
@@ -183,8 +184,11 @@ func (r *rig) start(bus string) {
 	r.t.Helper()
 	cfg := DefaultConfig()
 	cfg.Bus, cfg.RetryInitial, cfg.RetryMax = bus, 20*time.Millisecond, 100*time.Millisecond
-	require.NoError(r.t, cfg.Validate())
-	r.pid = r.sys.Root.Spawn(actor.PropsFromProducer(New(Params{Config: cfg, StateFile: StateFile(r.state), Dispatcher: r.disp}, r.deps)))
+	v := config.NewChecker(nil)
+	cfg.Validate(v)
+	require.NoError(r.t, v.Err())
+	cfg.StateFile, cfg.Dispatcher = StateFile(r.state), r.disp
+	r.pid = r.sys.Root.Spawn(actor.PropsFromProducer(New(cfg, r.deps)))
 }
 
 func (r *rig) stop() {
@@ -355,15 +359,19 @@ func TestNoBusIsRetried(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	c := DefaultConfig()
-	require.NoError(t, c.Validate())
+	v := config.NewChecker(nil)
+	c.Validate(v.At("systemd_audit"))
+	require.NoError(t, v.Err())
 	require.Len(t, c.Exclude, 22)
 	for _, u := range []string{"systemd-journald.service", "getty@tty1.service", "user@1000.service", "dbus-broker.service"} {
 		require.True(t, c.excluded(u), u)
 	}
 	require.False(t, c.excluded("kloros-observer.service"))
 	c.Bus, c.Pace, c.Interval, c.Exclude = "nowhere", 100*time.Millisecond, time.Second, []string{""}
-	err := c.Validate()
-	for _, want := range []string{"systemd_audit.bus = nowhere", "systemd_audit.pace = 100ms", "systemd_audit.interval = 1s", "systemd_audit.exclude"} {
+	v = config.NewChecker(nil)
+	c.Validate(v.At("systemd_audit"))
+	err := v.Err()
+	for _, want := range []string{"systemd_audit.bus", "nowhere", "systemd_audit.pace", "100ms", "systemd_audit.interval", "systemd_audit.exclude"} {
 		require.ErrorContains(t, err, want)
 	}
 }

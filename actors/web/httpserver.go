@@ -13,19 +13,36 @@ import (
 	"time"
 
 	"github.com/kloros/kloros-observer/actors"
+	"github.com/kloros/kloros-observer/actors/config"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// HTTPConfig sets the daemon's own HTTP endpoint.
+// HTTPConfig is the http section of the daemon's configuration, and what
+// the HTTP server runs with.
 type HTTPConfig struct {
-	Listen     string
-	IntentsDir string
+	Enabled bool   `yaml:"enabled"`
+	Listen  string `yaml:"listen"`
+
+	IntentsDir string `yaml:"-"`
 	// Ready is set once the whole supervision tree has started.
-	Ready *atomic.Bool
+	Ready *atomic.Bool `yaml:"-"`
 	// OnListen, if set, is told the bound address (tests listen on :0).
-	OnListen func(addr string)
+	OnListen func(addr string) `yaml:"-"`
+}
+
+// DefaultHTTPConfig serves on loopback.
+func DefaultHTTPConfig() HTTPConfig { return HTTPConfig{Enabled: true, Listen: "127.0.0.1:9464"} }
+
+// Validate checks the section.
+func (c *HTTPConfig) Validate(v *config.Checker) {
+	if !c.Enabled {
+		return
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		v.Bad("listen", c.Listen, "must be host:port such as 127.0.0.1:9464")
+	}
 }
 
 // HTTPServer serves /metrics (every kloros_observer_* metric, text or

@@ -35,7 +35,7 @@ func TestHTTPServerMetricsHealthReady(t *testing.T) {
 	s := actortest.NewSystem(t)
 	deps := actortest.Deps(t, nil)
 	deps.Metrics.Core.Events.WithLabelValues("inotify", "promotion_new").Add(3)
-	deps.Metrics.ChemBus.Zooids.WithLabelValues("alive").Set(2)
+	deps.Metrics.Heartbeat.Zooids.WithLabelValues("alive").Set(2)
 	deps.Metrics.Scrape.Firing.WithLabelValues("0", "disk_space").Set(1)
 	var ready atomic.Bool
 	addr := make(chan string, 1)
