@@ -80,7 +80,7 @@ func TestIntegrationParityReplay(t *testing.T) {
 
 	d := startDaemon(t, "--state-dir", state, "--spool-events", "--journal-dir", jdir,
 		"--systemd-audit-bus", "unix:path="+filepath.Join(state, "no-such-bus"),
-		"--watch-enabled=false", "--scrape-enabled=false", "--chembus-enabled=false", "--http-enabled=false")
+		"--fswatch-enabled=false", "--scrape-enabled=false", "--chembus-enabled=false", "--http-enabled=false")
 	d.waitLog("supervision tree started", 20*time.Second)
 	d.waitLog("following the dead-letter file", 10*time.Second)
 
@@ -153,7 +153,7 @@ func TestIntegrationParityReplay(t *testing.T) {
 	before := len(readSpool(t, filepath.Join(state, "events")))
 	d2 := startDaemon(t, "--state-dir", state, "--spool-events", "--journal-dir", jdir,
 		"--systemd-audit-bus", "unix:path="+filepath.Join(state, "no-such-bus"),
-		"--watch-enabled=false", "--scrape-enabled=false", "--chembus-enabled=false", "--http-enabled=false")
+		"--fswatch-enabled=false", "--scrape-enabled=false", "--chembus-enabled=false", "--http-enabled=false")
 	d2.waitLog("following the dead-letter file", 20*time.Second)
 	f, err = os.OpenFile(dead, os.O_APPEND|os.O_WRONLY, 0)
 	require.NoError(t, err)
