@@ -29,4 +29,8 @@
 //
 // Receives: its follower's observations and failures, Flushed. Sends:
 // *messages.Event and *messages.Flush to the dispatcher.
+//
+// Its metrics (kloros_observer_deadletter_*) are registered by New on the
+// daemon's registry, here rather than in actors/telemetry, so that the
+// source is its folder, one wiring line and its config section.
 package deadletter

@@ -28,4 +28,8 @@
 //
 // Receives: the auditor's results and bus errors, its pacing timer,
 // Flushed. Sends: *messages.Event and *messages.Flush to the dispatcher.
+//
+// Its metrics (kloros_observer_systemd_audit_*) are registered by New on
+// the daemon's registry, here rather than in actors/telemetry, so that the
+// source is its folder, one wiring line and its config section.
 package systemdaudit

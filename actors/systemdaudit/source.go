@@ -331,7 +331,7 @@ func (s *Source) run(ctx context.Context, due <-chan time.Time, send func(any)) 
 		}
 	wait:
 		for {
-			d := time.Until(at)
+			d := at.Sub(s.deps.Clock.Now())
 			if d <= 0 {
 				break
 			}
