@@ -12,8 +12,10 @@
 //     "error", and the position (device, inode, offset) reached. A partial
 //     last line is left for the next check (its newline has not been
 //     written yet). A file truncated in place is read again from the start;
-//     a file replaced under the name (rotation) is read to its end through
-//     the descriptor still open, then the new file from its start.
+//     a file replaced under the name (rotation) is read through the
+//     descriptor still open until the new file under the name has data
+//     (a writer holding the old one open may still append to it), and the
+//     new file from its start.
 //   - the checkpoint writer, which writes the position atomically
 //     (intentfile.CommitBatch) to <state_dir>/deadletter/position.json.
 //

@@ -39,6 +39,12 @@ type follower struct {
 	maxLine int
 	f       *os.File
 	pos     Position
+	// old is the file that was under the name before (rotated away or
+	// removed), still open: a writer holding it open may append to it
+	// until it moves on. It is read at every check until the file now
+	// under the name has data, then closed.
+	old    *os.File
+	oldOff int64
 	// resume is the checkpointed position, used once when the file is
 	// first opened.
 	resume *Position
@@ -65,14 +71,16 @@ func (fl *follower) check() (observation, error) {
 		now, _ = identity(fi)
 	}
 	if fl.f != nil && (err != nil || !now.sameFile(fl.pos)) {
-		// Removed or replaced: what the writer appended to the old file
-		// before it went is still readable through our descriptor.
-		if err := fl.read(&ob); err != nil {
+		// Removed or replaced: what the writer appends to the old file is
+		// still readable through our descriptor.
+		fl.closeOld()
+		fl.old, fl.oldOff, fl.f = fl.f, fl.pos.Offset, nil
+		ob.Rotated = true
+	}
+	if fl.old != nil {
+		if fl.oldOff, err = fl.read(fl.old, fl.oldOff, &ob); err != nil {
 			return ob, err
 		}
-		fl.f.Close()
-		fl.f = nil
-		ob.Rotated = true
 	}
 	if err != nil { // no file now: nothing more to read
 		fl.pos = Position{}
@@ -109,22 +117,32 @@ func (fl *follower) check() (observation, error) {
 		fl.pos.Offset = 0
 		ob.Truncated = true
 	}
-	err = fl.read(&ob)
+	if ofi.Size() > 0 {
+		fl.closeOld() // the writer has moved on to the new file
+	}
+	fl.pos.Offset, err = fl.read(fl.f, fl.pos.Offset, &ob)
 	ob.Pos = fl.pos
 	return ob, err
 }
 
-// read counts the complete lines from the offset to the end of the open
-// file and moves the offset past the last one.
-func (fl *follower) read(ob *observation) error {
+func (fl *follower) closeOld() {
+	if fl.old != nil {
+		fl.old.Close()
+		fl.old = nil
+	}
+}
+
+// read counts the complete lines of f from off to its end and returns the
+// offset past the last one.
+func (fl *follower) read(f *os.File, off int64, ob *observation) (int64, error) {
 	if fl.buf == nil {
 		fl.buf = make([]byte, 64<<10)
 	}
-	at := fl.pos.Offset // where the next read starts
-	var line []byte     // the current line, up to maxLine bytes
+	at := off       // where the next read starts
+	var line []byte // the current line, up to maxLine bytes
 	lineLen := 0
 	for {
-		n, err := fl.f.ReadAt(fl.buf, at)
+		n, err := f.ReadAt(fl.buf, at)
 		at += int64(n)
 		chunk := fl.buf[:n]
 		for len(chunk) > 0 {
@@ -140,15 +158,15 @@ func (fl *follower) read(ob *observation) error {
 			if i < 0 {
 				break
 			}
-			fl.pos.Offset += int64(lineLen) + 1
+			off += int64(lineLen) + 1
 			fl.line(ob, line, lineLen)
 			line, lineLen, chunk = line[:0], 0, chunk[i+1:]
 		}
 		if err == io.EOF || (err == nil && n == 0) {
-			return nil // a partial last line stays unread until its newline
+			return off, nil // a partial last line stays unread until its newline
 		}
 		if err != nil {
-			return err
+			return off, err
 		}
 	}
 }
@@ -178,6 +196,7 @@ func (fl *follower) line(ob *observation, kept []byte, n int) {
 }
 
 func (fl *follower) close() {
+	fl.closeOld()
 	if fl.f != nil {
 		fl.f.Close()
 		fl.f = nil

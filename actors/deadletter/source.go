@@ -191,8 +191,8 @@ func (s *Source) follow(ctx context.Context, w *fsnotify.Watcher, fl *follower, 
 			if name == dir && ev.Has(fsnotify.Remove|fsnotify.Rename) {
 				panic(fmt.Errorf("dead-letter directory %s went away", dir)) // restart: re-made and watched again
 			}
-			if name != fl.path {
-				continue
+			if name != fl.path && fl.old == nil {
+				continue // while a rotated file is open, its writes (under another name) count too
 			}
 			ob, err := fl.check()
 			if err != nil {

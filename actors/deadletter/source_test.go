@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -268,4 +269,17 @@ func TestConfigValidate(t *testing.T) {
 	for _, want := range []string{"deadletter.file", "/var/lib/kloros/", "must name a file", "deadletter.unit", "deadletter.max_line_bytes", "must be >= 256"} {
 		require.ErrorContains(t, err, want)
 	}
+}
+
+// A line longer than max_line_bytes still counts as one dead letter (its
+// error is not read); the reader does not keep it whole.
+func TestLongLine(t *testing.T) {
+	r := newRig(t)
+	long := `{"error":"` + strings.Repeat("x", 200<<10) + `"}` + "\n"
+	appendTo(t, r.file, long+line(2))
+	r.start()
+	requireEvent(t, r.next(), 2, "no route for Q_2", true)
+	appendTo(t, r.file, long)
+	requireEvent(t, r.next(), 1, "", false)
+	r.quiet()
 }
