@@ -149,6 +149,16 @@ func TestIntegrationParityReplay(t *testing.T) {
 	require.Equal(t, float64(2), byHistorical[false].Data["count"])
 	require.Equal(t, "no handler for Q_5", byHistorical[false].Data["last_error"])
 
+	// Every intent those events caused verifies the way the colony's Python
+	// orchestrator checks it.
+	intentFiles, err := filepath.Glob(filepath.Join(state, "intents", "*.json"))
+	require.NoError(t, err)
+	require.NotEmpty(t, intentFiles)
+	for _, f := range intentFiles {
+		pythonVerify(t, f)
+	}
+	t.Logf("%d intents verified with the Python check", len(intentFiles))
+
 	// Restarted, it repeats nothing: neither journal entries nor dead letters.
 	before := len(readSpool(t, filepath.Join(state, "events")))
 	d2 := startDaemon(t, "--state-dir", state, "--spool-events", "--journal-dir", jdir,
