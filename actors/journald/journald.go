@@ -270,10 +270,20 @@ func (s *Source) open(cursor string) (*sdjournal.Journal, error) {
 		return nil, err
 	}
 	_ = j.SetDataThreshold(uint64(s.cfg.MaxMessageBytes) + 1024)
+	from := "the system journal"
+	if s.cfg.Dir != "" {
+		from = s.cfg.Dir
+	}
+	what := "units " + strings.Join(s.cfg.Units, ",")
+	if s.cfg.ReadKernel {
+		what = "kernel messages"
+	}
+	resume := func(where string) { s.log.Info("reading the journal", "journal", from, "reading", what, "from", where) }
 	switch {
 	case cursor != "":
 		if err := j.SeekCursor(cursor); err == nil {
 			if n, _ := j.Next(); n > 0 && j.TestCursor(cursor) == nil {
+				resume("after the checkpointed cursor " + cursor)
 				return j, nil // positioned on the checkpointed entry: reading resumes after it
 			}
 		}
@@ -282,14 +292,18 @@ func (s *Source) open(cursor string) (*sdjournal.Journal, error) {
 		s.log.Warn("checkpointed journal cursor no longer exists (vacuumed?); starting at the oldest entry",
 			"cursor", cursor, "entries_possibly_missed", missed)
 		err = j.SeekHead()
+		resume("the oldest entry (the checkpoint is gone)")
 	case !s.cfg.Start.IsZero():
 		err = j.SeekRealtimeUsec(uint64(s.cfg.Start.UnixMicro()))
+		resume("journald.since " + s.cfg.Start.Format(time.RFC3339) + " (no checkpoint)")
 	case s.cfg.Dir != "":
 		err = j.SeekHead()
+		resume("the oldest entry (no checkpoint)")
 	default:
 		if err = j.SeekTail(); err == nil {
 			_, err = j.Previous() // on the last entry: only new ones are read
 		}
+		resume("the newest entry (no checkpoint): only new entries")
 	}
 	if err != nil {
 		j.Close()
