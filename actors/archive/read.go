@@ -1,0 +1,249 @@
+package archive
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kloros/kloros-observer/actors/intentfile"
+	"github.com/kloros/kloros-observer/messages"
+)
+
+// member is one complete gzip member of a day file: [start, end) and its
+// records.
+type member struct {
+	start, end int64
+	recs       []Record
+}
+
+// Damage is a part of a day file that could not be read (a torn or corrupt
+// member); reading went on at the next gzip header.
+type Damage struct {
+	File   string `json:"file"`
+	Offset int64  `json:"offset"`
+	Err    string `json:"err"`
+}
+
+var gzipMagic = []byte{0x1f, 0x8b, 0x08}
+
+// scanMembers reads every complete member of b. A member that fails is
+// reported and skipped: reading resumes at the next gzip header after its
+// start, so one bad member never hides the ones after it.
+func scanMembers(b []byte) ([]member, []Damage) {
+	var out []member
+	var dmg []Damage
+	off := int64(0)
+	for off < int64(len(b)) {
+		recs, n, err := readMember(b[off:])
+		if err == nil {
+			out = append(out, member{start: off, end: off + n, recs: recs})
+			off += n
+			continue
+		}
+		dmg = append(dmg, Damage{Offset: off, Err: err.Error()})
+		next := bytes.Index(b[off+1:], gzipMagic)
+		if next < 0 {
+			break
+		}
+		off += 1 + int64(next)
+	}
+	return out, dmg
+}
+
+// readMember decodes the gzip member at the start of b, returning its
+// records and its length.
+func readMember(b []byte) ([]Record, int64, error) {
+	br := bytes.NewReader(b)
+	zr, err := gzip.NewReader(br) // br is an io.ByteReader: no read-ahead past the member
+	if err != nil {
+		return nil, 0, err
+	}
+	zr.Multistream(false)
+	data, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, 0, err
+	}
+	var recs []Record
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64*1024), 64<<20)
+	for sc.Scan() {
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		var r Record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return nil, 0, fmt.Errorf("record: %w", err)
+		}
+		recs = append(recs, r)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, 0, err
+	}
+	return recs, int64(len(b)) - int64(br.Len()), nil
+}
+
+// Entry is an archived intent, read back: the record and what it says.
+type Entry struct {
+	Record
+	DayFile     string          `json:"day_file"`
+	EmittedAt   time.Time       `json:"emitted_at"` // from the file name
+	Type        string          `json:"intent_type"`
+	Priority    int             `json:"priority"`
+	Reason      string          `json:"reason"`
+	Data        messages.Object `json:"-"`
+	GeneratedAt float64         `json:"generated_at"`
+	// VerifyErr is non-empty if the stored bytes no longer verify.
+	VerifyErr string `json:"verify_error,omitempty"`
+}
+
+// Filter selects entries; zero fields select everything.
+type Filter struct {
+	Since, Until time.Time // by emit time (the name's ts_ms); Until exclusive
+	Types        []string  // exact intent_type, any of
+	MinPriority  int       // inclusive; 0 = any
+	MaxPriority  int       // inclusive; 0 = 10
+	Pattern      *regexp.Regexp
+	File         string // exact original file name
+}
+
+// Match reports whether e passes f.
+func (f *Filter) Match(e *Entry) bool {
+	if !f.Since.IsZero() && e.EmittedAt.Before(f.Since) {
+		return false
+	}
+	if !f.Until.IsZero() && !e.EmittedAt.Before(f.Until) {
+		return false
+	}
+	if f.File != "" && e.File != f.File {
+		return false
+	}
+	if !f.MatchType(e.Type) {
+		return false
+	}
+	maxP := f.MaxPriority
+	if maxP == 0 {
+		maxP = 10
+	}
+	if e.Priority < f.MinPriority || e.Priority > maxP {
+		return false
+	}
+	if f.Pattern != nil && !f.Pattern.MatchString(e.Body) && !f.Pattern.MatchString(e.File) {
+		return false
+	}
+	return true
+}
+
+// MatchType reports whether typ is one of f.Types (or f.Types is empty).
+func (f *Filter) MatchType(typ string) bool {
+	if len(f.Types) == 0 {
+		return true
+	}
+	for _, t := range f.Types {
+		if t == typ {
+			return true
+		}
+	}
+	return false
+}
+
+// Read returns the archived entries f selects, oldest emitted first, each
+// once (a repeat from a crash between archiving and removal is dropped),
+// and the damage met on the way.
+func (a *Archive) Read(f Filter) ([]Entry, []Damage, error) {
+	names, err := a.DayFiles()
+	if err != nil {
+		return nil, nil, err
+	}
+	seen := map[string]bool{}
+	var out []Entry
+	var damage []Damage
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join(a.cfg.Dir, n))
+		if err != nil {
+			return nil, nil, err
+		}
+		members, dmg := scanMembers(b)
+		for _, d := range dmg {
+			d.File = n
+			damage = append(damage, d)
+		}
+		for _, m := range members {
+			for _, r := range m.recs {
+				key := r.File + "\x00" + bodySHA(r.Body)
+				if seen[key] {
+					continue
+				}
+				seen[key] = true
+				e := decode(r, n)
+				if f.Match(&e) {
+					out = append(out, e)
+				}
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].EmittedAt.Equal(out[j].EmittedAt) {
+			return out[i].EmittedAt.Before(out[j].EmittedAt)
+		}
+		return out[i].File < out[j].File
+	})
+	return out, damage, nil
+}
+
+// decode fills an Entry from its record's bytes.
+func decode(r Record, day string) Entry {
+	e := Entry{Record: r, DayFile: day}
+	if ts, typ, _, ok := intentfile.ParseName(r.File); ok {
+		e.EmittedAt, e.Type = ts, typ
+	}
+	if err := intentfile.Verify([]byte(r.Body)); err != nil {
+		e.VerifyErr = err.Error()
+	}
+	v, err := intentfile.Parse([]byte(r.Body))
+	if err != nil {
+		return e
+	}
+	obj, ok := v.(messages.Object)
+	if !ok {
+		return e
+	}
+	if s, ok := get[string](obj, "intent_type"); ok {
+		e.Type = s
+	}
+	if p, ok := get[intentfile.Int](obj, "priority"); ok {
+		e.Priority, _ = strconv.Atoi(string(p))
+	}
+	e.Reason, _ = get[string](obj, "reason")
+	e.Data, _ = get[messages.Object](obj, "data")
+	if g, ok := get[intentfile.Float](obj, "generated_at"); ok {
+		e.GeneratedAt = float64(g)
+	}
+	return e
+}
+
+func get[T any](o messages.Object, key string) (T, bool) {
+	v, _ := o.Get(key)
+	t, ok := v.(T)
+	return t, ok
+}
+
+// ParseTypes splits a comma-separated --type value.
+func ParseTypes(s string) []string {
+	var out []string
+	for _, t := range strings.Split(s, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
+}
