@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kloros/kloros-observer/actors/config"
 	"github.com/kloros/kloros-observer/actors/intentfile"
 )
 
@@ -62,40 +63,23 @@ func (c *Config) Resolve(stateDir string) {
 	}
 }
 
-// FieldError names a bad setting and its value.
-type FieldError struct {
-	Field string
-	Value any
-	Why   string
+// Validate checks the section (emitter.archive): retention and size.
+func (c *Config) Validate(v *config.Checker) {
+	v.Positive("retention", c.Retention)
+	if c.MaxBytes <= 0 {
+		v.Bad("max_bytes", c.MaxBytes, "must be > 0")
+	}
 }
 
-func (e *FieldError) Error() string { return fmt.Sprintf("%s = %v: %s", e.Field, e.Value, e.Why) }
-
-// Validate checks the settings; prefix names the config section (e.g.
-// "emitter.archive"). intentsDir is the queue: neither directory may be
-// inside it (its processed/ subtree is the orchestrator's, and the top
-// level is the queue).
-func (c *Config) Validate(prefix, intentsDir string) error {
-	var errs []error
-	bad := func(field string, v any, why string) {
-		errs = append(errs, &FieldError{Field: prefix + "." + field, Value: v, Why: why})
-	}
-	if c.Retention <= 0 {
-		bad("retention", c.Retention, "must be a positive duration")
-	}
-	if c.MaxBytes <= 0 {
-		bad("max_bytes", c.MaxBytes, "must be > 0")
-	}
+// ValidateLocation checks that neither directory is inside intentsDir (the
+// queue; its processed/ subtree is the orchestrator's). Empty paths are
+// derived from the state dir by Resolve and not checked.
+func (c *Config) ValidateLocation(v *config.Checker, intentsDir string) {
 	for _, f := range []struct{ name, dir string }{{"dir", c.Dir}, {"quarantine_dir", c.QuarantineDir}} {
-		if f.dir == "" {
-			bad(f.name, `""`, "must not be empty")
-			continue
-		}
-		if intentsDir != "" && within(f.dir, intentsDir) {
-			bad(f.name, f.dir, "must not be inside the intents directory "+intentsDir+" (the queue, and the orchestrator's processed/)")
+		if f.dir != "" && intentsDir != "" && within(f.dir, intentsDir) {
+			v.Bad(f.name, f.dir, "must not be inside the intents directory "+intentsDir+" (the queue, and the orchestrator's processed/)")
 		}
 	}
-	return errors.Join(errs...)
 }
 
 // within reports whether path is dir or below it.

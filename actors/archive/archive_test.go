@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/kloros/kloros-observer/actors/config"
 	"github.com/kloros/kloros-observer/actors/intentfile"
 	"github.com/kloros/kloros-observer/messages"
 )
@@ -69,9 +70,7 @@ func newFixture(t *testing.T) *fixture {
 		require.NoError(t, os.WriteFile(p, body, 0o600))
 		f.processed[p] = body
 	}
-	cfg := DefaultConfig(f.state)
-	require.NoError(t, cfg.Validate("emitter.archive", f.intents))
-	f.arch = New(cfg)
+	f.arch = New(DefaultConfig(f.state))
 	return f
 }
 
@@ -424,11 +423,17 @@ func TestValidate(t *testing.T) {
 	state := t.TempDir()
 	intents := filepath.Join(state, "intents")
 	c := DefaultConfig(state)
-	require.NoError(t, c.Validate("emitter.archive", intents))
+	v := config.NewChecker(nil)
+	c.Validate(v.At("emitter").At("archive"))
+	c.ValidateLocation(v.At("emitter").At("archive"), intents)
+	require.NoError(t, v.Err())
 	c.Dir = filepath.Join(intents, "processed", "archive")
 	c.Retention = 0
 	c.MaxBytes = -1
-	err := c.Validate("emitter.archive", intents)
+	v = config.NewChecker(nil)
+	c.Validate(v.At("emitter").At("archive"))
+	c.ValidateLocation(v.At("emitter").At("archive"), intents)
+	err := v.Err()
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "emitter.archive.dir = "+c.Dir+": must not be inside the intents directory")
 	require.Contains(t, err.Error(), "emitter.archive.retention = 0s: must be a positive duration")
