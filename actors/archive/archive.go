@@ -139,7 +139,6 @@ type Result struct {
 	ArchiveFile string        `json:"archive_file"` // the day file appended to
 	Quarantined []Quarantined `json:"quarantined"`
 	Unparsable  []string      `json:"unparsable"` // *.json names that do not parse: left alone
-	Expired     []string      `json:"expired"`    // day files removed by retention or size
 }
 
 // DayFile is the name of the day file for t (UTC).
@@ -161,9 +160,11 @@ func dayOf(name string) (time.Time, bool) {
 
 // Sweep moves every intent in the top level of intentsDir whose name's time
 // is before `before` into the archive (or, if it fails verification, into
-// the quarantine), then applies the archive's retention. now dates the
-// archive records and the day file. With dry, nothing is written or removed
-// and the Result says what would be.
+// the quarantine). now dates the archive records and the day file. With dry,
+// nothing is written or removed and the Result says what would be. Sweep
+// does not apply the archive's retention: Expire does (the daemon calls
+// both; intentctl prune only Sweep, as it may not know the daemon's
+// retention).
 func (a *Archive) Sweep(intentsDir string, before, now time.Time, dry bool) (Result, error) {
 	var res Result
 	entries, err := os.ReadDir(intentsDir)
@@ -227,9 +228,7 @@ func (a *Archive) Sweep(intentsDir string, before, now time.Time, dry bool) (Res
 			res.Archived = append(res.Archived, r.File)
 		}
 	}
-	expired, err := a.expire(now, dry)
-	res.Expired = expired
-	return res, err
+	return res, nil
 }
 
 // shaField returns the sha256 field of a verified intent's bytes.
@@ -381,9 +380,10 @@ func (a *Archive) DayFiles() ([]string, error) {
 	return out, nil
 }
 
-// expire removes day files past the retention, then the oldest while the
-// archive is over MaxBytes. Today's file is never removed.
-func (a *Archive) expire(now time.Time, dry bool) ([]string, error) {
+// Expire removes day files past the retention, then the oldest while the
+// archive is over MaxBytes, and returns their names. Today's file is never
+// removed. With dry, nothing is removed.
+func (a *Archive) Expire(now time.Time, dry bool) ([]string, error) {
 	names, err := a.DayFiles()
 	if err != nil {
 		return nil, err

@@ -277,7 +277,7 @@ func TestRetentionAndSizeBound(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "intents-"+d+".jsonl.gz"), bytes.Repeat([]byte{1}, 1000), 0o600))
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("kept"), 0o600))
-	removed, err := a.expire(now, false)
+	removed, err := a.Expire(now, false)
 	require.NoError(t, err)
 	// 11-01 and 11-19 are past 10 days (3000 bytes left); 3000 > 2500
 	// drops the oldest, 11-25, and 2000 fits.
@@ -288,7 +288,7 @@ func TestRetentionAndSizeBound(t *testing.T) {
 	require.Equal(t, []string{"intents-2026-11-28.jsonl.gz", "intents-2026-11-30.jsonl.gz"}, left)
 	// Over the bound with only today's file left: today's stays.
 	a = New(Config{Dir: dir, QuarantineDir: filepath.Join(dir, "q"), Retention: time.Hour, MaxBytes: 10})
-	removed, err = a.expire(now, false)
+	removed, err = a.Expire(now, false)
 	require.NoError(t, err)
 	require.Equal(t, []string{"intents-2026-11-28.jsonl.gz"}, removed)
 	left, err = a.DayFiles()

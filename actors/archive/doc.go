@@ -19,9 +19,10 @@
 //     the next gzip header, so earlier members are never lost. A crash
 //     between the fsync and the removal archives those intents twice;
 //     readers drop the repeat (same file name and sha256).
-//   - Retention: day files older than Config.Retention (default 90 days) are
-//     removed, then the oldest further ones while the archive is over
-//     Config.MaxBytes (default 1 GiB); today's file is never removed.
+//   - Retention (Expire, run by the emitter after each Sweep): day files
+//     older than Config.Retention (default 90 days) are removed, then the
+//     oldest further ones while the archive is over Config.MaxBytes (default
+//     1 GiB); today's file is never removed.
 //   - Quarantine: a queue file past its age that fails verification (tampered,
 //     corrupt, not an intent) is moved to <state_dir>/quarantine/<name> with a
 //     sidecar <name>.reason saying why, from where and when — never deleted.

@@ -239,9 +239,13 @@ func (e *Emitter) prune() {
 		e.deps.Metrics.Core.Pruned.WithLabelValues("intents_quarantined").Inc()
 		e.log.Warn("old intent fails verification; moved to quarantine", "file", q.File, "quarantine", q.Path, "reason", q.Reason)
 	}
-	if len(res.Expired) > 0 {
-		e.deps.Metrics.Core.Pruned.WithLabelValues("archive_days").Add(float64(len(res.Expired)))
-		e.log.Info("removed archive day files past retention or size", "files", res.Expired)
+	expired, err := e.archive.Expire(now, false)
+	if err != nil {
+		e.log.Warn("removing archive day files past retention failed", "dir", e.archive.Config().Dir, "err", err)
+	}
+	if len(expired) > 0 {
+		e.deps.Metrics.Core.Pruned.WithLabelValues("archive_days").Add(float64(len(expired)))
+		e.log.Info("removed archive day files past retention or size", "files", expired)
 	}
 	for _, n := range res.Unparsable {
 		if !e.unparsable[n] {
