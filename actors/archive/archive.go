@@ -76,14 +76,14 @@ func (c *Config) Validate(v *config.Checker) {
 // derived from the state dir by Resolve and not checked.
 func (c *Config) ValidateLocation(v *config.Checker, intentsDir string) {
 	for _, f := range []struct{ name, dir string }{{"dir", c.Dir}, {"quarantine_dir", c.QuarantineDir}} {
-		if f.dir != "" && intentsDir != "" && within(f.dir, intentsDir) {
+		if f.dir != "" && intentsDir != "" && Within(f.dir, intentsDir) {
 			v.Bad(f.name, f.dir, "must not be inside the intents directory "+intentsDir+" (the queue, and the orchestrator's processed/)")
 		}
 	}
 }
 
-// within reports whether path is dir or below it.
-func within(path, dir string) bool {
+// Within reports whether path is dir or below it.
+func Within(path, dir string) bool {
 	p, err1 := filepath.Abs(path)
 	d, err2 := filepath.Abs(dir)
 	if err1 != nil || err2 != nil {

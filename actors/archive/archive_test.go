@@ -367,7 +367,7 @@ func TestFilter(t *testing.T) {
 	for i := 1; i < len(all); i++ {
 		require.False(t, all[i].EmittedAt.Before(all[i-1].EmittedAt), "oldest first")
 	}
-	crit, _, err := f.arch.Read(Filter{MinPriority: 9})
+	crit, _, err := f.arch.Read(Filter{ByPriority: true, MinPriority: 9, MaxPriority: 10})
 	require.NoError(t, err)
 	for _, e := range crit {
 		require.GreaterOrEqual(t, e.Priority, 9)

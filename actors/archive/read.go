@@ -110,10 +110,11 @@ type Entry struct {
 type Filter struct {
 	Since, Until time.Time // by emit time (the name's ts_ms); Until exclusive
 	Types        []string  // exact intent_type, any of
-	MinPriority  int       // inclusive; 0 = any
-	MaxPriority  int       // inclusive; 0 = 10
-	Pattern      *regexp.Regexp
-	File         string // exact original file name
+	// ByPriority selects MinPriority..MaxPriority (inclusive) only.
+	ByPriority               bool
+	MinPriority, MaxPriority int
+	Pattern                  *regexp.Regexp
+	File                     string // exact original file name
 }
 
 // Match reports whether e passes f.
@@ -130,11 +131,7 @@ func (f *Filter) Match(e *Entry) bool {
 	if !f.MatchType(e.Type) {
 		return false
 	}
-	maxP := f.MaxPriority
-	if maxP == 0 {
-		maxP = 10
-	}
-	if e.Priority < f.MinPriority || e.Priority > maxP {
+	if f.ByPriority && (e.Priority < f.MinPriority || e.Priority > f.MaxPriority) {
 		return false
 	}
 	if f.Pattern != nil && !f.Pattern.MatchString(e.Body) && !f.Pattern.MatchString(e.File) {
