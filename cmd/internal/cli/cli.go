@@ -45,6 +45,12 @@ func GenDocs(root *cobra.Command, dir string) error {
 		}
 	}
 	root.DisableAutoGenTag = true // reproducible pages: no generation date
+	// One page per real command: the completion scripts are installed
+	// themselves, their generator needs no five pages.
+	if c, _, err := root.Find([]string{"completion"}); err == nil && c != root {
+		c.Hidden = true
+		defer func() { c.Hidden = false }()
+	}
 	hdr := &doc.GenManHeader{Title: name, Section: "1", Source: "kloros-observer " + buildinfo.Short(), Manual: "kloros-observer manual"}
 	if err := doc.GenManTree(root, hdr, filepath.Join(dir, "man1")); err != nil {
 		return fmt.Errorf("man pages: %w", err)

@@ -26,6 +26,7 @@ func TestGenDocsWritesManPagesAndCompletions(t *testing.T) {
 	require.Contains(t, string(man), `.TH "toolx" "1"`)
 	require.FileExists(t, filepath.Join(dir, "man1", "toolx-sub.1"))
 	require.NoFileExists(t, filepath.Join(dir, "man1", "toolx-__gendocs.1"), "hidden")
+	require.NoFileExists(t, filepath.Join(dir, "man1", "toolx-completion-bash.1"), "the scripts are installed, not their generator's pages")
 	for _, f := range []string{"bash/toolx", "zsh/_toolx", "fish/toolx.fish"} {
 		b, err := os.ReadFile(filepath.Join(dir, f))
 		require.NoError(t, err, f)
