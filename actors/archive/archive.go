@@ -198,6 +198,9 @@ func (a *Archive) Sweep(intentsDir string, before, now time.Time, dry bool) (Res
 			q := Quarantined{File: e.Name(), Reason: verr.Error(), Path: filepath.Join(a.cfg.QuarantineDir, e.Name())}
 			if !dry {
 				p, err := a.quarantine(intentsDir, e.Name(), body, verr.Error(), now)
+				if errors.Is(err, errGone) {
+					continue
+				}
 				if err != nil {
 					return res, err
 				}
@@ -320,6 +323,9 @@ func repairTail(f *os.File) error {
 	return f.Sync()
 }
 
+// errGone: the queue file went away before it could be quarantined.
+var errGone = errors.New("gone from the queue")
+
 // quarantine moves intentsDir/name into the quarantine with a .reason
 // sidecar, both durable before the queue entry goes. It returns the new path.
 func (a *Archive) quarantine(intentsDir, name string, body []byte, reason string, now time.Time) (string, error) {
@@ -343,6 +349,12 @@ func (a *Archive) quarantine(intentsDir, name string, body []byte, reason string
 	}
 	src := filepath.Join(intentsDir, name)
 	if err := os.Rename(src, dst); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			// Taken meanwhile (the orchestrator, or another sweep): nothing
+			// to quarantine, and no reason without its file.
+			os.Remove(filepath.Join(a.cfg.QuarantineDir, base+".reason"))
+			return "", errGone
+		}
 		var le *os.LinkError
 		if !errors.As(err, &le) || !errors.Is(le.Err, syscall.EXDEV) {
 			return "", err
