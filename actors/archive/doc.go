@@ -34,6 +34,15 @@
 // ListProcessed reads that subtree, read-only, so intentctl can show an
 // intent's whole life: pending, processed by the orchestrator, archived.
 //
+// Why not a subscriber of the observation stream (CONVENTIONS: new outputs
+// subscribe): the archive is the queue's retention, not a tap of intents as
+// they are written. It must hold what is left in the queue once the
+// orchestrator has had its 24 h — the bytes the orchestrator saw, after it
+// consumed what it consumed — and it must remove those files only once
+// they are durable in the archive. Only the owner of the queue directory's
+// writes (the emitter's writer goroutine, which already serialises the
+// prune with writes) can do that without racing itself.
+//
 // Replay puts archived intents back into the queue as new intents: same
 // intent_type, priority and reason, generated_at and emitted_at now (the
 // orchestrator moves intents whose generated_at is over 24 h old to

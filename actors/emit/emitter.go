@@ -40,8 +40,9 @@ import (
 // requesters answered. A failed write is retried with capped backoff, in
 // order, until it succeeds: nothing is lost and no half-written .json ever
 // appears. It replies to requesters through the actor system and never
-// touches the actor's fields. It also removes stale .tmp files at start and
-// prunes old intents when the actor's timer asks.
+// touches the actor's fields. It also removes stale .tmp files at start and,
+// when the actor's timer asks, archives old intents (archive.Sweep, then the
+// archive's retention, archive.Expire).
 //
 // Releases on Stopping and Restarting: the overflow is handed to the writer,
 // the queue closed and the writer finishes it, bounded by DrainTimeout; past
