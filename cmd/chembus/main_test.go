@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/kloros/kloros-observer/actors/chembus"
 )
 
 func runArgs(t *testing.T, args ...string) (int, string, string) {
@@ -111,5 +113,40 @@ func TestVersion(t *testing.T) {
 	require.True(t, strings.HasPrefix(out, "chembus, version "), out)
 	for _, want := range []string{"(branch: ", "revision: ", "build date:", "go version:       go", "platform:"} {
 		require.Contains(t, out, want)
+	}
+}
+
+func freeEndpoint(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return "tcp://" + l.Addr().String()
+}
+
+// The connection messages come from the SUB side's log lines: this pins
+// them, so renaming one breaks a test rather than tail's messages.
+func TestTailSaysWhenItConnects(t *testing.T) {
+	xsub, xpub := freeEndpoint(t), freeEndpoint(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	proxyDone := make(chan error, 1)
+	go func() { proxyDone <- chembus.RunProxy(ctx, xsub, xpub) }()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"--xpub", xpub, "tail"}, &stdout, &stderr) }()
+	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "chembus tail: connected to "+xpub) },
+		10*time.Second, 20*time.Millisecond, "stderr: %s", stderr.String())
+	require.NotContains(t, stderr.String(), "still connecting")
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("tail did not stop")
+	}
+	select {
+	case err := <-proxyDone:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("proxy did not stop")
 	}
 }
