@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -305,16 +304,15 @@ func (a *Archive) appendMember(path string, recs []Record) error {
 // acknowledged, its intents still in the queue). Complete members, and
 // damaged ones followed by complete ones, are kept as they are.
 func repairTail(f *os.File) error {
-	b, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<62))
+	fi, err := f.Stat()
 	if err != nil {
 		return err
 	}
-	members, _ := scanMembers(b)
-	end := int64(0)
-	if n := len(members); n > 0 {
-		end = members[n-1].end
+	_, end, err := scanMembers(f, fi.Size(), func(member) {})
+	if err != nil {
+		return err
 	}
-	if end == int64(len(b)) {
+	if end == fi.Size() {
 		return nil
 	}
 	if err := f.Truncate(end); err != nil {

@@ -443,3 +443,16 @@ func TestValidate(t *testing.T) {
 	require.Equal(t, DefaultConfig(state).Dir, c.Dir)
 	require.Equal(t, DefaultConfig(state).QuarantineDir, c.QuarantineDir)
 }
+
+func TestFindMagicAcrossChunks(t *testing.T) {
+	for _, at := range []int{1, 65534, 65535, 65536, 131070, 199997} {
+		b := make([]byte, 200000)
+		copy(b[at:], gzipMagic)
+		got, err := findMagic(bytes.NewReader(b), 1, int64(len(b)))
+		require.NoError(t, err)
+		require.Equal(t, int64(at), got, "magic at %d", at)
+	}
+	got, err := findMagic(bytes.NewReader(make([]byte, 200000)), 0, 200000)
+	require.NoError(t, err)
+	require.Equal(t, int64(-1), got)
+}

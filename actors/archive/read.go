@@ -36,60 +36,101 @@ type Damage struct {
 
 var gzipMagic = []byte{0x1f, 0x8b, 0x08}
 
-// scanMembers reads every complete member of b. A member that fails is
-// reported and skipped: reading resumes at the next gzip header after its
-// start, so one bad member never hides the ones after it.
-func scanMembers(b []byte) ([]member, []Damage) {
-	var out []member
-	var dmg []Damage
+// scanMembers reads the day file r (size bytes) member by member, streaming
+// (memory: one member), and calls fn for each complete one. A member that
+// fails is reported and skipped: reading resumes at the next gzip header
+// after its start, so one bad member never hides the ones after it. end is
+// where the last complete member ends.
+func scanMembers(r io.ReaderAt, size int64, fn func(member)) (dmg []Damage, end int64, err error) {
 	off := int64(0)
-	for off < int64(len(b)) {
-		recs, n, err := readMember(b[off:])
-		if err == nil {
-			out = append(out, member{start: off, end: off + n, recs: recs})
-			off += n
+	for off < size {
+		cr := &countingReader{r: bufio.NewReader(io.NewSectionReader(r, off, size-off))}
+		recs, merr := readMember(cr)
+		if merr == nil {
+			fn(member{start: off, end: off + cr.n, recs: recs})
+			off += cr.n
+			end = off
 			continue
 		}
-		dmg = append(dmg, Damage{Offset: off, Err: err.Error()})
-		next := bytes.Index(b[off+1:], gzipMagic)
+		dmg = append(dmg, Damage{Offset: off, Err: merr.Error()})
+		next, ferr := findMagic(r, off+1, size)
+		if ferr != nil {
+			return dmg, end, ferr
+		}
 		if next < 0 {
 			break
 		}
-		off += 1 + int64(next)
+		off = next
 	}
-	return out, dmg
+	return dmg, end, nil
 }
 
-// readMember decodes the gzip member at the start of b, returning its
-// records and its length.
-func readMember(b []byte) ([]Record, int64, error) {
-	br := bytes.NewReader(b)
-	zr, err := gzip.NewReader(br) // br is an io.ByteReader: no read-ahead past the member
+// countingReader counts the bytes gzip consumes. It is an io.ByteReader, so
+// gzip reads through it without a read-ahead buffer of its own: after a
+// member, n is exactly the member's length.
+type countingReader struct {
+	r *bufio.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingReader) ReadByte() (byte, error) {
+	b, err := c.r.ReadByte()
+	if err == nil {
+		c.n++
+	}
+	return b, err
+}
+
+// findMagic returns the offset of the next gzip header at or after off, or -1.
+func findMagic(r io.ReaderAt, off, size int64) (int64, error) {
+	buf := make([]byte, 64*1024)
+	for off < size {
+		n, err := r.ReadAt(buf[:min(int64(len(buf)), size-off)], off)
+		if n == 0 && err != nil {
+			return -1, err
+		}
+		if i := bytes.Index(buf[:n], gzipMagic); i >= 0 {
+			return off + int64(i), nil
+		}
+		if int64(n) < size-off {
+			off += int64(n) - int64(len(gzipMagic)-1) // a header may straddle the chunks
+		} else {
+			break
+		}
+	}
+	return -1, nil
+}
+
+// readMember decodes one gzip member of JSON-lines records from r.
+func readMember(r *countingReader) ([]Record, error) {
+	zr, err := gzip.NewReader(r)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	zr.Multistream(false)
-	data, err := io.ReadAll(zr)
-	if err != nil {
-		return nil, 0, err
-	}
 	var recs []Record
-	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc := bufio.NewScanner(zr)
 	sc.Buffer(make([]byte, 0, 64*1024), 64<<20)
 	for sc.Scan() {
 		if len(sc.Bytes()) == 0 {
 			continue
 		}
-		var r Record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return nil, 0, fmt.Errorf("record: %w", err)
+		var rec Record
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			return nil, fmt.Errorf("record: %w", err)
 		}
-		recs = append(recs, r)
+		recs = append(recs, rec)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	return recs, int64(len(b)) - int64(br.Len()), nil
+	return recs, nil
 }
 
 // Entry is an archived intent, read back: the record and what it says.
@@ -165,16 +206,7 @@ func (a *Archive) Read(f Filter) ([]Entry, []Damage, error) {
 	var out []Entry
 	var damage []Damage
 	for _, n := range names {
-		b, err := os.ReadFile(filepath.Join(a.cfg.Dir, n))
-		if err != nil {
-			return nil, nil, err
-		}
-		members, dmg := scanMembers(b)
-		for _, d := range dmg {
-			d.File = n
-			damage = append(damage, d)
-		}
-		for _, m := range members {
+		dmg, err := a.readDay(n, func(m member) {
 			for _, r := range m.recs {
 				key := r.File + "\x00" + bodySHA(r.Body)
 				if seen[key] {
@@ -186,7 +218,11 @@ func (a *Archive) Read(f Filter) ([]Entry, []Damage, error) {
 					out = append(out, e)
 				}
 			}
+		})
+		if err != nil {
+			return nil, nil, err
 		}
+		damage = append(damage, dmg...)
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if !out[i].EmittedAt.Equal(out[j].EmittedAt) {
@@ -195,6 +231,24 @@ func (a *Archive) Read(f Filter) ([]Entry, []Damage, error) {
 		return out[i].File < out[j].File
 	})
 	return out, damage, nil
+}
+
+// readDay streams one day file's members to fn.
+func (a *Archive) readDay(name string, fn func(member)) ([]Damage, error) {
+	f, err := os.Open(filepath.Join(a.cfg.Dir, name))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	dmg, _, err := scanMembers(f, fi.Size(), fn)
+	for i := range dmg {
+		dmg[i].File = name
+	}
+	return dmg, err
 }
 
 // decode fills an Entry from its record's bytes.
