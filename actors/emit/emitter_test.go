@@ -395,3 +395,26 @@ func TestEmitterRefusesPastMaxQueued(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// An archive that cannot be written leaves every old intent in the queue
+// (nothing is removed before it is archived) and counts the failure.
+func TestEmitterKeepsOldIntentsWhenTheArchiveFails(t *testing.T) {
+	s := actortest.NewSystem(t)
+	state := t.TempDir()
+	dir := filepath.Join(state, "intents")
+	require.NoError(t, os.MkdirAll(dir, 0o700))
+	in := intent("old")
+	enc, err := intentfile.Encode(&in, time.Now().Add(-25*time.Hour))
+	require.NoError(t, err)
+	old := filepath.Join(dir, enc.Name)
+	require.NoError(t, os.WriteFile(old, enc.Body, 0o600))
+	blocker := filepath.Join(state, "archive")
+	require.NoError(t, os.WriteFile(blocker, []byte("a file where the archive dir should be"), 0o600))
+	deps := actortest.Deps(t, nil)
+	em := s.Root.Spawn(actor.PropsFromProducer(NewEmitter(emitterCfg(dir), deps)))
+	p, ch := actortest.Probe(t, s)
+	s.Root.Send(em, &messages.Flush{ID: 1, ReplyTo: p}) // behind the start-up prune
+	actortest.Next[*messages.Flushed](t, ch, 5*time.Second)
+	require.FileExists(t, old)
+	require.Equal(t, 1.0, actortest.CounterValue(t, deps.Metrics, "kloros_observer_intent_write_failures_total", map[string]string{"reason": "archive"}))
+}
