@@ -157,6 +157,11 @@ func dayOf(name string) (time.Time, bool) {
 	return t, err == nil
 }
 
+// ErrQueue marks a Sweep error reading the intents directory itself (not
+// the archive or the quarantine): the emitter's writes see and count that
+// condition on their own.
+var ErrQueue = errors.New("intents directory")
+
 // Sweep moves every intent in the top level of intentsDir whose name's time
 // is before `before` into the archive (or, if it fails verification, into
 // the quarantine). now dates the archive records and the day file. With dry,
@@ -168,7 +173,7 @@ func (a *Archive) Sweep(intentsDir string, before, now time.Time, dry bool) (Res
 	var res Result
 	entries, err := os.ReadDir(intentsDir)
 	if err != nil {
-		return res, err
+		return res, fmt.Errorf("%w: %w", ErrQueue, err)
 	}
 	var recs []Record
 	for _, e := range entries {
@@ -191,7 +196,7 @@ func (a *Archive) Sweep(intentsDir string, before, now time.Time, dry bool) (Res
 			continue // the orchestrator took it meanwhile
 		}
 		if err != nil {
-			return res, err
+			return res, fmt.Errorf("%w: %w", ErrQueue, err)
 		}
 		if verr := intentfile.Verify(body); verr != nil {
 			q := Quarantined{File: e.Name(), Reason: verr.Error(), Path: filepath.Join(a.cfg.QuarantineDir, e.Name())}

@@ -230,7 +230,9 @@ func (e *Emitter) prune() {
 	now := e.deps.Clock.Now()
 	res, err := e.archive.Sweep(e.cfg.Dir, now.Add(-e.cfg.Retention), now, false)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		e.deps.Metrics.Core.EmitFailures.WithLabelValues("archive").Inc()
+		if !errors.Is(err, archive.ErrQueue) { // the queue dir's own trouble is counted by the writes
+			e.deps.Metrics.Core.EmitFailures.WithLabelValues("archive").Inc()
+		}
 		e.log.Warn("archiving old intents failed; they stay in the queue until the next try", "dir", e.cfg.Dir, "err", err)
 	}
 	if n := len(res.Archived); n > 0 {
