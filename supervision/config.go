@@ -158,6 +158,9 @@ func (c *Config) Resolve() {
 		c.IntentsDir = filepath.Join(c.StateDir, "intents")
 	}
 	c.IntentsDir = expandHome(c.IntentsDir)
+	c.Emitter.Archive.Dir = expandHome(c.Emitter.Archive.Dir)
+	c.Emitter.Archive.QuarantineDir = expandHome(c.Emitter.Archive.QuarantineDir)
+	c.Emitter.Archive.Resolve(c.StateDir)
 	if c.Spool.Dir == "" {
 		c.Spool.Dir = filepath.Join(c.StateDir, "events")
 	}
@@ -210,6 +213,7 @@ func (c *Config) Check() (warnings config.Problems, err error) {
 	c.Supervision.Validate(v.At("supervision"))
 	c.Dispatcher.Validate(v.At("dispatcher"))
 	c.Emitter.Validate(v.At("emitter"))
+	c.Emitter.Archive.ValidateLocation(v.At("emitter").At("archive"), c.IntentsDir)
 	c.Spool.Validate(v.At("spool"))
 	c.FSWatch.Validate(v.At("fswatch"))
 	c.Journald.Validate(v.At("journald"))

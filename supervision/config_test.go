@@ -90,6 +90,8 @@ func TestValidateNamesFieldAndValue(t *testing.T) {
 		"backoff":       {func(c *Config) { c.Supervision.BackoffMax = time.Millisecond }, "supervision.backoff_max"},
 		"mailbox":       {func(c *Config) { c.Supervision.MailboxSize = 1 }, "supervision.mailbox_size = 1"},
 		"max queued":    {func(c *Config) { c.Emitter.MaxQueued = 0 }, "emitter.max_queued = 0: must be >= 1"},
+		"arch retain":   {func(c *Config) { c.Emitter.Archive.Retention = 0 }, "emitter.archive.retention = 0s: must be a positive duration"},
+		"arch in queue": {func(c *Config) { c.IntentsDir = "/q"; c.Emitter.Archive.Dir = "/q/processed/a" }, "emitter.archive.dir = /q/processed/a: must not be inside the intents directory"},
 		"check name": {func(c *Config) {
 			c.Checks = []scrape.Check{{Name: "disk", Metric: "a", Op: ">", EventType: "e"}, {Name: "disk", Metric: "b", Op: ">", EventType: "e"}}
 		}, "checks[1].name = disk: must be unique: checks[0] has the same name"},

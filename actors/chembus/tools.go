@@ -3,6 +3,7 @@ package chembus
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
@@ -27,12 +28,19 @@ func RunProxy(ctx context.Context, xsub, xpub string) error {
 // Tail subscribes to topics ("" for all) and calls fn for each message until
 // ctx is done.
 func Tail(ctx context.Context, xpub string, topics []string, fn func(topic string, payload []byte)) error {
+	return TailLog(ctx, xpub, topics, nil, fn)
+}
+
+// TailLog is Tail with the SUB side's connection log (connected, cannot
+// connect, lost) going to log, so a tool can tell its user it is still
+// connecting. log may be nil.
+func TailLog(ctx context.Context, xpub string, topics []string, log *slog.Logger, fn func(topic string, payload []byte)) error {
 	if _, _, err := zmtp.Endpoint(xpub); err != nil {
 		return err
 	}
 	out := make(chan rawBatch, 64)
 	stop := make(chan struct{})
-	opts := subOptions{xpub: xpub, topics: topics, maxFrame: 16 << 20}
+	opts := subOptions{xpub: xpub, topics: topics, maxFrame: 16 << 20, log: log}
 	go func() { subLoop(opts, out, stop); close(out) }()
 	for {
 		select {

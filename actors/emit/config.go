@@ -3,6 +3,7 @@ package emit
 import (
 	"time"
 
+	"github.com/kloros/kloros-observer/actors/archive"
 	"github.com/kloros/kloros-observer/actors/config"
 )
 
@@ -10,7 +11,7 @@ import (
 // intents are written.
 type EmitterConfig struct {
 	DedupWindow  time.Duration `yaml:"dedup_window"` // identical intents within it are written once
-	Retention    time.Duration `yaml:"retention"`    // intents older than this (by name) are pruned
+	Retention    time.Duration `yaml:"retention"`    // intents older than this (by name) are archived
 	RetryInitial time.Duration `yaml:"retry_initial"`
 	RetryMax     time.Duration `yaml:"retry_max"`
 	MaxBatch     int           `yaml:"max_batch"` // intents sharing one directory fsync
@@ -18,6 +19,10 @@ type EmitterConfig struct {
 	// channel, while the directory fails; past it new intents are refused
 	// and counted (intents_lost_total{reason="queue_full"}). 0: 100000.
 	MaxQueued int `yaml:"max_queued"`
+	// Archive receives intents past Retention (and its quarantine those that
+	// fail verification): nothing is deleted. Empty paths: archive/ and
+	// quarantine/ beside Dir (the supervisor sets them under state_dir).
+	Archive archive.Config `yaml:"archive"`
 
 	Dir          string        `yaml:"-"` // the intents directory (top-level intents_dir)
 	PruneEvery   time.Duration `yaml:"-"` // 0: Retention/24, at most 10 min
@@ -31,7 +36,8 @@ const DefaultMaxQueued = 100000
 // DefaultEmitterConfig is the emitter section when nothing is set.
 func DefaultEmitterConfig() EmitterConfig {
 	return EmitterConfig{DedupWindow: time.Hour, Retention: 24 * time.Hour,
-		RetryInitial: 100 * time.Millisecond, RetryMax: 30 * time.Second, MaxBatch: 256, MaxQueued: DefaultMaxQueued}
+		RetryInitial: 100 * time.Millisecond, RetryMax: 30 * time.Second, MaxBatch: 256, MaxQueued: DefaultMaxQueued,
+		Archive: archive.Config{Retention: archive.DefaultRetention, MaxBytes: archive.DefaultMaxBytes}}
 }
 
 // Validate checks the section.
@@ -45,6 +51,7 @@ func (c *EmitterConfig) Validate(v *config.Checker) {
 	}
 	v.AtLeast("max_batch", c.MaxBatch, 1)
 	v.AtLeast("max_queued", c.MaxQueued, 1)
+	c.Archive.Validate(v.At("archive"))
 }
 
 // SpoolConfig is the spool section of the daemon's configuration: raw event

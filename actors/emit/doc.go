@@ -2,7 +2,9 @@
 //   - Emitter (NewEmitter): receives *messages.EmitIntent from rules, encodes
 //     (actors/intentfile), deduplicates within an hour and writes each intent
 //     atomically into the queue directory (SPEC §1.1); publishes
-//     *messages.IntentObserved; prunes old intents.
+//     *messages.IntentObserved; moves intents past their age into the
+//     intent archive (actors/archive), or its quarantine if they fail
+//     verification; nothing is deleted.
 //   - Spool (NewSpool): subscribes to the observation stream's events and
 //     writes every event a source produced, before dedup, to the events
 //     directory (SPEC §3); answers Flush barriers once what came before is

@@ -11,6 +11,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/kloros/kloros-observer/actors/archive"
 	"github.com/kloros/kloros-observer/actors/intentfile"
 	"github.com/kloros/kloros-observer/actors/observe"
 	"github.com/kloros/kloros-observer/actors/timer"
@@ -39,8 +40,9 @@ import (
 // requesters answered. A failed write is retried with capped backoff, in
 // order, until it succeeds: nothing is lost and no half-written .json ever
 // appears. It replies to requesters through the actor system and never
-// touches the actor's fields. It also removes stale .tmp files at start and
-// prunes old intents when the actor's timer asks.
+// touches the actor's fields. It also removes stale .tmp files at start and,
+// when the actor's timer asks, archives old intents (archive.Sweep, then the
+// archive's retention, archive.Expire).
 //
 // Releases on Stopping and Restarting: the overflow is handed to the writer,
 // the queue closed and the writer finishes it, bounded by DrainTimeout; past
@@ -56,7 +58,8 @@ type Emitter struct {
 	lastSweep  time.Time
 	writer     *ownedWriter
 	root       *actor.RootContext
-	unparsable map[string]bool // touched only by the writer goroutine (prune chore)
+	unparsable map[string]bool  // touched only by the writer goroutine (prune chore)
+	archive    *archive.Archive // used only by the writer goroutine (prune chore)
 	stopTimers timer.Cancel
 }
 
@@ -119,6 +122,9 @@ func (e *Emitter) start(ctx actor.Context) {
 	}
 	e.root = ctx.ActorSystem().Root
 	e.unparsable = map[string]bool{}
+	ac := e.cfg.Archive
+	ac.Resolve(filepath.Dir(e.cfg.Dir))
+	e.archive = archive.New(ac)
 	self := ctx.Self()
 	bw := &batchWriter{dir: e.cfg.Dir, what: "intent", maxBatch: e.cfg.MaxBatch,
 		retryInitial: e.cfg.RetryInitial, retryMax: e.cfg.RetryMax, log: e.log,
@@ -221,16 +227,31 @@ func (e *Emitter) removeStale() {
 }
 
 func (e *Emitter) prune() {
-	before := e.deps.Clock.Now().Add(-e.cfg.Retention)
-	removed, unparsable, err := intentfile.Prune(e.cfg.Dir, before)
+	now := e.deps.Clock.Now()
+	res, err := e.archive.Sweep(e.cfg.Dir, now.Add(-e.cfg.Retention), now, false)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		e.log.Warn("pruning intents failed", "dir", e.cfg.Dir, "err", err)
+		if !errors.Is(err, archive.ErrQueue) { // the queue dir's own trouble is counted by the writes
+			e.deps.Metrics.Core.EmitFailures.WithLabelValues("archive").Inc()
+		}
+		e.log.Warn("archiving old intents failed; they stay in the queue until the next try", "dir", e.cfg.Dir, "err", err)
 	}
-	if removed > 0 {
-		e.deps.Metrics.Core.Pruned.WithLabelValues("intents").Add(float64(removed))
-		e.log.Info("pruned old intents", "count", removed, "older_than_seconds", e.cfg.Retention.Seconds())
+	if n := len(res.Archived); n > 0 {
+		e.deps.Metrics.Core.Pruned.WithLabelValues("intents").Add(float64(n))
+		e.log.Info("archived old intents", "count", n, "archive_file", res.ArchiveFile, "older_than_seconds", e.cfg.Retention.Seconds())
 	}
-	for _, n := range unparsable {
+	for _, q := range res.Quarantined {
+		e.deps.Metrics.Core.Pruned.WithLabelValues("intents_quarantined").Inc()
+		e.log.Warn("old intent fails verification; moved to quarantine", "file", q.File, "quarantine", q.Path, "reason", q.Reason)
+	}
+	expired, err := e.archive.Expire(now, false)
+	if err != nil {
+		e.log.Warn("removing archive day files past retention failed", "dir", e.archive.Config().Dir, "err", err)
+	}
+	if len(expired) > 0 {
+		e.deps.Metrics.Core.Pruned.WithLabelValues("archive_days").Add(float64(len(expired)))
+		e.log.Info("removed archive day files past retention or size", "files", expired)
+	}
+	for _, n := range res.Unparsable {
 		if !e.unparsable[n] {
 			e.unparsable[n] = true
 			e.log.Warn("file in the intents directory has a name that does not parse; leaving it alone", "file", n)

@@ -16,6 +16,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kloros/kloros-observer/actors/archive"
 	"github.com/kloros/kloros-observer/actors/clock"
 	"github.com/kloros/kloros-observer/actors/intentfile"
 	"github.com/kloros/kloros-observer/actors/logbuf"
@@ -92,13 +93,22 @@ func TestEmitterFlushAnsweredAfterEarlierIntentsAreDurable(t *testing.T) {
 	require.Len(t, jsonFiles(t, dir), 200, "every intent before the Flush is on disk when it is answered")
 }
 
-func TestEmitterStartRemovesStaleTmpAndPrunes(t *testing.T) {
+func TestEmitterStartRemovesStaleTmpAndArchives(t *testing.T) {
 	s := actortest.NewSystem(t)
-	dir := t.TempDir()
+	state := t.TempDir()
+	dir := filepath.Join(state, "intents")
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "processed", "stale"), 0o700))
 	now := time.Now()
-	old := filepath.Join(dir, itoa(now.Add(-25*time.Hour).UnixMilli())+"_alert_gpu_oom_0123abcd.json")
+	in := intent("old")
+	enc, err := intentfile.Encode(&in, now.Add(-25*time.Hour))
+	require.NoError(t, err)
+	old := filepath.Join(dir, enc.Name)
+	require.NoError(t, os.WriteFile(old, enc.Body, 0o600))
+	corrupt := filepath.Join(dir, itoa(now.Add(-25*time.Hour).UnixMilli())+"_alert_gpu_oom_0123abcd.json")
 	fresh := filepath.Join(dir, itoa(now.Add(-time.Hour).UnixMilli())+"_alert_gpu_oom_0123abcd.json")
-	for _, f := range []string{old, fresh, filepath.Join(dir, "README.json"), filepath.Join(dir, "1_x_0123abcd.json.tmp")} {
+	// The orchestrator's: old and not verifiable, and still never touched.
+	theirs := filepath.Join(dir, "processed", "stale", "20261101_000000_stale_1000_alert_gpu_oom_0123abcd.json")
+	for _, f := range []string{corrupt, fresh, theirs, filepath.Join(dir, "README.json"), filepath.Join(dir, "1_x_0123abcd.json.tmp")} {
 		require.NoError(t, os.WriteFile(f, []byte("{}"), 0o600))
 	}
 	deps := actortest.Deps(t, nil)
@@ -106,13 +116,22 @@ func TestEmitterStartRemovesStaleTmpAndPrunes(t *testing.T) {
 	p, ch := actortest.Probe(t, s)
 	s.Root.Send(em, &messages.Flush{ID: 1, ReplyTo: p}) // behind the start-up prune
 	actortest.Next[*messages.Flushed](t, ch, 5*time.Second)
-	require.Eventually(t, func() bool {
-		_, errOld := os.Stat(old)
-		return os.IsNotExist(errOld)
-	}, 5*time.Second, 10*time.Millisecond)
+	require.NoFileExists(t, old)
+	require.NoFileExists(t, corrupt)
 	require.FileExists(t, fresh)
+	require.FileExists(t, theirs)
 	require.FileExists(t, filepath.Join(dir, "README.json"), "names that do not parse are left alone")
 	require.NoFileExists(t, filepath.Join(dir, "1_x_0123abcd.json.tmp"))
+	// Archived (it verifies), not deleted; the bad one is quarantined with why.
+	entries, _, err := archive.New(archive.DefaultConfig(state)).Read(archive.Filter{})
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+	require.Equal(t, string(enc.Body), entries[0].Body)
+	reason, err := os.ReadFile(filepath.Join(state, "quarantine", filepath.Base(corrupt)+".reason"))
+	require.NoError(t, err)
+	require.Contains(t, string(reason), "reason: ")
+	require.Equal(t, 1.0, actortest.CounterValue(t, deps.Metrics, "kloros_observer_pruned_files_total", map[string]string{"kind": "intents"}))
+	require.Equal(t, 1.0, actortest.CounterValue(t, deps.Metrics, "kloros_observer_pruned_files_total", map[string]string{"kind": "intents_quarantined"}))
 }
 
 func TestEmitterRetriesUntilDirectoryUsable(t *testing.T) {
@@ -376,3 +395,26 @@ func TestEmitterRefusesPastMaxQueued(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// An archive that cannot be written leaves every old intent in the queue
+// (nothing is removed before it is archived) and counts the failure.
+func TestEmitterKeepsOldIntentsWhenTheArchiveFails(t *testing.T) {
+	s := actortest.NewSystem(t)
+	state := t.TempDir()
+	dir := filepath.Join(state, "intents")
+	require.NoError(t, os.MkdirAll(dir, 0o700))
+	in := intent("old")
+	enc, err := intentfile.Encode(&in, time.Now().Add(-25*time.Hour))
+	require.NoError(t, err)
+	old := filepath.Join(dir, enc.Name)
+	require.NoError(t, os.WriteFile(old, enc.Body, 0o600))
+	blocker := filepath.Join(state, "archive")
+	require.NoError(t, os.WriteFile(blocker, []byte("a file where the archive dir should be"), 0o600))
+	deps := actortest.Deps(t, nil)
+	em := s.Root.Spawn(actor.PropsFromProducer(NewEmitter(emitterCfg(dir), deps)))
+	p, ch := actortest.Probe(t, s)
+	s.Root.Send(em, &messages.Flush{ID: 1, ReplyTo: p}) // behind the start-up prune
+	actortest.Next[*messages.Flushed](t, ch, 5*time.Second)
+	require.FileExists(t, old)
+	require.Equal(t, 1.0, actortest.CounterValue(t, deps.Metrics, "kloros_observer_intent_write_failures_total", map[string]string{"reason": "archive"}))
+}

@@ -19,6 +19,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kloros/kloros-observer/actors/config"
+	"github.com/kloros/kloros-observer/buildinfo"
+	"github.com/kloros/kloros-observer/cmd/internal/cli"
 	"github.com/kloros/kloros-observer/supervision"
 )
 
@@ -65,7 +67,7 @@ tree fails past its restart limits, 2 on bad flags or configuration.`,
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.version {
-				fmt.Fprintln(stdout, "kloros-observer", supervision.Version())
+				fmt.Fprint(stdout, buildinfo.Print("kloros-observer"))
 				return nil
 			}
 			notes, warnings, err := finishConfig(cmd.Flags(), &cfg)
@@ -116,6 +118,7 @@ tree fails past its restart limits, 2 on bad flags or configuration.`,
 		},
 	}
 	cmd.SetArgs(args)
+	cli.AddDocs(cmd) // hidden __gendocs: man page and completions for make install
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
 	defineFlags(cmd.Flags(), &cfg, &o)
