@@ -9,7 +9,7 @@ REVISION   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 BRANCH     ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
 BUILD_USER ?= $(shell id -un 2>/dev/null)@$(shell hostname 2>/dev/null)
 BUILD_DATE ?= $(shell date -u $(if $(SOURCE_DATE_EPOCH),-d @$(SOURCE_DATE_EPOCH)) +%Y%m%d-%H:%M:%S)
-BUILDINFO  := github.com/kloros/kloros-observer/buildinfo
+BUILDINFO  := github.com/kloros/kloros-observer/supervision/buildinfo
 LDFLAGS    := -X $(BUILDINFO).Version=$(VERSION) -X $(BUILDINFO).Revision=$(REVISION) \
               -X $(BUILDINFO).Branch=$(BRANCH) -X $(BUILDINFO).BuildUser=$(BUILD_USER) \
               -X $(BUILDINFO).BuildDate=$(BUILD_DATE)

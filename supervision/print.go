@@ -9,7 +9,7 @@ import (
 	"github.com/kloros/kloros-observer/actors/clock"
 	"github.com/kloros/kloros-observer/actors/observe"
 	"github.com/kloros/kloros-observer/actors/telemetry"
-	"github.com/kloros/kloros-observer/buildinfo"
+	"github.com/kloros/kloros-observer/supervision/buildinfo"
 )
 
 // Version returns the build's version (buildinfo.Short: the ldflags value,

@@ -19,7 +19,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kloros/kloros-observer/actors/config"
-	"github.com/kloros/kloros-observer/buildinfo"
+	"github.com/kloros/kloros-observer/supervision/buildinfo"
 	"github.com/kloros/kloros-observer/cmd/internal/cli"
 	"github.com/kloros/kloros-observer/supervision"
 )

@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
 
-	"github.com/kloros/kloros-observer/buildinfo"
+	"github.com/kloros/kloros-observer/supervision/buildinfo"
 )
 
 // SetVersion makes --version print buildinfo.Print(root.Name()).

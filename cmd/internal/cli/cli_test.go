@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/require"
 
-	"github.com/kloros/kloros-observer/buildinfo"
+	"github.com/kloros/kloros-observer/supervision/buildinfo"
 )
 
 func TestGenDocsWritesManPagesAndCompletions(t *testing.T) {

@@ -1,5 +1,5 @@
 // Package buildinfo holds what the build stamps into every binary (set with
-// -ldflags "-X github.com/kloros/kloros-observer/buildinfo.Version=..." by the
+// -ldflags "-X github.com/kloros/kloros-observer/supervision/buildinfo.Version=..." by the
 // Makefile) and prints it the way Prometheus' tools do for --version.
 package buildinfo
 
