@@ -9,10 +9,10 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 )
 
-func typeName(v any) string { return fmt.Sprintf("%T", v) }
+func TypeName(v any) string { return fmt.Sprintf("%T", v) }
 
-// countsByName renders counts as "a=3,b=1", sorted by name, for one log value.
-func countsByName(m map[string]int) string {
+// CountsByName renders counts as "a=3,b=1", sorted by name, for one log value.
+func CountsByName(m map[string]int) string {
 	names := make([]string, 0, len(m))
 	for n := range m {
 		names = append(names, n)
@@ -28,14 +28,14 @@ func countsByName(m map[string]int) string {
 	return sb.String()
 }
 
-// unhandled logs a message no case of Receive took, at debug level. The
+// Unhandled logs a message no case of Receive took, at debug level. The
 // lifecycle and auto-answered messages every actor sees are not logged.
-func unhandled(log *slog.Logger, m any) {
+func Unhandled(log *slog.Logger, m any) {
 	switch m.(type) {
 	case *actor.Stopped, *actor.Touch, *actor.PoisonPill, *actor.ReceiveTimeout:
 		return
 	}
 	if log != nil {
-		log.Debug("unhandled message", "type", typeName(m))
+		log.Debug("unhandled message", "type", TypeName(m))
 	}
 }

@@ -8,9 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kloros/kloros-observer/actors/emit"
+
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/kloros/kloros-observer/actors"
 	"github.com/kloros/kloros-observer/actors/clock"
 	"github.com/kloros/kloros-observer/actors/intentfile"
 	"github.com/kloros/kloros-observer/messages"
@@ -81,7 +82,7 @@ func BenchmarkIntentEmission(b *testing.B) {
 		b.Run("fs="+name+"/emitter", func(b *testing.B) {
 			s := newSystem(b)
 			d := filepath.Join(dir, "emitter")
-			em := s.Root.Spawn(actor.PropsFromProducer(actors.NewEmitter(actors.EmitterConfig{Dir: d, DedupWindow: time.Hour,
+			em := s.Root.Spawn(actor.PropsFromProducer(emit.NewEmitter(emit.EmitterConfig{Dir: d, DedupWindow: time.Hour,
 				Retention: 24 * time.Hour, RetryInitial: time.Millisecond, RetryMax: time.Second, MaxBatch: 256},
 				deps(clock.Real{}))))
 			start := time.Now()

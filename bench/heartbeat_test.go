@@ -15,10 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kloros/kloros-observer/actors/chembus"
+	"github.com/kloros/kloros-observer/actors/heartbeat"
+
 	"github.com/asynkron/protoactor-go/actor"
 	zmq "github.com/pebbe/zmq4"
 
-	"github.com/kloros/kloros-observer/actors"
 	"github.com/kloros/kloros-observer/actors/clock"
 	"github.com/kloros/kloros-observer/messages"
 	"github.com/kloros/kloros-observer/supervision"
@@ -115,7 +117,7 @@ func ingest(b *testing.B, coalesce time.Duration, xsub, xpub string, n int, publ
 				}
 			}
 		}))
-		cb := s.Root.Spawn(actor.PropsFromProducer(actors.NewChemBus(actors.ChemBusConfig{XSub: xsub, XPub: xpub,
+		cb := s.Root.Spawn(actor.PropsFromProducer(chembus.New(chembus.Config{XSub: xsub, XPub: xpub,
 			HeartbeatInterval: time.Hour, Zooid: "bench", OnKill: "pause", MaxFrameBytes: 65536, Registry: sink,
 			ProcessStart: time.Now(), Coalesce: coalesce}, deps(clock.Real{}))))
 		ready := make(chan struct{})
@@ -136,7 +138,7 @@ func ingest(b *testing.B, coalesce time.Duration, xsub, xpub string, n int, publ
 func runProxy(b *testing.B, xsub, xpub string, stop <-chan struct{}) {
 	ctx, cancel := contextUntil(stop)
 	defer cancel()
-	if err := actors.RunProxy(ctx, xsub, xpub); err != nil {
+	if err := chembus.RunProxy(ctx, xsub, xpub); err != nil {
 		b.Error(err)
 	}
 }
@@ -162,7 +164,7 @@ func scaleRun(b *testing.B, n int) {
 	expect := map[string]time.Time{}
 	done := make(chan struct{})
 	sink := s.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
-		if p, ok := c.Message().(*messages.Publish); ok && p.Topic == actors.TopicGap {
+		if p, ok := c.Message().(*messages.Publish); ok && p.Topic == messages.TopicGap {
 			now := time.Now()
 			mu.Lock()
 			z := p.Signal.Facts["zooid"].(string)
@@ -177,7 +179,7 @@ func scaleRun(b *testing.B, n int) {
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 	d := deps(clock.Real{})
-	reg := s.Root.Spawn(actor.PropsFromProducer(actors.NewZooidRegistry(actors.RegistryConfig{Threshold: threshold,
+	reg := s.Root.Spawn(actor.PropsFromProducer(heartbeat.NewRegistry(heartbeat.Config{Threshold: threshold,
 		RecoveryTopic: "R", Retention: time.Hour, MaxZooids: n + 1, CheckpointEvery: 5 * time.Second,
 		StateFile: b.TempDir() + "/registry.json", ChemBus: sink,
 		WatcherMailbox: supervision.NewMailboxes(d.Metrics).Bounded("watcher", 1000)}, d)))

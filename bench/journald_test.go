@@ -13,9 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kloros/kloros-observer/actors/journald"
+	"github.com/kloros/kloros-observer/actors/journald/classify"
+
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/kloros/kloros-observer/actors"
 	"github.com/kloros/kloros-observer/actors/clock"
 	"github.com/kloros/kloros-observer/messages"
 )
@@ -82,7 +84,7 @@ func BenchmarkJournalRead(b *testing.B) {
 				unit, _ := e["_SYSTEMD_UNIT"].(string)
 				msg, _ := e["MESSAGE"].(string)
 				p, _ := strconv.Atoi(fmt.Sprint(e["PRIORITY"]))
-				if actors.ClassifyJournal(unit, msg, p) != "" {
+				if classify.Unit(unit, msg, p) != "" {
 					events++
 				}
 			}
@@ -110,7 +112,7 @@ func BenchmarkJournalRead(b *testing.B) {
 				}
 			}))
 			start := time.Now()
-			src := s.Root.Spawn(actor.PropsFromProducer(actors.NewJournaldSource(actors.JournaldConfig{Name: "units",
+			src := s.Root.Spawn(actor.PropsFromProducer(journald.New(journald.Config{Name: "units",
 				Units: []string{"dream.service"}, Match: "unit", Dir: dir, CheckpointFile: filepath.Join(b.TempDir(), "c"),
 				CheckpointInterval: time.Second, MaxMessageBytes: 65536, Dispatcher: sink}, deps(clock.Real{}))))
 			select {

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kloros/kloros-observer/actors/dispatch"
+
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/kloros/kloros-observer/actors"
@@ -38,13 +40,13 @@ func pipeline(b *testing.B, s *actor.ActorSystem, d actors.Deps) (*actor.PID, *a
 		if err != nil {
 			b.Fatal(err)
 		}
-		pid := s.Root.Spawn(actor.PropsFromProducer(rules.NewActor(name, func() (rules.Rule, error) { return rules.New(name, nil) }, sink, d.Clock, d.Logger)))
+		pid := s.Root.Spawn(actor.PropsFromProducer(rules.NewActor(name, func() (rules.Rule, error) { return rules.New(name, nil) }, sink, d.Clock, d.Logger, d.Stream)))
 		pids = append(pids, pid)
 		for _, t := range r.Subscribes() {
 			routes[t] = append(routes[t], pid)
 		}
 	}
-	disp := s.Root.Spawn(actor.PropsFromProducer(actors.NewDispatcher(actors.DispatcherConfig{
+	disp := s.Root.Spawn(actor.PropsFromProducer(dispatch.New(dispatch.Config{
 		DedupWindow: time.Minute, Routes: routes, Rules: pids}, d)))
 	return disp, &intents
 }

@@ -11,7 +11,7 @@ KHOME="${KLOROS_HOME:-/home/kloros}"
 
 if [ ! -x bin/kloros-observer ] || [ -n "${REBUILD:-}" ]; then
   echo "building binaries"
-  go build -o bin/ ./cmd/...
+  go build -ldflags "${GO_LDFLAGS:-}" -o bin/ ./cmd/...
 fi
 
 install -d -m 0755 "$DESTDIR$PREFIX/bin" "$DESTDIR/etc/systemd/system" "$DESTDIR/etc/kloros" \
@@ -29,6 +29,24 @@ else
   install -m 0640 deploy/kloros/observer.yaml "$DESTDIR/etc/kloros/observer.yaml"
 fi
 install -m 0644 README.md "$DESTDIR$PREFIX/share/doc/kloros-observer/README.md"
+
+# Man pages and shell completions, generated from the built binaries' own
+# commands (nothing generated is kept in the repository).
+docs="$(mktemp -d)"
+trap 'rm -rf "$docs"' EXIT
+MAN1="$DESTDIR$PREFIX/share/man/man1"
+BASHC="$DESTDIR$PREFIX/share/bash-completion/completions"
+ZSHC="$DESTDIR$PREFIX/share/zsh/site-functions"
+FISHC="$DESTDIR$PREFIX/share/fish/vendor_completions.d"
+install -d -m 0755 "$MAN1" "$BASHC" "$ZSHC" "$FISHC"
+for b in kloros-observer intentctl chembus; do
+  [ -x "bin/$b" ] || continue
+  "bin/$b" __gendocs "$docs/$b"
+  install -m 0644 "$docs/$b"/man1/*.1 "$MAN1/"
+  install -m 0644 "$docs/$b/bash/$b" "$BASHC/$b"
+  install -m 0644 "$docs/$b/zsh/_$b" "$ZSHC/_$b"
+  install -m 0644 "$docs/$b/fish/$b.fish" "$FISHC/$b.fish"
+done
 
 run() { if [ -n "$DESTDIR" ]; then echo "would run: $*"; else "$@"; fi; }
 if [ -z "$DESTDIR" ] && id kloros >/dev/null 2>&1; then

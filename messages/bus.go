@@ -54,3 +54,21 @@ type KillReceived struct {
 	Facts map[string]any
 	At    time.Time
 }
+
+// The ChemBus topics this daemon reads or writes (SPEC §1.2).
+const (
+	TopicHeartbeat = "HEARTBEAT"
+	TopicKill      = "governance.kill"
+	TopicGap       = "CAPABILITY_GAP"
+)
+
+// ProxyReadyRequest asks the ChemBus proxy actor whether it has done its
+// start (bound the embedded proxy, or found one). Sent by: the ChemBus actor
+// at start, before its SUB side connects. Received by: the proxy actor,
+// which answers with ProxyReadyResponse.
+type ProxyReadyRequest struct{}
+
+// ProxyReadyResponse answers ProxyReadyRequest.
+type ProxyReadyResponse struct {
+	Embedded bool // this process runs the proxy
+}

@@ -11,8 +11,6 @@ import "time"
 // records the episode, schedules repeats and checkpoints.
 type ZooidWentSilent struct {
 	Zooid      string
-	Niche      string
-	LastSeen   time.Time // wall clock of the last heartbeat
 	Missing    time.Duration
 	IncidentID string
 	// Published reports that the watcher already published the episode's
@@ -24,9 +22,6 @@ type ZooidWentSilent struct {
 //
 // Sent by: a heartbeat watcher. Received by: the zooid registry.
 type ZooidRecovered struct {
-	Zooid      string
-	Niche      string
-	IncidentID string
-	Silent     time.Duration
-	At         time.Time
+	Zooid string
+	At    time.Time // when the beat that ended the silence arrived
 }

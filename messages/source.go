@@ -2,7 +2,7 @@ package messages
 
 import "time"
 
-// Event is one observation made by a source (fsnotify, journald, metrics).
+// Event is one observation made by a source (fswatch, journald, scrape, ...).
 //
 // Sent by: source actors. Received by: the dispatcher, which spools it (when
 // spooling is on), deduplicates it and fans it out to the rules that
@@ -46,9 +46,14 @@ func (e *Event) ID() DedupID {
 }
 
 // Exempt reports whether the event bypasses dedup: operational and critical
-// error events are never deduplicated (SPEC §2.1).
+// error events, of services and of the kernel, are never deduplicated
+// (SPEC §2.1, §1.4).
 func (e *Event) Exempt() bool {
-	return e.Type == "error_operational" || e.Type == "error_critical"
+	switch e.Type {
+	case "error_operational", "error_critical", "error_kernel_operational", "error_kernel_critical":
+		return true
+	}
+	return false
 }
 
 // EventBatch carries many events in one mailbox hop, in order.

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kloros/kloros-observer/actors/config"
+	"github.com/kloros/kloros-observer/actors/scrape"
 	"github.com/stretchr/testify/require"
 )
 
@@ -45,11 +47,15 @@ func TestLoadConfigFileEmptyKeepsDefaults(t *testing.T) {
 
 func TestLoadConfigFileStrict(t *testing.T) {
 	for name, tc := range map[string]struct{ body, want string }{
-		"unknown top key":    {"bogus: 1\n", "field bogus not found"},
-		"unknown nested key": {"emitter:\n  retentoin: 3h\n", "field retentoin not found"},
-		"bad duration":       {"emitter:\n  retention: banana\n", "banana"},
-		"wrong type":         {"supervision:\n  max_restarts: lots\n", "lots"},
-		"names the line":     {"log_level: info\nbogus: 1\n", "line 2"},
+		"unknown top key":    {"bogus: 1\n", "bogus (line 1): unknown key; valid keys here: "},
+		"unknown nested key": {"emitter:\n  retentoin: 3h\n", `emitter.retentoin (line 2): unknown key; did you mean "retention"?`},
+		"misspelt top key":   {"log_levle: info\n", `log_levle (line 1): unknown key; did you mean "log_level"?`},
+		"old watch key":      {"watch:\n  enabled: false\n", `watch (line 1): unknown key; did you mean "fswatch"?`},
+		"bad duration":       {"emitter:\n  retention: banana\n", "emitter.retention (line 2) = banana: must be a duration such as 30s"},
+		"wrong type":         {"supervision:\n  max_restarts: lots\n", "supervision.max_restarts (line 2) = lots: must be a whole number"},
+		"not a mapping":      {"emitter: 3\n", "emitter (line 1): emitter must be a mapping"},
+		"syntax":             {"emitter:\n  retention: [\n", "(file)"},
+		"set twice":          {"log_level: info\nlog_level: debug\n", "log_level (line 2): set twice (first on line 1)"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := DefaultConfig()
@@ -84,11 +90,13 @@ func TestValidateNamesFieldAndValue(t *testing.T) {
 		"backoff":       {func(c *Config) { c.Supervision.BackoffMax = time.Millisecond }, "supervision.backoff_max"},
 		"mailbox":       {func(c *Config) { c.Supervision.MailboxSize = 1 }, "supervision.mailbox_size = 1"},
 		"max queued":    {func(c *Config) { c.Emitter.MaxQueued = 0 }, "emitter.max_queued = 0: must be >= 1"},
+		"arch retain":   {func(c *Config) { c.Emitter.Archive.Retention = 0 }, "emitter.archive.retention = 0s: must be a positive duration"},
+		"arch in queue": {func(c *Config) { c.IntentsDir = "/q"; c.Emitter.Archive.Dir = "/q/processed/a" }, "emitter.archive.dir = /q/processed/a: must not be inside the intents directory"},
 		"check name": {func(c *Config) {
-			c.Checks = []ScrapeCheck{{Name: "disk", Metric: "a", Op: ">", EventType: "e"}, {Name: "disk", Metric: "b", Op: ">", EventType: "e"}}
+			c.Checks = []scrape.Check{{Name: "disk", Metric: "a", Op: ">", EventType: "e"}, {Name: "disk", Metric: "b", Op: ">", EventType: "e"}}
 		}, "checks[1].name = disk: must be unique: checks[0] has the same name"},
 		"increase window": {func(c *Config) {
-			c.Checks = []ScrapeCheck{{Name: "lc", Metric: "c_total", Mode: "increase", Window: 45 * time.Second, Op: ">", EventType: "e"}}
+			c.Checks = []scrape.Check{{Name: "lc", Metric: "c_total", Mode: "increase", Window: 45 * time.Second, Op: ">", EventType: "e"}}
 		}, "checks[0].window = 45s: must be at least 2 × scrape.interval (30s) = 1m0s"},
 		"default window": {func(c *Config) { c.Scrape.Interval, c.Scrape.Timeout = 6*time.Minute, 10*time.Second },
 			"scrape.interval = 6m0s: must be at most half the window (10m0s) of the default check lock_contention"},
@@ -118,9 +126,10 @@ checks:
 `), &c))
 	c.Resolve()
 	err := c.Validate()
-	require.ErrorContains(t, err, "checks[2].name = disk: must be unique: checks[0] has the same name")
-	require.ErrorContains(t, err, "checks[1].window = 59s: must be at least 2 × scrape.interval (30s) = 1m0s")
-	require.Equal(t, 2, strings.Count(err.Error(), "config: "), "a window of exactly two intervals is accepted: %v", err)
+	require.ErrorContains(t, err, "checks[2].name (line 6) = disk: must be unique: checks[0] has the same name")
+	require.ErrorContains(t, err, "checks[1].window (line 5) = 59s: must be at least 2 × scrape.interval (30s) = 1m0s")
+	require.Contains(t, err.Error(), "2 problems:", "a window of exactly two intervals is accepted: %v", err)
+	require.Contains(t, err.Error(), "checks[1].window (line 5) = 59s", "the line of the key")
 }
 
 // TestScrapeTimeoutFollowsTheInterval: with no timeout configured it is ¾ of
@@ -133,7 +142,7 @@ func TestScrapeTimeoutFollowsTheInterval(t *testing.T) {
 	} {
 		c := DefaultConfig()
 		c.Scrape.Interval = interval
-		c.Checks = []ScrapeCheck{}
+		c.Checks = []scrape.Check{}
 		c.Resolve()
 		require.NoError(t, c.Validate(), interval)
 		require.Equal(t, want, c.Scrape.Timeout, interval)
@@ -145,7 +154,7 @@ func TestScrapeTimeoutFollowsTheInterval(t *testing.T) {
 	require.Equal(t, 4*time.Second, c.Scrape.Timeout, "a timeout that is set is kept")
 	require.NoError(t, LoadConfigFile(writeFile(t, "scrape:\n  timeout: 5s\n"), &c))
 	c.Resolve()
-	require.ErrorContains(t, c.Validate(), "scrape.timeout = 5s: must be shorter than scrape.interval (5s)")
+	require.ErrorContains(t, c.Validate(), "scrape.timeout (line 2) = 5s: must be shorter than scrape.interval (5s)")
 }
 
 func TestValidateReportsAllProblems(t *testing.T) {
@@ -153,7 +162,79 @@ func TestValidateReportsAllProblems(t *testing.T) {
 	c.LogLevel, c.ChemBus.Proxy = "loud", "maybe"
 	err := c.Validate()
 	require.Error(t, err)
-	require.Equal(t, 2, strings.Count(err.Error(), "config: "))
+	require.Contains(t, err.Error(), "2 problems:")
+}
+
+// Plain seconds are durations everywhere: the seed's command line and
+// configs wrote "30".
+func TestDurationsAcceptSeconds(t *testing.T) {
+	c := DefaultConfig()
+	require.NoError(t, LoadConfigFile(writeFile(t, "heartbeat:\n  threshold: 45\n  gap_repeat: 0\n  niche_thresholds: {slow: 90.5}\nemitter:\n  retention: \"3600\"\n"), &c))
+	require.Equal(t, 45*time.Second, c.Heartbeat.Threshold)
+	require.Equal(t, time.Duration(0), c.Heartbeat.GapRepeat)
+	require.Equal(t, 90500*time.Millisecond, c.Heartbeat.NicheThresholds["slow"])
+	require.Equal(t, time.Hour, c.Emitter.Retention)
+}
+
+// YAML problems and semantic ones come out together, in file order, each
+// with its key path, line and value.
+func TestFileAndValidationProblemsTogether(t *testing.T) {
+	c := DefaultConfig()
+	ferr := LoadConfigFile(writeFile(t, "log_level: loud\nheartbeat:\n  threshold: 5s\n  niche_thresholds:\n    gpu: 1ms\nrules:\n  promotion_cluster: {window: ten minutes}\n  promotoin_cluster: {}\nchembus:\n  zooid: \"\"\n  proxy: sometimes\nemitter: {retentoin: 1h}\n"), &c)
+	require.Error(t, ferr)
+	c.Resolve()
+	_, verr := c.Check()
+	var ps config.Problems
+	require.ErrorAs(t, verr, &ps)
+	all := append(ferr.(config.Problems), ps...)
+	msg := all.Err().Error()
+	for _, want := range []string{
+		"log_level (line 1) = loud: must be one of debug, info, warn, warning or error",
+		"heartbeat.threshold (line 3) = 5s: must be at least heartbeat.peer_interval (10s)",
+		"heartbeat.niche_thresholds.gpu (line 5) = 1ms: must be at least heartbeat.peer_interval",
+		`rules.promotion_cluster (line 7): window (line 7) = "ten minutes": must be a duration`,
+		`rules.promotoin_cluster (line 8): unknown key; did you mean "promotion_cluster"?`,
+		`chembus.zooid (line 10) = "": must not be empty`,
+		"chembus.proxy (line 11) = sometimes: must be one of auto, embedded or external",
+		`emitter.retentoin (line 12): unknown key; did you mean "retention"?`,
+	} {
+		require.Contains(t, msg, want)
+	}
+	require.Less(t, strings.Index(msg, "line 1)"), strings.Index(msg, "line 12)"), "in file order")
+}
+
+func TestThresholdUnderTwoIntervalsWarns(t *testing.T) {
+	c := DefaultConfig()
+	c.Heartbeat.Threshold = 15 * time.Second
+	c.Resolve()
+	warnings, err := c.Check()
+	require.NoError(t, err)
+	require.Len(t, warnings, 1)
+	require.Contains(t, warnings[0].Error(), "heartbeat.threshold = 15s: is under two heartbeat intervals (20s)")
+	c.Heartbeat.PeerInterval = time.Second // a test colony beating every second
+	c.Heartbeat.Threshold = 3 * time.Second
+	warnings, err = c.Check()
+	require.NoError(t, err)
+	require.Empty(t, warnings)
+}
+
+func TestLogLevelAnyCase(t *testing.T) {
+	for _, lvl := range []string{"INFO", "Warning", "WARN", "debug", "ERROR"} {
+		c := DefaultConfig()
+		c.LogLevel = lvl
+		c.Resolve()
+		require.NoError(t, c.Validate(), lvl)
+	}
+}
+
+// A config path that is not a regular file, or is huge, is refused at once
+// (--check-config /dev/zero once read without limit).
+func TestConfigFileBounds(t *testing.T) {
+	c := DefaultConfig()
+	require.ErrorContains(t, LoadConfigFile("/dev/zero", &c), "not a regular file")
+	big := filepath.Join(t.TempDir(), "big.yaml")
+	require.NoError(t, os.WriteFile(big, make([]byte, config.MaxFileBytes+1), 0o600))
+	require.ErrorContains(t, LoadConfigFile(big, &c), "larger than 4 MiB")
 }
 
 func TestResolveExpandsHome(t *testing.T) {
@@ -161,8 +242,8 @@ func TestResolveExpandsHome(t *testing.T) {
 	require.NoError(t, err)
 	c := DefaultConfig()
 	c.StateDir = "~/state"
-	c.Watch.Paths = []string{"~/w"}
+	c.FSWatch.Paths = []string{"~/w"}
 	c.Resolve()
 	require.Equal(t, filepath.Join(home, "state"), c.StateDir)
-	require.Equal(t, filepath.Join(home, "w"), c.Watch.Paths[0])
+	require.Equal(t, filepath.Join(home, "w"), c.FSWatch.Paths[0])
 }

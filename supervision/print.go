@@ -3,28 +3,18 @@ package supervision
 import (
 	"io"
 	"log/slog"
-	"runtime/debug"
 	"sync/atomic"
 
 	"github.com/kloros/kloros-observer/actors"
 	"github.com/kloros/kloros-observer/actors/clock"
+	"github.com/kloros/kloros-observer/actors/observe"
 	"github.com/kloros/kloros-observer/actors/telemetry"
+	"github.com/kloros/kloros-observer/supervision/buildinfo"
 )
 
-// version is set at build time with -ldflags "-X .../supervision.version=...".
-var version = ""
-
-// Version returns the build's version: the ldflags value, else the module
-// version, else "devel".
-func Version() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
-}
+// Version returns the build's version (buildinfo.Short: the ldflags value,
+// else the module version, else "devel").
+func Version() string { return buildinfo.Short() }
 
 // PrintTree declares the tree for cfg (nothing is started) and draws it.
 func PrintTree(w io.Writer, cfg Config, logger *slog.Logger) error {
@@ -33,7 +23,7 @@ func PrintTree(w io.Writer, cfg Config, logger *slog.Logger) error {
 	defer system.Shutdown()
 	b := &Builder{
 		System: system, Config: &cfg,
-		Deps:      actors.Deps{Logger: logger, Metrics: metrics, Clock: clock.Real{}},
+		Deps:      actors.Deps{Logger: logger, Metrics: metrics, Clock: clock.Real{}, Stream: observe.New(system.Root)},
 		Mailboxes: NewMailboxes(metrics),
 		Policy:    NewPolicy(cfg.Supervision, logger, metrics),
 		Ready:     &atomic.Bool{},

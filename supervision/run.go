@@ -15,6 +15,7 @@ import (
 
 	"github.com/kloros/kloros-observer/actors"
 	"github.com/kloros/kloros-observer/actors/clock"
+	"github.com/kloros/kloros-observer/actors/observe"
 	"github.com/kloros/kloros-observer/actors/telemetry"
 )
 
@@ -49,7 +50,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, hooks Hooks) erro
 	b := &Builder{
 		System:    system,
 		Config:    &cfg,
-		Deps:      actors.Deps{Logger: logger, Metrics: metrics, Clock: clock.Real{}},
+		Deps:      actors.Deps{Logger: logger, Metrics: metrics, Clock: clock.Real{}, Stream: observe.New(system.Root)},
 		Mailboxes: NewMailboxes(metrics),
 		Hooks:     hooks,
 		Ready:     &atomic.Bool{},
@@ -57,8 +58,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, hooks Hooks) erro
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: telemetry.Namespace, Name: "build_info",
 		Help: "Always 1; labels say which build is running."}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(Version(), runtime.Version()).Set(1)
-	metrics.Registry.MustRegister(buildInfo)
+	metrics.Registry.MustRegister(buildInfo, b.Deps.Stream)
 	b.Policy = NewPolicy(cfg.Supervision, logger, metrics)
+	b.Policy.Stream = b.Deps.Stream
 	tree, err := BuildTree(b)
 	if err != nil {
 		return err

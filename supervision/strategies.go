@@ -9,7 +9,9 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/kloros/kloros-observer/actors/observe"
 	"github.com/kloros/kloros-observer/actors/telemetry"
+	"github.com/kloros/kloros-observer/messages"
 )
 
 // RestartPolicy is a one-for-one supervisor strategy with capped, jittered
@@ -31,6 +33,14 @@ type RestartPolicy struct {
 	Decider        actor.DeciderFunc
 	Logger         *slog.Logger
 	Metrics        *telemetry.CoreMetrics
+	// Stream receives an *messages.ActorObserved per failure and decision.
+	Stream *observe.Stream
+}
+
+func (p *RestartPolicy) observe(change, name string, reason any) {
+	if p.Stream.Wants(observe.Actors) {
+		p.Stream.Publish(&messages.ActorObserved{At: time.Now(), Change: change, Actor: name, Reason: fmt.Sprint(reason)})
+	}
 }
 
 var _ actor.SupervisorStrategy = (*RestartPolicy)(nil)
@@ -76,6 +86,7 @@ func (p *RestartPolicy) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor
 	name := ActorName(child)
 	kind := KindOf(name)
 	p.Metrics.ActorFailures.WithLabelValues(kind).Inc()
+	p.observe(messages.ActorFailed, name, reason)
 	directive := actor.RestartDirective
 	if p.Decider != nil {
 		directive = p.Decider(reason)
@@ -87,7 +98,9 @@ func (p *RestartPolicy) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor
 	case actor.StopDirective:
 		p.Logger.Error("actor failed and cannot be restarted, stopping it", "actor", name, "err", reason)
 		sup.StopChildren(child)
+		p.observe(messages.ActorStopped, name, reason)
 	case actor.EscalateDirective:
+		p.observe(messages.ActorEscalated, name, reason)
 		sup.EscalateFailure(reason, message)
 	default:
 		if rs.NumberOfFailures(p.Window) == 0 {
@@ -101,6 +114,7 @@ func (p *RestartPolicy) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor
 			p.Logger.Error("actor exceeded its restart intensity, stopping it and escalating",
 				"actor", name, "failures", n, "window_seconds", p.Window.Seconds(), "err", reason)
 			sup.StopChildren(child)
+			p.observe(messages.ActorEscalated, name, reason)
 			sup.EscalateFailure(&IntensityExceeded{Child: name, Failures: n, Window: p.Window, Last: reason}, message)
 			return
 		}
@@ -108,7 +122,10 @@ func (p *RestartPolicy) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor
 		p.Metrics.ActorRestarts.WithLabelValues(kind).Inc()
 		p.Logger.Warn("actor failed, restarting after backoff",
 			"actor", name, "attempt", n, "delay_seconds", delay.Seconds(), "err", reason)
-		time.AfterFunc(delay, func() { sup.RestartChildren(child) })
+		time.AfterFunc(delay, func() {
+			sup.RestartChildren(child)
+			p.observe(messages.ActorRestarted, name, reason)
+		})
 	}
 }
 

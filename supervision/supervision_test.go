@@ -254,7 +254,7 @@ func TestRunReturnsErrorWhenTreeCannotStart(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.StateDir = t.TempDir()
 	cfg.Rules = nil
-	cfg.Watch.Enabled, cfg.Journald.Enabled, cfg.Scrape.Enabled, cfg.ChemBus.Enabled, cfg.HTTP.Enabled = false, false, false, false, false
+	cfg.FSWatch.Enabled, cfg.Journald.Enabled, cfg.Scrape.Enabled, cfg.ChemBus.Enabled, cfg.HTTP.Enabled = false, false, false, false, false
 	cfg.Resolve()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
@@ -312,7 +312,7 @@ func TestRunStopsWhileOutputDirFails(t *testing.T) {
 			`msg="intents not written before the drain timeout; they are lost" actor=emitter count=5000 intent_types="alert_disk_space=5000"`,
 			"intents_lost=5000"},
 		{"spool", func(c *Config) string { return c.Spool.Dir }, func(s *actor.ActorSystem, pid *actor.PID, i int) {
-			s.Root.Send(pid, &messages.Event{Source: "journald_units", Type: "gpu_oom", TS: time.Now(), Data: map[string]any{"n": i}})
+			s.Root.Send(pid, &messages.EventsObserved{Events: []messages.ObservedEvent{{Event: &messages.Event{Source: "journald_units", Type: "gpu_oom", TS: time.Now(), Data: map[string]any{"n": i}}}}})
 		}, "kloros_observer_spool_events_queued",
 			`msg="events not written before the drain timeout; they are lost" actor=spool count=5000 event_types="gpu_oom=5000"`,
 			"spool_events_lost=5000"},
@@ -321,7 +321,7 @@ func TestRunStopsWhileOutputDirFails(t *testing.T) {
 			cfg := DefaultConfig()
 			cfg.StateDir = t.TempDir()
 			cfg.Rules = nil
-			cfg.Watch.Enabled, cfg.Journald.Enabled, cfg.Scrape.Enabled, cfg.ChemBus.Enabled, cfg.HTTP.Enabled = false, false, false, false, false
+			cfg.FSWatch.Enabled, cfg.Journald.Enabled, cfg.Scrape.Enabled, cfg.ChemBus.Enabled, cfg.HTTP.Enabled = false, false, false, false, false
 			cfg.Spool.Enabled = true
 			cfg.ShutdownTimeout = time.Second
 			cfg.Emitter.RetryInitial, cfg.Emitter.RetryMax = 10*time.Millisecond, 50*time.Millisecond

@@ -64,7 +64,7 @@ func TestSdNotifyAgainstRealSocket(t *testing.T) {
 
 	cfg := DefaultConfig()
 	cfg.StateDir = t.TempDir()
-	cfg.Watch.Enabled, cfg.Journald.Enabled, cfg.Scrape.Enabled, cfg.ChemBus.Enabled, cfg.HTTP.Enabled = false, false, false, false, false
+	cfg.FSWatch.Enabled, cfg.Journald.Enabled, cfg.Scrape.Enabled, cfg.ChemBus.Enabled, cfg.HTTP.Enabled = false, false, false, false, false
 	cfg.Systemd.StatusInterval = 300 * time.Millisecond
 	cfg.Systemd.WatchdogProbeTimeout = 100 * time.Millisecond
 	cfg.Resolve()

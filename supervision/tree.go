@@ -6,9 +6,10 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/asynkron/protoactor-go/actor"
-
 	"github.com/kloros/kloros-observer/actors"
+	"github.com/kloros/kloros-observer/actors/chembus"
+
+	"github.com/asynkron/protoactor-go/actor"
 )
 
 // RootName is the id of the root supervisor; every actor's PID id is
@@ -60,14 +61,14 @@ type Builder struct {
 	// Ready is set once every actor of the tree has started (/readyz).
 	Ready *atomic.Bool
 
-	bus *actors.BusWatermark // shared by the ChemBus actor and the registry
+	bus *chembus.Watermark // shared by the ChemBus actor and the registry
 }
 
 // busWatermark returns the one watermark the ChemBus actor and the zooid
 // registry share.
-func (b *Builder) busWatermark() *actors.BusWatermark {
+func (b *Builder) busWatermark() *chembus.Watermark {
 	if b.bus == nil {
-		b.bus = actors.NewBusWatermark()
+		b.bus = chembus.NewWatermark()
 	}
 	return b.bus
 }
@@ -189,9 +190,11 @@ func BuildTree(b *Builder) (ChildSpec, error) {
 func sourceGroupSpecs(b *Builder) ([]ChildSpec, error) {
 	var srcs []ChildSpec
 	for _, part := range []func(*Builder) ([]ChildSpec, error){
-		fsnotifySources, // tree_fsnotify.go
-		journaldSources, // tree_journald.go
-		scrapeSources,   // tree_scrape.go
+		fswatchSources,      // tree_fswatch.go
+		journaldSources,     // tree_journald.go
+		scrapeSources,       // tree_scrape.go
+		deadletterSources,   // tree_deadletter.go
+		systemdAuditSources, // tree_systemdaudit.go
 	} {
 		cs, err := part(b)
 		if err != nil {

@@ -3,7 +3,7 @@ package supervision
 import (
 	"time"
 
-	"github.com/kloros/kloros-observer/actors"
+	"github.com/kloros/kloros-observer/actors/chembus"
 )
 
 // chembusSpecs declares the embedded proxy (it decides at start whether it
@@ -14,17 +14,14 @@ func chembusSpecs(b *Builder) ([]ChildSpec, error) {
 	if !c.ChemBus.Enabled {
 		return nil, nil
 	}
+	cc := c.ChemBus
+	cc.Linger, cc.Registry, cc.ProcessStart, cc.Watermark = min(2*time.Second, c.ShutdownTimeout), b.PID("zooids"), processStart, b.busWatermark()
+	cc.ProxyActor = b.PID("chembus_proxy")
 	return []ChildSpec{
 		b.Leaf("chembus_proxy", PhaseSupport, 0, "XSUB/XPUB proxy when none is bound (mode "+c.ChemBus.Proxy+")",
-			actors.NewChemBusProxy(c.ChemBus.Proxy, c.ChemBus.XSub, c.ChemBus.XPub, b.Deps)),
+			chembus.NewProxy(c.ChemBus.Proxy, c.ChemBus.XSub, c.ChemBus.XPub, b.Deps)),
 		b.Leaf("chembus", PhaseOutput, c.Supervision.MailboxSize, "SUB "+c.ChemBus.XPub+", PUB "+c.ChemBus.XSub,
-			actors.NewChemBus(actors.ChemBusConfig{
-				XSub: c.ChemBus.XSub, XPub: c.ChemBus.XPub, HeartbeatInterval: c.ChemBus.HeartbeatInterval,
-				Zooid: c.ChemBus.Zooid, Niche: c.ChemBus.Niche, OnKill: c.ChemBus.OnKill,
-				MaxFrameBytes: c.ChemBus.MaxFrameBytes, Linger: min(2*time.Second, c.ShutdownTimeout),
-				Registry: b.PID("zooids"), ProcessStart: processStart,
-				Coalesce: c.ChemBus.Coalesce, Watermark: b.busWatermark(),
-			}, b.Deps)),
+			chembus.New(cc, b.Deps)),
 	}, nil
 }
 

@@ -4,7 +4,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/kloros/kloros-observer/actors"
+	"github.com/kloros/kloros-observer/actors/journald"
 )
 
 // journaldSources declares the units source and, with journald.kernel, the
@@ -14,21 +14,20 @@ func journaldSources(b *Builder) ([]ChildSpec, error) {
 	if !c.Journald.Enabled {
 		return nil, nil
 	}
-	var since time.Time
-	if c.Journald.Since != "" {
-		since, _ = time.Parse(time.RFC3339, c.Journald.Since) // validated already
-	}
-	mk := func(name string, kernel bool) actors.JournaldConfig {
-		return actors.JournaldConfig{Name: name, Units: c.Journald.Units, Match: c.Journald.Match, Kernel: kernel,
-			Dir: c.Journald.Dir, Since: since, CheckpointFile: filepath.Join(c.StateDir, "journald", name+".cursor"),
-			CheckpointInterval: c.Journald.CheckpointInterval, MaxMessageBytes: c.Journald.MaxMessageBytes,
-			Dispatcher: b.PID("dispatcher")}
+	mk := func(name string, kernel bool) journald.Config {
+		jc := c.Journald
+		if jc.Since != "" {
+			jc.Start, _ = time.Parse(time.RFC3339, jc.Since) // validated already
+		}
+		jc.Name, jc.ReadKernel, jc.Dispatcher = name, kernel, b.PID("dispatcher")
+		jc.CheckpointFile = filepath.Join(c.StateDir, "journald", name+".cursor")
+		return jc
 	}
 	out := []ChildSpec{b.Leaf("journald_units", PhaseInput, 0, "journal entries of "+joinUnits(c.Journald.Units),
-		actors.NewJournaldSource(mk("units", false), b.Deps))}
+		journald.New(mk("units", false), b.Deps))}
 	if c.Journald.Kernel {
 		out = append(out, b.Leaf("journald_kernel", PhaseInput, 0, "kernel messages (_TRANSPORT=kernel)",
-			actors.NewJournaldSource(mk("kernel", true), b.Deps)))
+			journald.New(mk("kernel", true), b.Deps)))
 	}
 	return out, nil
 }

@@ -1,35 +1,32 @@
 package supervision
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
+	"sort"
+	"strings"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"go.yaml.in/yaml/v3"
 
-	"github.com/kloros/kloros-observer/actors"
+	"github.com/kloros/kloros-observer/actors/config"
+	"github.com/kloros/kloros-observer/actors/dispatch"
 	"github.com/kloros/kloros-observer/actors/rules"
 )
 
 // ruleSpecs declares the rules group (one actor per rule of the rule set:
-// rules_files / --rules, else the embedded default file) and the dispatcher that routes events to them.
-// A rule's parameters may be overridden from rules.<name> in the config; a
-// key naming no rule, or no parameter of it, is a start-up error.
+// rules_files / --rules, else the embedded default file) and the dispatcher
+// that routes events to them. A rule's parameters may be overridden from
+// rules.<name> in the config; a key naming no rule, or no parameter of it,
+// is a start-up error. Rule windows and cooldowns saved by the last run are
+// restored for the rules whose definition did not change.
 func ruleSpecs(b *Builder) ([]ChildSpec, error) {
 	c := b.Config
-	overrides := map[string]any{}
-	for name, n := range c.Rules {
-		var v any
-		if err := n.Decode(&v); err != nil {
-			return nil, fmt.Errorf("config: rules.%s: %w", name, err)
-		}
-		overrides[name] = v
-	}
-	set, err := rules.Load(c.RulesFiles, overrides)
+	set, err := loadRules(c.RulesFiles, c.Rules)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	// Windows and cooldowns saved by the last run, for the rules whose
-	// definition did not change; a bad checkpoint is logged and ignored.
 	saved, err := rules.ReadCheckpoint(filepath.Join(c.StateDir, "rules", rules.CheckpointName))
 	if err != nil {
 		b.Deps.Logger.Warn("rule checkpoint ignored", "err", err)
@@ -46,18 +43,74 @@ func ruleSpecs(b *Builder) ([]ChildSpec, error) {
 		for _, typ := range r.Subscribes() {
 			routes[typ] = append(routes[typ], pid)
 		}
-		factory := rules.Factory(r, states[name], b.Deps.Logger)
 		leaves = append(leaves, b.Leaf(name, PhaseRules, c.Supervision.MailboxSize,
 			fmt.Sprintf("%s on %v", r.Kind(), r.Subscribes()),
-			rules.NewActor(name, factory, emitter, b.Deps.Clock, b.Deps.Logger)))
-	}
-	var spool *actor.PID
-	if c.Spool.Enabled {
-		spool = b.PID("spool")
+			rules.NewActor(name, rules.Factory(r, states[name], b.Deps.Logger), emitter, b.Deps.Clock, b.Deps.Logger, b.Deps.Stream)))
 	}
 	return []ChildSpec{
 		b.Group("rules", "one actor per rule", leaves...),
 		b.Leaf("dispatcher", PhaseRoute, c.Supervision.MailboxSize, "dedup and route events to rules",
-			actors.NewDispatcher(actors.DispatcherConfig{DedupWindow: c.Dispatcher.DedupWindow, Spool: spool, Routes: routes, Rules: pids}, b.Deps)),
+			dispatch.New(dispatch.Config{DedupWindow: c.Dispatcher.DedupWindow, Routes: routes, Rules: pids}, b.Deps)),
 	}, nil
+}
+
+// loadRules loads the rule set with the config's rules.<name> overrides.
+func loadRules(files []string, settings map[string]yaml.Node) (*rules.Set, error) {
+	overrides := map[string]any{}
+	for name, n := range settings {
+		var v any
+		if err := n.Decode(&v); err != nil {
+			return nil, fmt.Errorf("rules.%s: %w", name, err)
+		}
+		overrides[name] = v
+	}
+	return rules.Load(files, overrides)
+}
+
+// validateRules checks the rule files and the rules: section the way the
+// daemon will load them at start: every problem of the files (file:line:col)
+// under rules_files; an override naming no rule, no parameter of it, or a
+// bad value under rules.<name>, with the lines of the config file.
+func validateRules(v *config.Checker, files []string, settings map[string]yaml.Node) {
+	_, err := loadRules(files, settings)
+	if err == nil {
+		return
+	}
+	var le *rules.LoadError
+	if !errors.As(err, &le) {
+		v.At("rules").Bad("", nil, err.Error())
+		return
+	}
+	structured := map[string]bool{}
+	for _, p := range le.Params {
+		structured[p.Error()] = true
+		where := p.Param
+		if n := settings[p.Rule]; n.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == p.Param {
+					where = fmt.Sprintf("%s (line %d)", p.Param, n.Content[i].Line)
+				}
+			}
+		}
+		if p.Unknown {
+			v.At("rules").Bad(p.Rule, nil, where+": "+config.UnknownKey(p.Param, p.Known))
+			continue
+		}
+		val := fmt.Sprint(p.Value)
+		if s, ok := p.Value.(string); ok {
+			val = fmt.Sprintf("%q", s)
+		}
+		v.At("rules").Bad(p.Rule, nil, fmt.Sprintf("%s = %s: %s", where, val, p.Why))
+	}
+	for _, name := range le.UnknownRules {
+		structured[fmt.Sprintf("rules.%s: no such rule (known: %s)", name, strings.Join(le.Known, ", "))] = true
+		v.At("rules").Bad(name, nil, config.UnknownKey(name, le.Known))
+	}
+	problems := append([]string(nil), le.Problems...)
+	sort.Strings(problems)
+	for _, p := range problems {
+		if !structured[p] {
+			v.Bad("rules_files", nil, p)
+		}
+	}
 }

@@ -3,7 +3,9 @@ package supervision
 import (
 	"time"
 
-	"github.com/kloros/kloros-observer/actors"
+	"github.com/kloros/kloros-observer/actors/emit"
+	"github.com/kloros/kloros-observer/actors/housekeeping"
+	"github.com/kloros/kloros-observer/actors/observe"
 )
 
 // spoolSpecs declares the spool (when enabled) and housekeeping.
@@ -11,13 +13,18 @@ func spoolSpecs(b *Builder) ([]ChildSpec, error) {
 	c := b.Config
 	var out []ChildSpec
 	if c.Spool.Enabled {
+		// The spool writes what the dispatcher publishes, duplicates
+		// included, and takes part in its Flush barriers (journald
+		// checkpoints its cursor once the spooled events are durable).
+		b.Deps.Stream.SubscribeActor("spool", b.PID("spool"), observe.Events, true)
+		sc := c.Spool
+		sc.RetryInitial, sc.RetryMax, sc.MaxBatch = c.Emitter.RetryInitial, c.Emitter.RetryMax, c.Emitter.MaxBatch
+		sc.DrainTimeout = outputDrainTimeout(c)
 		out = append(out, b.Leaf("spool", PhaseOutput, c.Supervision.MailboxSize, "writes every raw event to "+c.Spool.Dir,
-			actors.NewSpool(actors.SpoolConfig{Dir: c.Spool.Dir, Retention: c.Spool.Retention,
-				RetryInitial: c.Emitter.RetryInitial, RetryMax: c.Emitter.RetryMax, MaxBatch: c.Emitter.MaxBatch,
-				DrainTimeout: outputDrainTimeout(c), MaxQueued: c.Spool.MaxQueued}, b.Deps)))
+			emit.NewSpool(sc, b.Deps)))
 	}
 	out = append(out, b.Leaf("housekeeping", PhaseSupport, 0, "stats line every "+c.StatsInterval.String(),
-		actors.NewHousekeeping(c.StatsInterval, time.Now(), b.Deps)))
+		housekeeping.NewHousekeeping(c.StatsInterval, time.Now(), b.Deps)))
 	return out, nil
 }
 

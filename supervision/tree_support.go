@@ -1,14 +1,16 @@
 package supervision
 
-import "github.com/kloros/kloros-observer/actors"
+import "github.com/kloros/kloros-observer/actors/web"
 
 // supportSpecs: the HTTP /metrics, /healthz and /readyz endpoint. (The
-// systemd notifier of issue 6 is not built yet.)
+// systemd notifier is not an actor: see systemd.go.)
 func supportSpecs(b *Builder) ([]ChildSpec, error) {
 	c := b.Config
 	if !c.HTTP.Enabled {
 		return nil, nil
 	}
+	hc := c.HTTP
+	hc.IntentsDir, hc.Ready = c.IntentsDir, b.Ready
 	return []ChildSpec{b.Leaf("http", PhaseSupport, 0, "/metrics, /healthz, /readyz on "+c.HTTP.Listen,
-		actors.NewHTTPServer(actors.HTTPConfig{Listen: c.HTTP.Listen, IntentsDir: c.IntentsDir, Ready: b.Ready}, b.Deps))}, nil
+		web.NewHTTPServer(hc, b.Deps))}, nil
 }

@@ -56,7 +56,7 @@ func TestIntegrationPromotionClusterEndToEnd(t *testing.T) {
 	state := filepath.Join(home, ".kloros")
 	prom := filepath.Join(home, "out", "promotions")
 	require.NoError(t, os.MkdirAll(prom, 0o755))
-	d := observerDaemon(t, state, "--watch", prom, "--spool-events")
+	d := observerDaemon(t, state, "--fswatch-path", prom, "--spool-events")
 	for _, n := range []string{"a.json", "b.json", "c.json", "d.txt"} {
 		require.NoError(t, os.WriteFile(filepath.Join(prom, n), []byte("{}"), 0o644))
 	}
@@ -90,7 +90,7 @@ func TestIntegrationWatchDirCreatedAfterStart(t *testing.T) {
 	home := t.TempDir()
 	state := filepath.Join(home, ".kloros")
 	prom := filepath.Join(home, "later", "out", "promotions")
-	d := observerDaemon(t, state, "--watch", prom)
+	d := observerDaemon(t, state, "--fswatch-path", prom)
 	require.NoError(t, os.MkdirAll(prom, 0o755))
 	for _, n := range []string{"a.json", "b.json", "c.json"} {
 		require.NoError(t, os.WriteFile(filepath.Join(prom, n), []byte("{}"), 0o644))
@@ -146,7 +146,7 @@ func TestIntegrationMetricsEndpoint(t *testing.T) {
 	home := t.TempDir()
 	prom := filepath.Join(home, "promotions")
 	require.NoError(t, os.MkdirAll(prom, 0o755))
-	d := startDaemon(t, "--state-dir", filepath.Join(home, ".kloros"), "--watch", prom, "--http-listen", addr,
+	d := startDaemon(t, "--state-dir", filepath.Join(home, ".kloros"), "--fswatch-path", prom, "--http-listen", addr,
 		"--chembus-proxy", "embedded", "--chem-xsub", fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t)),
 		"--chem-xpub", fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t)),
 		"--journald-enabled=false", "--scrape-enabled=false")

@@ -20,8 +20,8 @@ func heartbeatDaemon(t *testing.T, state, xsub, xpub string, extra ...string) *d
 	args := append([]string{
 		"--state-dir", state, "--log-level", "debug",
 		"--chembus-proxy", "external", "--chem-xsub", xsub, "--chem-xpub", xpub,
-		"--heartbeat-threshold", threshold.String(),
-		"--watch-enabled=false", "--journald-enabled=false", "--scrape-enabled=false", "--http-enabled=false",
+		"--heartbeat-threshold", threshold.String(), "--heartbeat-peer-interval", "1s", // the test peers beat every second
+		"--fswatch-enabled=false", "--journald-enabled=false", "--scrape-enabled=false", "--http-enabled=false",
 	}, extra...)
 	d := startDaemon(t, args...)
 	d.waitLog("supervision tree started", 20*time.Second)

@@ -82,6 +82,14 @@ func TestIntegrationInstallIntoDestdir(t *testing.T) {
 		"etc/kloros/observer.yaml":                       0o640,
 		"home/kloros/.kloros":                            0o700,
 		"home/kloros/.kloros/intents":                    0o700,
+		// Generated at install time from the binaries' cobra commands.
+		"usr/local/share/man/man1/kloros-observer.1":                     0o644,
+		"usr/local/share/man/man1/intentctl.1":                           0o644,
+		"usr/local/share/man/man1/intentctl-replay.1":                    0o644,
+		"usr/local/share/man/man1/chembus-pub.1":                         0o644,
+		"usr/local/share/bash-completion/completions/intentctl":          0o644,
+		"usr/local/share/zsh/site-functions/_chembus":                    0o644,
+		"usr/local/share/fish/vendor_completions.d/kloros-observer.fish": 0o644,
 	} {
 		fi, err := os.Stat(filepath.Join(root, path))
 		require.NoError(t, err, path)
@@ -143,7 +151,7 @@ func TestIntegrationSdNotifyBinary(t *testing.T) {
 			msgs <- string(buf[:n])
 		}
 	}()
-	d := startDaemon(t, "--state-dir", t.TempDir(), "--watch-enabled=false", "--journald-enabled=false",
+	d := startDaemon(t, "--state-dir", t.TempDir(), "--fswatch-enabled=false", "--journald-enabled=false",
 		"--scrape-enabled=false", "--chembus-enabled=false", "--http-enabled=false")
 	var first string
 	select {

@@ -40,7 +40,7 @@ func TestIntegrationJournaldKill9ExactlyOnce(t *testing.T) {
 		require.NoError(t, err)
 	}
 	args := []string{"--state-dir", state, "--spool-events", "--journal-dir", jdir, "--journal-unit", "dream.service",
-		"--journal-kernel=false", "--watch-enabled=false", "--scrape-enabled=false", "--chembus-enabled=false", "--http-enabled=false"}
+		"--journal-kernel=false", "--fswatch-enabled=false", "--scrape-enabled=false", "--chembus-enabled=false", "--http-enabled=false"}
 	spooled := func() map[string]int {
 		files, _ := filepath.Glob(filepath.Join(state, "events", "*_journald_*.json"))
 		out := map[string]int{}
@@ -62,6 +62,7 @@ func TestIntegrationJournaldKill9ExactlyOnce(t *testing.T) {
 	}
 	d := startDaemon(t, args...)
 	d.waitLog("supervision tree started", 20*time.Second)
+	d.waitLog(`msg="reading the journal" actor=sources/journald_units journal=`+jdir+` reading="units dream.service" from="the oldest entry (no checkpoint)"`, 10*time.Second)
 	next := 0
 	for next < 4000 { // writing while the daemon reads
 		write(next, next+200)
@@ -76,6 +77,7 @@ func TestIntegrationJournaldKill9ExactlyOnce(t *testing.T) {
 	}
 	d2 := startDaemon(t, args...)
 	d2.waitLog("supervision tree started", 20*time.Second)
+	d2.waitLog(`reading="units dream.service" from="after the checkpointed cursor `, 10*time.Second) // says where it resumes
 	for next < total {
 		write(next, next+200)
 		next += 200

@@ -7,6 +7,11 @@ import (
 	"time"
 )
 
+// Base is the process-wide origin for monotonic instants kept in atomics as
+// int64 nanoseconds (t.Sub(Base)): the ChemBus watermark, the heartbeat
+// deadlines and last-beat times share it, so their numbers compare.
+var Base = time.Now()
+
 // Clock tells the time.
 type Clock interface {
 	Now() time.Time

@@ -10,5 +10,7 @@
 // last. Verify parses keeping key order and number literals, drops sha256,
 // re-serializes and compares — the orchestrator's own check.
 //
-// It is shared by the emitter actor and intentctl; it is not an actor.
+// It is shared by the emitter actor, the intent archive and intentctl; it
+// is not an actor. It has no prune: intents past their age go to the
+// archive (actors/archive), never simply deleted.
 package intentfile

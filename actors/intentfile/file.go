@@ -348,31 +348,3 @@ func RemoveStale(dir string) (int, error) {
 	}
 	return n, nil
 }
-
-// Prune removes intent files whose name's time is older than before.
-// Names that do not parse are left alone and returned.
-func Prune(dir string, before time.Time) (removed int, unparsable []string, err error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return 0, nil, err
-	}
-	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
-			continue
-		}
-		ts, _, _, ok := ParseName(e.Name())
-		if !ok {
-			unparsable = append(unparsable, e.Name())
-			continue
-		}
-		if ts.Before(before) {
-			if os.Remove(filepath.Join(dir, e.Name())) == nil {
-				removed++
-			}
-		}
-	}
-	if removed > 0 {
-		err = SyncDir(dir)
-	}
-	return removed, unparsable, err
-}

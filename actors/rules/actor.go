@@ -7,6 +7,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/kloros/kloros-observer/actors/clock"
+	"github.com/kloros/kloros-observer/actors/observe"
 	"github.com/kloros/kloros-observer/actors/timer"
 	"github.com/kloros/kloros-observer/messages"
 )
@@ -18,7 +19,8 @@ import (
 // Rule.OnTick; *messages.Flush → forwarded unchanged to the emitter after
 // the intents of every earlier event; *SnapshotRequest → answers
 // *SnapshotResponse with the rule's state (for checkpoints). Sends:
-// *messages.EmitIntent to the emitter.
+// *messages.EmitIntent to the emitter; publishes *messages.RuleFired on the
+// observation stream.
 //
 // The rule's state lives in the Rule, made by the producer: a restarted rule
 // actor starts from a fresh Rule (a panic means its state is suspect).
@@ -28,6 +30,7 @@ type Actor struct {
 	rule    Rule
 	emitter *actor.PID
 	clock   clock.Clock
+	stream  *observe.Stream
 	log     *slog.Logger
 	stop    timer.Cancel
 }
@@ -39,13 +42,13 @@ func (tick) NotInfluenceReceiveTimeout() {}
 // NewActor returns a producer for the named rule's actor. The rule is built
 // (and its config checked) once here so that a bad config fails at start-up;
 // each incarnation gets a fresh Rule from the factory.
-func NewActor(name string, factory func() (Rule, error), emitter *actor.PID, c clock.Clock, logger *slog.Logger) actor.Producer {
+func NewActor(name string, factory func() (Rule, error), emitter *actor.PID, c clock.Clock, logger *slog.Logger, stream *observe.Stream) actor.Producer {
 	return func() actor.Actor {
 		r, err := factory()
 		if err != nil {
 			panic(err) // checked at tree build; cannot happen at restart
 		}
-		return &Actor{name: name, rule: r, emitter: emitter, clock: c, log: logger.With("actor", "rules/"+name)}
+		return &Actor{name: name, rule: r, emitter: emitter, clock: c, stream: stream, log: logger.With("actor", "rules/"+name)}
 	}
 }
 
@@ -70,8 +73,6 @@ func (a *Actor) Receive(ctx actor.Context) {
 		}
 	case tick:
 		a.send(ctx, a.rule.OnTick(a.clock.Now()))
-	case *messages.Tick:
-		a.send(ctx, a.rule.OnTick(m.Now))
 	case *messages.Flush:
 		ctx.Send(a.emitter, m)
 	case *SnapshotRequest:
@@ -100,6 +101,7 @@ func (a *Actor) snapshot() *SnapshotResponse {
 func (a *Actor) send(ctx actor.Context, intents []messages.Intent) {
 	for _, in := range intents {
 		a.log.Info("rule fired", "intent_type", in.Type, "priority", in.Priority, "reason", in.Reason)
+		a.stream.Publish(&messages.RuleFired{At: a.clock.Now(), Rule: a.name, IntentType: in.Type, Priority: in.Priority, Reason: in.Reason})
 		ctx.Send(a.emitter, &messages.EmitIntent{Intent: in})
 	}
 }

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -113,7 +114,7 @@ func yamlScalar(n *yaml.Node) any {
 
 // convert checks v (from YAML or the main config) against the param.
 func (p *param) convert(v any) (any, error) {
-	bad := func(want string) error { return fmt.Errorf("%s = %v: must be %s", p.name, v, want) }
+	bad := func(want string) error { return &valueError{p.name, v, "must be " + want} }
 	var out any
 	var num float64
 	switch p.typ {
@@ -174,12 +175,12 @@ func (p *param) convert(v any) (any, error) {
 	}
 	if p.min != nil && num < *p.min {
 		if p.typ == "duration" && *p.min > 0 && *p.min <= 1e-9 {
-			return nil, fmt.Errorf("%s = %v: must be a positive duration", p.name, v)
+			return nil, &valueError{p.name, v, "must be a positive duration"}
 		}
-		return nil, fmt.Errorf("%s = %v: must be >= %s", p.name, v, p.bound(*p.min))
+		return nil, &valueError{p.name, v, "must be >= " + p.bound(*p.min)}
 	}
 	if p.max != nil && num > *p.max {
-		return nil, fmt.Errorf("%s = %v: must be <= %s", p.name, v, p.bound(*p.max))
+		return nil, &valueError{p.name, v, "must be <= " + p.bound(*p.max)}
 	}
 	return out, nil
 }
@@ -191,9 +192,27 @@ func (p *param) bound(f float64) string {
 	return fmt.Sprint(f)
 }
 
+// ParamProblem is a main-config override that does not fit a rule's
+// parameters: an unknown parameter (Unknown, with the Known ones) or a bad
+// value (Why).
+type ParamProblem struct {
+	Rule, Param string
+	Value       any
+	Why         string
+	Unknown     bool
+	Known       []string
+}
+
+func (p *ParamProblem) Error() string {
+	if p.Unknown {
+		return fmt.Sprintf("rules.%s: unknown parameter %q (known: %s)", p.Rule, p.Param, strings.Join(p.Known, ", "))
+	}
+	return fmt.Sprintf("rules.%s: %s = %v: %s", p.Rule, p.Param, p.Value, p.Why)
+}
+
 // applyOverrides sets params from the main config's rules.<name> map.
-func applyOverrides(rule string, params []*param, over map[string]any) []string {
-	var errs []string
+func applyOverrides(rule string, params []*param, over map[string]any) []*ParamProblem {
+	var errs []*ParamProblem
 	keys := make([]string, 0, len(over))
 	for k := range over {
 		keys = append(keys, k)
@@ -211,15 +230,30 @@ func applyOverrides(rule string, params []*param, over map[string]any) []string 
 			for _, q := range params {
 				known = append(known, q.name)
 			}
-			errs = append(errs, fmt.Sprintf("rules.%s: unknown parameter %q (known: %s)", rule, k, strings.Join(known, ", ")))
+			errs = append(errs, &ParamProblem{Rule: rule, Param: k, Value: over[k], Unknown: true, Known: known})
 			continue
 		}
 		v, err := p.convert(over[k])
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("rules.%s: %v", rule, err))
+			var ve *valueError
+			why := err.Error()
+			shown := over[k]
+			if errors.As(err, &ve) {
+				why, shown = ve.why, ve.value
+			}
+			errs = append(errs, &ParamProblem{Rule: rule, Param: k, Value: shown, Why: why})
 			continue
 		}
 		p.value = v
 	}
 	return errs
 }
+
+// valueError is a parameter value out of its type or bounds.
+type valueError struct {
+	name  string
+	value any
+	why   string
+}
+
+func (e *valueError) Error() string { return fmt.Sprintf("%s = %v: %s", e.name, e.value, e.why) }

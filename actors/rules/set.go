@@ -101,9 +101,15 @@ func Load(paths []string, overrides map[string]any) (*Set, error) {
 	problems = append(problems, bad...)
 	set := &Set{byKey: map[string]*Compiled{}}
 	where := map[string]string{}
+	defined := map[string]bool{}
+	var params []*ParamProblem
 	for _, s := range srcs {
 		rules, errs := parseFileCached(s.name, s.body, ov)
-		problems = append(problems, errs...)
+		problems = append(problems, errs.errs...)
+		params = append(params, errs.params...)
+		for _, n := range errs.names {
+			defined[n] = true
+		}
 		for _, r := range rules {
 			if prev, dup := where[r.name]; dup {
 				problems = append(problems, fmt.Sprintf("%s: rule %q: also defined at %s", r.Source(), r.name, prev))
@@ -114,18 +120,26 @@ func Load(paths []string, overrides map[string]any) (*Set, error) {
 			set.byKey[r.name] = r
 		}
 	}
+	known := make([]string, 0, len(defined))
+	for n := range defined {
+		known = append(known, n)
+	}
+	sort.Strings(known)
 	var unknown []string
 	for name := range ov {
-		if _, ok := where[name]; !ok {
+		if !defined[name] {
 			unknown = append(unknown, name)
 		}
 	}
 	sort.Strings(unknown)
+	for _, p := range params {
+		problems = append(problems, p.Error())
+	}
 	for _, name := range unknown {
-		problems = append(problems, fmt.Sprintf("rules.%s: no such rule (known: %s)", name, strings.Join(set.Names(), ", ")))
+		problems = append(problems, fmt.Sprintf("rules.%s: no such rule (known: %s)", name, strings.Join(known, ", ")))
 	}
 	if len(problems) > 0 {
-		return nil, &LoadError{Problems: problems}
+		return nil, &LoadError{Problems: problems, Params: params, UnknownRules: unknown, Known: known}
 	}
 	return set, nil
 }
@@ -149,7 +163,7 @@ func splitOverrides(o map[string]any) (map[string]map[string]any, []string) {
 // parseFileCached reuses the rules of a file whose bytes and overrides did
 // not change since the last load (a reload of rules.d re-reads only the
 // files that changed).
-func parseFileCached(name string, body []byte, ov map[string]map[string]any) ([]*Compiled, []string) {
+func parseFileCached(name string, body []byte, ov map[string]map[string]any) ([]*Compiled, *errList) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00", name)
 	h.Write(body)
@@ -170,39 +184,39 @@ func parseFileCached(name string, body []byte, ov map[string]map[string]any) ([]
 	}
 	key := string(h.Sum(nil))
 	cacheMu.Lock()
-	rules, ok := fileCache[key]
+	hit, ok := fileCache[key]
 	cacheMu.Unlock()
 	if ok {
-		return rules, nil
+		return hit.rules, &errList{names: hit.names}
 	}
 	rules, errs := parseFile(name, body, ov)
-	if len(errs) == 0 {
+	if len(errs.errs) == 0 && len(errs.params) == 0 {
 		cacheMu.Lock()
 		if len(fileCache) >= 1000 {
 			clear(fileCache)
 		}
-		fileCache[key] = rules
+		fileCache[key] = cachedFile{rules: rules, names: errs.names}
 		cacheMu.Unlock()
 	}
 	return rules, errs
 }
 
 // parseFile checks one rule file whole.
-func parseFile(name string, body []byte, ov map[string]map[string]any) ([]*Compiled, []string) {
+func parseFile(name string, body []byte, ov map[string]map[string]any) ([]*Compiled, *errList) {
 	errs := &errList{file: name}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(body, &doc); err != nil {
 		errs.add(0, 0, err.Error())
-		return nil, errs.errs
+		return nil, errs
 	}
 	if len(doc.Content) == 0 {
 		errs.add(1, 1, "empty rule file (want rules: [...])")
-		return nil, errs.errs
+		return nil, errs
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
 		errs.at(root, 0, "want a mapping with rules: [...]")
-		return nil, errs.errs
+		return nil, errs
 	}
 	var list *yaml.Node
 	for i := 0; i+1 < len(root.Content); i += 2 {
@@ -219,7 +233,7 @@ func parseFile(name string, body []byte, ov map[string]map[string]any) ([]*Compi
 	}
 	if list == nil || list.Kind != yaml.SequenceNode {
 		errs.at(root, 0, "no rules: list")
-		return nil, errs.errs
+		return nil, errs
 	}
 	var out []*Compiled
 	seen := map[string]int{}
@@ -232,13 +246,18 @@ func parseFile(name string, body []byte, ov map[string]map[string]any) ([]*Compi
 		}
 		key := cacheKey(name, n, o)
 		c := cached(key)
-		if c == nil {
+		if c != nil {
+			errs.names = append(errs.names, c.name)
+		} else {
+			np := len(errs.params)
 			c = compileRule(name, n, o, errs)
 			errs.rule = ""
 			if c == nil {
 				continue
 			}
-			remember(key, c)
+			if len(errs.params) == np { // a rule whose overrides do not fit is not cached
+				remember(key, c)
+			}
 		}
 		if line, dup := seen[c.name]; dup {
 			errs.add(n.Line, n.Column, fmt.Sprintf("rule %q: also defined at line %d", c.name, line))
@@ -247,7 +266,7 @@ func parseFile(name string, body []byte, ov map[string]map[string]any) ([]*Compi
 		seen[c.name] = n.Line
 		out = append(out, c)
 	}
-	return out, errs.errs
+	return out, errs
 }
 
 var defaultSet = sync.OnceValue(func() *Set {
@@ -264,9 +283,14 @@ var defaultSet = sync.OnceValue(func() *Set {
 var (
 	cacheMu   sync.Mutex
 	cache     = map[string]*Compiled{}
-	fileCache = map[string][]*Compiled{}
+	fileCache = map[string]cachedFile{}
 	maxCached = 20000
 )
+
+type cachedFile struct {
+	rules []*Compiled
+	names []string
+}
 
 func cacheKey(file string, n *yaml.Node, over map[string]any) string {
 	h := sha256.New()

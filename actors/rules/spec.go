@@ -17,9 +17,11 @@ import (
 
 // errList gathers every problem of a rule file, each as file:line:col.
 type errList struct {
-	file string
-	rule string
-	errs []string
+	file   string
+	rule   string
+	errs   []string
+	params []*ParamProblem // overrides that do not fit (reported apart: they are the main config's)
+	names  []string        // every rule name defined, compiled or not
 }
 
 func (e *errList) add(line, col int, msg string) {
@@ -74,9 +76,16 @@ func (e *errList) err() error {
 	return &LoadError{Problems: e.errs}
 }
 
-// LoadError lists every problem found in a rule set, each prefixed with
-// file:line:col.
-type LoadError struct{ Problems []string }
+// LoadError lists every problem found in a rule set: Problems has them all
+// as text (file:line:col first where there is one); Params and
+// UnknownRules are the main config's overrides that do not fit, for a
+// caller that reports them against its own config file.
+type LoadError struct {
+	Problems     []string
+	Params       []*ParamProblem
+	UnknownRules []string
+	Known        []string // the rule names the files define
+}
 
 func (e *LoadError) Error() string { return strings.Join(e.Problems, "\n") }
 
@@ -163,6 +172,7 @@ func compileRule(file string, n *yaml.Node, overrides map[string]any, errs *errL
 	} else {
 		c.name = v.Value
 		errs.rule = c.name
+		errs.names = append(errs.names, c.name)
 		if !nameRE.MatchString(c.name) {
 			errs.at(v, 0, "name must match [a-z][a-z0-9_]*")
 		}
@@ -218,9 +228,7 @@ func compileRule(file string, n *yaml.Node, overrides map[string]any, errs *errL
 			}
 		}
 	}
-	for _, m := range applyOverrides(c.name, params, overrides) {
-		errs.add(0, 0, m)
-	}
+	errs.params = append(errs.params, applyOverrides(c.name, params, overrides)...)
 	for _, p := range params {
 		c.params[p.name] = p.value
 		ptypes[p.name] = paramTypes[p.typ]

@@ -135,7 +135,7 @@ func TestStallRuleActorFiresFromItsTimer(t *testing.T) {
 	require.NoError(t, err)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	c := set.Rule("heartbeat_stall")
-	pid := s.Root.Spawn(actor.PropsFromProducer(NewActor(c.Name(), Factory(c, nil, logger), emitter, clock.Real{}, logger)))
+	pid := s.Root.Spawn(actor.PropsFromProducer(NewActor(c.Name(), Factory(c, nil, logger), emitter, clock.Real{}, logger, nil)))
 	start := time.Now()
 	select {
 	case m := <-got:

@@ -2,13 +2,17 @@ package telemetry
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// ChemBusMetrics covers the ZeroMQ side and the heartbeat monitor.
+// ChemBusMetrics covers the ZeroMQ side.
 type ChemBusMetrics struct {
-	Received       *prometheus.CounterVec // topic
-	Dropped        *prometheus.CounterVec // reason
-	Published      *prometheus.CounterVec // topic
-	PublishErrors  prometheus.Counter
-	ProxyEmbedded  prometheus.Gauge
+	Received      *prometheus.CounterVec // topic
+	Dropped       *prometheus.CounterVec // reason
+	Published     *prometheus.CounterVec // topic
+	PublishErrors prometheus.Counter
+	ProxyEmbedded prometheus.Gauge
+}
+
+// HeartbeatMetrics covers the heartbeat monitor (registry and watchers).
+type HeartbeatMetrics struct {
 	Zooids         *prometheus.GaugeVec // state=alive|silent
 	Gaps           prometheus.Counter
 	Recoveries     prometheus.Counter
@@ -35,6 +39,16 @@ func newChemBusMetrics(reg prometheus.Registerer) *ChemBusMetrics {
 		PublishErrors: c("chembus_publish_errors_total", "Messages that could not be published on ChemBus."),
 		ProxyEmbedded: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "chembus_proxy_embedded",
 			Help: "1 when this process runs the XSUB/XPUB proxy itself."}),
+	}
+	reg.MustRegister(m.Received, m.Dropped, m.Published, m.PublishErrors, m.ProxyEmbedded)
+	return m
+}
+
+func newHeartbeatMetrics(reg prometheus.Registerer) *HeartbeatMetrics {
+	c := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help})
+	}
+	m := &HeartbeatMetrics{
 		Zooids: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "zooids",
 			Help: "Zooids tracked by the heartbeat monitor, by state."}, []string{"state"}),
 		Gaps:           c("capability_gaps_published_total", "CAPABILITY_GAP messages published (one per outage episode, plus repeats)."),
@@ -50,7 +64,6 @@ func newChemBusMetrics(reg prometheus.Registerer) *ChemBusMetrics {
 			Help:    "Time between consecutive heartbeats of a zooid.",
 			Buckets: []float64{0.5, 1, 2.5, 5, 10, 15, 20, 30, 60, 120}}),
 	}
-	reg.MustRegister(m.Received, m.Dropped, m.Published, m.PublishErrors, m.ProxyEmbedded, m.Zooids, m.Gaps,
-		m.Recoveries, m.Refused, m.Restarts, m.Rearmed, m.Paused, m.StallsDetected, m.Forgotten, m.HeartbeatAge)
+	reg.MustRegister(m.Zooids, m.Gaps, m.Recoveries, m.Refused, m.Restarts, m.Rearmed, m.Paused, m.StallsDetected, m.Forgotten, m.HeartbeatAge)
 	return m
 }

@@ -16,12 +16,13 @@ const Namespace = "kloros_observer"
 
 // Metrics is the set of all metrics of one daemon run.
 type Metrics struct {
-	Registry *prometheus.Registry
-	Core     *CoreMetrics
-	FSWatch  *FSWatchMetrics
-	ChemBus  *ChemBusMetrics
-	Scrape   *ScrapeMetrics
-	Journald *JournaldMetrics
+	Registry  *prometheus.Registry
+	Core      *CoreMetrics
+	FSWatch   *FSWatchMetrics
+	ChemBus   *ChemBusMetrics
+	Heartbeat *HeartbeatMetrics
+	Scrape    *ScrapeMetrics
+	Journald  *JournaldMetrics
 }
 
 // NewMetrics builds a fresh registry with every metric registered, plus the Go
@@ -30,11 +31,12 @@ func NewMetrics() *Metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return &Metrics{
-		Registry: reg,
-		Core:     newCoreMetrics(reg),
-		FSWatch:  newFSWatchMetrics(reg),
-		ChemBus:  newChemBusMetrics(reg),
-		Scrape:   newScrapeMetrics(reg),
-		Journald: newJournaldMetrics(reg),
+		Registry:  reg,
+		Core:      newCoreMetrics(reg),
+		FSWatch:   newFSWatchMetrics(reg),
+		ChemBus:   newChemBusMetrics(reg),
+		Heartbeat: newHeartbeatMetrics(reg),
+		Scrape:    newScrapeMetrics(reg),
+		Journald:  newJournaldMetrics(reg),
 	}
 }

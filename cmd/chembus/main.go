@@ -9,18 +9,24 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/kloros/kloros-observer/actors/chembus"
+
 	"github.com/spf13/cobra"
 
-	"github.com/kloros/kloros-observer/actors"
 	"github.com/kloros/kloros-observer/actors/intentfile"
+	"github.com/kloros/kloros-observer/cmd/internal/cli"
 	"github.com/kloros/kloros-observer/messages"
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
 
 func env(name, def string) string {
 	if v := os.Getenv(name); v != "" {
@@ -29,11 +35,13 @@ func env(name, def string) string {
 	return def
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+// connectingAfter is how long tail waits for its subscription before it
+// says it is still connecting (and then every stillConnectingEvery).
+var connectingAfter, stillConnectingEvery = 3 * time.Second, 30 * time.Second
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	xsub := env("KLR_CHEM_XSUB", "tcp://127.0.0.1:5558")
 	xpub := env("KLR_CHEM_XPUB", "tcp://127.0.0.1:5559")
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	root := &cobra.Command{
 		Use:   "chembus",
 		Short: "ChemBus developer tool: proxy, tail, pub, load",
@@ -48,6 +56,8 @@ tcp://127.0.0.1:5559). Messages are two frames [topic, compact JSON payload].`,
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	cli.SetVersion(root)
+	cli.AddDocs(root)
 
 	root.AddCommand(&cobra.Command{
 		Use:   "proxy",
@@ -55,7 +65,7 @@ tcp://127.0.0.1:5559). Messages are two frames [topic, compact JSON payload].`,
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			fmt.Fprintf(stderr, "chembus proxy: XSUB %s, XPUB %s\n", xsub, xpub)
-			return actors.RunProxy(ctx, xsub, xpub)
+			return chembus.RunProxy(ctx, xsub, xpub)
 		},
 	})
 	root.AddCommand(&cobra.Command{
@@ -66,7 +76,8 @@ tcp://127.0.0.1:5559). Messages are two frames [topic, compact JSON payload].`,
 				topics = []string{""}
 			}
 			enc := json.NewEncoder(stdout)
-			return actors.Tail(ctx, xpub, topics, func(topic string, payload []byte) {
+			conn := watchConnection(ctx, xpub, stderr)
+			return chembus.TailLog(ctx, xpub, topics, conn, func(topic string, payload []byte) {
 				var p any = string(payload)
 				if json.Valid(payload) {
 					p = json.RawMessage(payload)
@@ -76,6 +87,7 @@ tcp://127.0.0.1:5559). Messages are two frames [topic, compact JSON payload].`,
 		},
 	})
 	var pubCount int
+	var noValidate bool
 	var pubEvery time.Duration
 	pub := &cobra.Command{
 		Use:   "pub TOPIC JSON",
@@ -83,25 +95,32 @@ tcp://127.0.0.1:5559). Messages are two frames [topic, compact JSON payload].`,
 		Long: `Publish on TOPIC. If JSON is an object with a "signal" key it is sent as the
 payload unchanged; otherwise it is taken as the facts of a new signal
 {"signal": TOPIC, "ecosystem": "dev", "intensity": 1.0, "facts": JSON, ...}.
-Example: chembus pub HEARTBEAT '{"zooid":"z1","niche":"test","processed_count":1}'`,
+What consumers are known to drop is refused with the reason: a HEARTBEAT's
+facts need zooid (a non-empty string), niche (a string), uptime_s (a number)
+and processed_count (an integer >= 0), as SPEC §1.2 says.
+Example: chembus pub HEARTBEAT '{"zooid":"z1","niche":"test","uptime_s":1.0,"processed_count":1}'`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(_ *cobra.Command, a []string) error {
-			var obj map[string]any
-			dec := json.NewDecoder(strings.NewReader(a[1]))
-			dec.UseNumber() // integers stay integers on the wire
-			if err := dec.Decode(&obj); err != nil {
-				return fmt.Errorf("JSON argument: %w", err)
+			obj, err := parseObject(a[1])
+			if err != nil {
+				return err
 			}
 			payload := []byte(a[1])
-			if _, full := obj["signal"]; !full {
-				b, err := actors.EncodeSignal(&messages.Signal{Signal: a[0], Ecosystem: "dev", Intensity: 1, Facts: obj,
+			_, full := obj["signal"]
+			if !noValidate {
+				if err := validateSignal(a[0], obj, full); err != nil {
+					return fmt.Errorf("not sent: %w (--no-validate sends it anyway)", err)
+				}
+			}
+			if !full {
+				b, err := chembus.EncodeSignal(&messages.Signal{Signal: a[0], Ecosystem: "dev", Intensity: 1, Facts: obj,
 					TS: intentfile.Epoch(time.Now())})
 				if err != nil {
 					return err
 				}
 				payload = b
 			}
-			p, err := actors.NewPublisher(xsub, 2*time.Second)
+			p, err := chembus.NewPublisher(xsub, 2*time.Second)
 			if err != nil {
 				return err
 			}
@@ -116,6 +135,7 @@ Example: chembus pub HEARTBEAT '{"zooid":"z1","niche":"test","processed_count":1
 		},
 	}
 	pub.Flags().IntVar(&pubCount, "count", 1, "how many times to send it")
+	pub.Flags().BoolVar(&noValidate, "no-validate", false, "send even what consumers would drop (e.g. a HEARTBEAT without zooid)")
 	pub.Flags().DurationVar(&pubEvery, "every", time.Second, "interval between sends with --count")
 	root.AddCommand(pub)
 
@@ -130,7 +150,7 @@ Example: chembus pub HEARTBEAT '{"zooid":"z1","niche":"test","processed_count":1
 			if zooids < 1 || interval <= 0 || duration <= 0 {
 				return fmt.Errorf("--zooids (%d), --interval (%s) and --duration (%s) must be positive", zooids, interval, duration)
 			}
-			p, err := actors.NewPublisher(xsub, 2*time.Second)
+			p, err := chembus.NewPublisher(xsub, 2*time.Second)
 			if err != nil {
 				return err
 			}
@@ -149,7 +169,7 @@ Example: chembus pub HEARTBEAT '{"zooid":"z1","niche":"test","processed_count":1
 					}
 				}
 				z := n % zooids
-				b, _ := actors.EncodeSignal(&messages.Signal{Signal: "HEARTBEAT", Ecosystem: "colony", Intensity: 1,
+				b, _ := chembus.EncodeSignal(&messages.Signal{Signal: "HEARTBEAT", Ecosystem: "colony", Intensity: 1,
 					Facts: map[string]any{"zooid": fmt.Sprintf("%s%d", prefix, z), "niche": "load",
 						"uptime_s": time.Since(start).Seconds(), "processed_count": n / zooids},
 					TS: intentfile.Epoch(time.Now())})

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -19,6 +18,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/kloros/kloros-observer/actors/config"
+	"github.com/kloros/kloros-observer/supervision/buildinfo"
+	"github.com/kloros/kloros-observer/cmd/internal/cli"
 	"github.com/kloros/kloros-observer/supervision"
 )
 
@@ -65,18 +67,18 @@ tree fails past its restart limits, 2 on bad flags or configuration.`,
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.version {
-				fmt.Fprintln(stdout, "kloros-observer", supervision.Version())
+				fmt.Fprint(stdout, buildinfo.Print("kloros-observer"))
 				return nil
 			}
-			if preErr != nil {
+			notes, warnings, err := finishConfig(cmd.Flags(), &cfg)
+			if err := joinProblems(preErr, err); err != nil {
 				code = exitUsage
-				return preErr
-			}
-			if err := finishConfig(cmd.Flags(), &cfg); err != nil {
-				code = exitUsage
-				return err
+				return fmt.Errorf("configuration: %w", err)
 			}
 			if o.checkConfig != "" {
+				for _, w := range warnings {
+					fmt.Fprintf(stdout, "warning: %s\n", w)
+				}
 				fmt.Fprintf(stdout, "%s: ok\n", o.checkConfig)
 				return nil
 			}
@@ -84,6 +86,12 @@ tree fails past its restart limits, 2 on bad flags or configuration.`,
 			if err != nil {
 				code = exitUsage
 				return err
+			}
+			for _, n := range notes {
+				logger.Info("chembus endpoint from the environment", "detail", n)
+			}
+			for _, w := range warnings {
+				logger.Warn("configuration warning", "setting", w.Path, "value", fmt.Sprint(w.Value), "why", w.Why)
 			}
 			if o.printTree {
 				return supervision.PrintTree(stdout, cfg, logger)
@@ -110,6 +118,7 @@ tree fails past its restart limits, 2 on bad flags or configuration.`,
 		},
 	}
 	cmd.SetArgs(args)
+	cli.AddDocs(cmd) // hidden __gendocs: man page and completions for make install
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
 	defineFlags(cmd.Flags(), &cfg, &o)
@@ -123,35 +132,9 @@ tree fails past its restart limits, 2 on bad flags or configuration.`,
 	return code
 }
 
-// secondsOrDuration accepts plain seconds ("30", as the seed did) or a Go
+// dur is a flag taking plain seconds ("30", as the seed did) or a Go
 // duration ("30s", "1m30s").
-type secondsOrDuration struct{ d *time.Duration }
-
-func (s secondsOrDuration) String() string {
-	if s.d == nil {
-		return ""
-	}
-	return s.d.String()
-}
-func (s secondsOrDuration) Type() string { return "duration" }
-func (s secondsOrDuration) Set(v string) error {
-	if f, err := strconv.ParseFloat(v, 64); err == nil {
-		if f <= 0 {
-			return fmt.Errorf("must be positive, got %q", v)
-		}
-		*s.d = time.Duration(f * float64(time.Second))
-		return nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return fmt.Errorf("want seconds (30) or a duration (30s, 1m), got %q", v)
-	}
-	if d <= 0 {
-		return fmt.Errorf("must be positive, got %q", v)
-	}
-	*s.d = d
-	return nil
-}
+func dur(d *time.Duration) config.DurationFlag { return config.DurationFlag{D: d} }
 
 func defineFlags(f *pflag.FlagSet, c *supervision.Config, o *options) {
 	f.SortFlags = false
@@ -162,17 +145,22 @@ func defineFlags(f *pflag.FlagSet, c *supervision.Config, o *options) {
 	f.StringVar(&o.cpuProfile, "cpu-profile", "", "write a Go CPU profile to this file until exit (debugging)")
 	_ = f.MarkHidden("cpu-profile")
 
-	f.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
+	f.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn (warning) or error, in any case (INFO works)")
 	f.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
 	f.StringVar(&c.StateDir, "state-dir", c.StateDir, "state directory: intents, events and checkpoints live under it")
 	f.StringVar(&c.IntentsDir, "intents-dir", c.IntentsDir, "orchestrator queue directory (default <state-dir>/intents)")
 	f.BoolVar(&c.Spool.Enabled, "spool-events", c.Spool.Enabled, "write every raw event to <state-dir>/events (env KLR_OBSERVER_SPOOL_EVENTS=1)")
-	f.Var(secondsOrDuration{&c.ShutdownTimeout}, "shutdown-timeout", "bound on the ordered drain at SIGINT/SIGTERM")
-	f.Var(secondsOrDuration{&c.StatsInterval}, "stats-interval", "how often the stats line is logged")
+	f.Var(dur(&c.ShutdownTimeout), "shutdown-timeout", "bound on the ordered drain at SIGINT/SIGTERM")
+	f.Var(dur(&c.StatsInterval), "stats-interval", "how often the stats line is logged")
 
 	f.StringArrayVar(&c.RulesFiles, "rules", c.RulesFiles, "rule file or directory of *.yaml (repeatable; default: the embedded default rules)")
-	f.StringArrayVar(&c.Watch.Paths, "watch", c.Watch.Paths, "path to watch (repeatable; replaces the defaults)")
-	f.BoolVar(&c.Watch.Enabled, "watch-enabled", c.Watch.Enabled, "run the file-watch source")
+	f.StringArrayVar(&c.FSWatch.Paths, "fswatch-path", c.FSWatch.Paths, "path the file-watch source watches (repeatable; replaces the defaults)")
+	f.BoolVar(&c.FSWatch.Enabled, "fswatch-enabled", c.FSWatch.Enabled, "run the file-watch (inotify) source")
+	// The names before the file-watch source had one name everywhere.
+	f.StringArrayVar(&c.FSWatch.Paths, "watch", c.FSWatch.Paths, "")
+	f.BoolVar(&c.FSWatch.Enabled, "watch-enabled", c.FSWatch.Enabled, "")
+	_ = f.MarkDeprecated("watch", "use --fswatch-path")
+	_ = f.MarkDeprecated("watch-enabled", "use --fswatch-enabled")
 
 	f.StringArrayVar(&c.Journald.Units, "journal-unit", c.Journald.Units, "systemd unit to follow (repeatable; replaces the defaults)")
 	f.StringVar(&c.Journald.Match, "journal-match", c.Journald.Match, "match units on _SYSTEMD_UNIT (unit) or SYSLOG_IDENTIFIER (identifier)")
@@ -181,23 +169,29 @@ func defineFlags(f *pflag.FlagSet, c *supervision.Config, o *options) {
 	f.StringVar(&c.Journald.Since, "journal-since", c.Journald.Since, "with no checkpoint, start at this RFC 3339 time")
 	f.BoolVar(&c.Journald.Enabled, "journald-enabled", c.Journald.Enabled, "run the journald sources")
 
+	f.StringVar(&c.DeadLetter.File, "deadletter-file", c.DeadLetter.File, "the intent router's dead-letter file (default <state-dir>/failed_signals.jsonl)")
+	f.BoolVar(&c.DeadLetter.Enabled, "deadletter-enabled", c.DeadLetter.Enabled, "follow the intent router's dead-letter file")
+	f.StringVar(&c.SystemdAudit.Bus, "systemd-audit-bus", c.SystemdAudit.Bus, "D-Bus for the systemd audit: system, user, or an address (unix:path=...)")
+	f.BoolVar(&c.SystemdAudit.Enabled, "systemd-audit-enabled", c.SystemdAudit.Enabled, "audit disabled services and timers daily over D-Bus")
+
 	f.StringArrayVar(&c.Scrape.Endpoints, "metrics-endpoint", c.Scrape.Endpoints, "Prometheus endpoint to scrape (repeatable; replaces the default)")
-	f.Var(secondsOrDuration{&c.Scrape.Interval}, "metrics-interval", "scrape interval: seconds (30) or a duration (30s)")
+	f.Var(dur(&c.Scrape.Interval), "metrics-interval", "scrape interval: seconds (30) or a duration (30s)")
 	f.BoolVar(&c.Scrape.Enabled, "scrape-enabled", c.Scrape.Enabled, "run the Prometheus scrape sources")
 
 	f.StringVar(&c.HTTP.Listen, "http-listen", c.HTTP.Listen, "address for /metrics, /healthz and /readyz")
 	f.BoolVar(&c.HTTP.Enabled, "http-enabled", c.HTTP.Enabled, "serve /metrics, /healthz and /readyz")
 
-	f.StringVar(&c.ChemBus.XSub, "chem-xsub", c.ChemBus.XSub, "ChemBus XSUB endpoint publishers connect to (env KLR_CHEM_XSUB)")
-	f.StringVar(&c.ChemBus.XPub, "chem-xpub", c.ChemBus.XPub, "ChemBus XPUB endpoint subscribers connect to (env KLR_CHEM_XPUB)")
+	f.StringVar(&c.ChemBus.XSub, "chem-xsub", c.ChemBus.XSub, "ChemBus (UMN) XSUB endpoint publishers connect to (env KLR_UMN_XSUB, else KLR_CHEM_XSUB)")
+	f.StringVar(&c.ChemBus.XPub, "chem-xpub", c.ChemBus.XPub, "ChemBus (UMN) XPUB endpoint subscribers connect to (env KLR_UMN_XPUB, else KLR_CHEM_XPUB)")
 	f.StringVar(&c.ChemBus.Proxy, "chembus-proxy", c.ChemBus.Proxy, "auto (embed a proxy if none is bound), embedded, or external")
 	f.StringVar(&c.ChemBus.OnKill, "on-kill", c.ChemBus.OnKill, "on governance.kill: ignore, pause (stop publishing gaps) or exit")
 	f.BoolVar(&c.ChemBus.Enabled, "chembus-enabled", c.ChemBus.Enabled, "run the ChemBus heartbeat monitor")
-	f.Var(secondsOrDuration{&c.ChemBus.HeartbeatInterval}, "chem-heartbeat-interval", "how often this daemon sends its own HEARTBEAT")
-	f.Var(secondsOrDuration{&c.ChemBus.Coalesce}, "chem-coalesce",
+	f.Var(dur(&c.ChemBus.HeartbeatInterval), "chem-heartbeat-interval", "how often this daemon sends its own HEARTBEAT")
+	f.Var(config.DurationFlag{D: &c.ChemBus.Coalesce, AllowZero: true}, "chem-coalesce",
 		"while heartbeats keep coming, read them off the socket this often (0: as each arrives); after a quiet read the next message is read at once; saves wake-ups, not accuracy")
-	f.Var(secondsOrDuration{&c.Heartbeat.Threshold}, "heartbeat-threshold", "silence after which a zooid's CAPABILITY_GAP is published")
-	f.DurationVar(&c.Heartbeat.GapRepeat, "gap-repeat", c.Heartbeat.GapRepeat, "re-publish an open gap this often (0: never)")
+	f.Var(dur(&c.Heartbeat.Threshold), "heartbeat-threshold", "silence after which a zooid's CAPABILITY_GAP is published")
+	f.Var(config.DurationFlag{D: &c.Heartbeat.GapRepeat, AllowZero: true}, "gap-repeat", "re-publish an open gap this often (0: never)")
+	f.Var(dur(&c.Heartbeat.PeerInterval), "heartbeat-peer-interval", "how often zooids beat (the colony: 10s); a threshold below it is refused")
 	f.BoolVar(&c.Heartbeat.PublishRecovery, "publish-recovery", c.Heartbeat.PublishRecovery, "publish a recovery signal when a silent zooid beats again")
 }
 
@@ -224,24 +218,64 @@ func preloadConfig(args []string, cfg *supervision.Config) error {
 }
 
 // finishConfig applies the environment (where the flag was not given),
-// resolves derived paths and validates.
-func finishConfig(fs *pflag.FlagSet, cfg *supervision.Config) error {
+// resolves derived paths and validates. notes say which environment
+// variables were used (logged once the logger exists).
+func finishConfig(fs *pflag.FlagSet, cfg *supervision.Config) (notes []string, warnings config.Problems, err error) {
 	if v, ok := os.LookupEnv("KLR_OBSERVER_SPOOL_EVENTS"); ok && !fs.Changed("spool-events") {
 		cfg.Spool.Enabled = v == "1" || strings.EqualFold(v, "true") || strings.EqualFold(v, "yes")
 	}
-	if v := os.Getenv("KLR_CHEM_XSUB"); v != "" && !fs.Changed("chem-xsub") {
-		cfg.ChemBus.XSub = v
-	}
-	if v := os.Getenv("KLR_CHEM_XPUB"); v != "" && !fs.Changed("chem-xpub") {
-		cfg.ChemBus.XPub = v
+	// The colony renamed ChemBus to UMN (SPEC §1.3): its KLR_UMN_* variables
+	// win over the older KLR_CHEM_* when both are set; a flag wins over both.
+	for _, e := range []struct {
+		flag      string
+		umn, chem string
+		into      *string
+	}{
+		{"chem-xsub", "KLR_UMN_XSUB", "KLR_CHEM_XSUB", &cfg.ChemBus.XSub},
+		{"chem-xpub", "KLR_UMN_XPUB", "KLR_CHEM_XPUB", &cfg.ChemBus.XPub},
+	} {
+		umn, chem := os.Getenv(e.umn), os.Getenv(e.chem)
+		switch {
+		case fs.Changed(e.flag):
+			if umn != "" || chem != "" {
+				notes = append(notes, fmt.Sprintf("--%s=%s given: %s/%s ignored", e.flag, *e.into, e.umn, e.chem))
+			}
+		case umn != "":
+			*e.into = umn
+			if chem != "" && chem != umn {
+				notes = append(notes, fmt.Sprintf("%s=%s used; %s=%s ignored (the UMN name wins)", e.umn, umn, e.chem, chem))
+			} else {
+				notes = append(notes, fmt.Sprintf("%s=%s used", e.umn, umn))
+			}
+		case chem != "":
+			*e.into = chem
+			notes = append(notes, fmt.Sprintf("%s=%s used", e.chem, chem))
+		}
 	}
 	cfg.Resolve()
-	return cfg.Validate()
+	warnings, err = cfg.Check()
+	return notes, warnings, err
+}
+
+// joinProblems reports the file's problems and the validation's together.
+func joinProblems(errs ...error) error {
+	var all config.Problems
+	for _, err := range errs {
+		var ps config.Problems
+		switch {
+		case err == nil:
+		case errors.As(err, &ps):
+			all = append(all, ps...)
+		default:
+			return err // the file could not be read: nothing else is worth saying
+		}
+	}
+	return all.Err()
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var l slog.Level
-	if level == "warning" {
+	if level = strings.ToLower(level); level == "warning" {
 		level = "warn"
 	}
 	if err := l.UnmarshalText([]byte(level)); err != nil {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/sdjournal"
 
-	"github.com/kloros/kloros-observer/actors"
+	"github.com/kloros/kloros-observer/actors/journald/classify"
 	"github.com/kloros/kloros-observer/messages"
 )
 
@@ -56,7 +56,9 @@ func readJournalDir(dir string, since, until time.Time) ([]*messages.Event, erro
 			continue
 		}
 		unit := "kernel"
-		if tr, _ := j.GetDataValue("_TRANSPORT"); tr != "kernel" {
+		tr, _ := j.GetDataValue("_TRANSPORT")
+		kernel := tr == "kernel"
+		if !kernel {
 			if unit, _ = j.GetDataValue("_SYSTEMD_UNIT"); unit == "" {
 				unit, _ = j.GetDataValue("SYSLOG_IDENTIFIER")
 			}
@@ -67,7 +69,7 @@ func readJournalDir(dir string, since, until time.Time) ([]*messages.Event, erro
 				prio = v
 			}
 		}
-		typ := actors.ClassifyJournal(unit, msg, prio)
+		typ := classify.Entry(unit, msg, prio, kernel)
 		if typ == "" {
 			continue
 		}

@@ -1,0 +1,16 @@
+// Package emit writes files for the orchestrator and the operator:
+//   - Emitter (NewEmitter): receives *messages.EmitIntent from rules, encodes
+//     (actors/intentfile), deduplicates within an hour and writes each intent
+//     atomically into the queue directory (SPEC §1.1); publishes
+//     *messages.IntentObserved; moves intents past their age into the
+//     intent archive (actors/archive), or its quarantine if they fail
+//     verification; nothing is deleted.
+//   - Spool (NewSpool): subscribes to the observation stream's events and
+//     writes every event a source produced, before dedup, to the events
+//     directory (SPEC §3); answers Flush barriers once what came before is
+//     durable.
+//
+// Both own one writer goroutine (writer.go: group commit — fsync each file,
+// rename, one directory fsync per batch — with capped backoff on failure),
+// drained within a bound on Stopping and Restarting.
+package emit

@@ -1,0 +1,427 @@
+//go:build linux
+
+package journald
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/kloros/kloros-observer/actors"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/coreos/go-systemd/v22/sdjournal"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kloros/kloros-observer/actors/intentfile"
+	"github.com/kloros/kloros-observer/actors/journald/classify"
+	"github.com/kloros/kloros-observer/actors/timer"
+	"github.com/kloros/kloros-observer/messages"
+)
+
+// Source reads the journal natively (sdjournal) and never loses or
+// repeats an entry across restarts.
+//
+// A reader goroutine owns the journal handle (sdjournal is not safe to share)
+// and sends batches of classified entries, with the cursor of the last entry
+// read, to the actor. The actor sends the events to the dispatcher followed
+// by a Flush barrier; only when the dispatcher answers Flushed — every event
+// before it spooled and every intent it caused written — is that cursor
+// checkpointed (atomically). A quiet, filtered source still checkpoints the
+// cursor of the last entry read every CheckpointInterval, through the same
+// barrier. On start the reader seeks to the checkpoint and skips that entry;
+// with none it starts at the tail of the system journal, the head of Dir, or
+// Since. A checkpoint no longer in the journal (vacuumed) falls back to the
+// oldest entry and logs how many may have been missed.
+//
+// Receives: its reader's batches and failures, Flushed, its timer. Sends:
+// *messages.EventBatch and *messages.Flush to the dispatcher. Releases the
+// reader (cancel; wait; close) and its timer on Stopping and Restarting.
+type Source struct {
+	cfg  Config
+	deps actors.Deps
+	log  *slog.Logger
+
+	cancel context.CancelFunc
+	done   chan struct{}
+	stop   timer.Cancel
+
+	nextID     uint64
+	pending    map[uint64]string // flush id -> cursor it makes durable
+	lastRead   string            // cursor of the last entry read
+	lastSent   string            // cursor covered by the last Flush sent
+	lastFlush  time.Time
+	ckptWriter chan string
+	ckptDone   chan struct{}
+}
+
+type journalBatch struct {
+	events []*messages.Event
+	cursor string // of the last entry in the batch
+}
+
+type journalTick struct{}
+
+// New returns the source's producer.
+func New(cfg Config, deps actors.Deps) actor.Producer {
+	return func() actor.Actor { return &Source{cfg: cfg, deps: deps} }
+}
+
+// Receive implements actor.Actor.
+func (s *Source) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		s.start(ctx)
+	case *actor.Stopping, *actor.Restarting:
+		s.release()
+	case *journalBatch:
+		s.lastRead = m.cursor
+		if len(m.events) > 0 {
+			ctx.Send(s.cfg.Dispatcher, &messages.EventBatch{Events: m.events})
+			s.flush(ctx)
+		}
+	case journalTick:
+		// A quiet source: make the cursor of entries read (even unmatched)
+		// durable, so a restart does not re-read them.
+		if s.lastRead != "" && s.lastRead != s.lastSent && (len(s.pending) == 0 || time.Since(s.lastFlush) > time.Minute) {
+			s.flush(ctx)
+		}
+	case *messages.Flushed:
+		cur, ok := s.pending[m.ID]
+		if !ok {
+			return
+		}
+		for id := range s.pending { // barriers are answered in order; older ones are covered
+			if id <= m.ID {
+				delete(s.pending, id)
+			}
+		}
+		s.checkpoint(cur)
+	case *actors.GoroutineFailed:
+		panic(m.Err)
+	default:
+		actors.Unhandled(s.log, m)
+	}
+}
+
+func (s *Source) flush(ctx actor.Context) {
+	s.nextID++
+	s.pending[s.nextID] = s.lastRead
+	s.lastSent, s.lastFlush = s.lastRead, time.Now()
+	ctx.Send(s.cfg.Dispatcher, &messages.Flush{ID: s.nextID, ReplyTo: ctx.Self()})
+}
+
+func (s *Source) start(ctx actor.Context) {
+	s.log = s.deps.Logger.With("actor", "sources/journald_"+s.cfg.Name)
+	s.pending = map[uint64]string{}
+	s.ckptWriter, s.ckptDone = make(chan string, 1), make(chan struct{})
+	go s.writeCheckpoints()
+	rctx, cancel := context.WithCancel(context.Background())
+	s.cancel, s.done = cancel, make(chan struct{})
+	root, self := ctx.ActorSystem().Root, ctx.Self()
+	cursor := s.readCheckpoint()
+	go func() {
+		defer close(s.done)
+		defer actors.Recover("journal reader", func(f *actors.GoroutineFailed) { root.Send(self, f) })
+		s.read(rctx, cursor, func(b *journalBatch) { root.Send(self, b) })
+	}()
+	s.stop = timer.Every(ctx.ActorSystem(), s.cfg.CheckpointInterval, s.cfg.CheckpointInterval, self, journalTick{})
+}
+
+func (s *Source) release() {
+	if s.stop != nil {
+		s.stop()
+		s.stop = nil
+	}
+	if s.cancel != nil {
+		s.cancel()
+		<-s.done
+		s.cancel = nil
+	}
+	if s.ckptWriter != nil {
+		close(s.ckptWriter)
+		<-s.ckptDone
+		s.ckptWriter = nil
+	}
+}
+
+func (s *Source) readCheckpoint() string {
+	b, err := os.ReadFile(s.cfg.CheckpointFile)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("cannot read the journal checkpoint; starting without it", "file", s.cfg.CheckpointFile, "err", err)
+		}
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func (s *Source) checkpoint(cursor string) {
+	select {
+	case <-s.ckptWriter: // a newer cursor replaces one not yet written
+	default:
+	}
+	s.ckptWriter <- cursor
+}
+
+func (s *Source) writeCheckpoints() {
+	defer close(s.ckptDone)
+	dir, name := filepath.Dir(s.cfg.CheckpointFile), filepath.Base(s.cfg.CheckpointFile)
+	for c := range s.ckptWriter {
+		if errs := intentfile.CommitBatch(dir, []intentfile.File{{Name: name, Body: []byte(c + "\n")}}); errs[0] != nil {
+			s.log.Error("cannot write the journal checkpoint", "file", s.cfg.CheckpointFile, "err", errs[0])
+			continue
+		}
+		s.deps.Metrics.Journald.Checkpoints.WithLabelValues(s.cfg.Name).Inc()
+	}
+}
+
+// read runs on the reader goroutine: open (retrying with backoff), position,
+// then follow. It is the only user of the journal handle.
+func (s *Source) read(ctx context.Context, cursor string, send func(*journalBatch)) {
+	m := s.deps.Metrics.Journald
+	delay := 100 * time.Millisecond
+	var j *sdjournal.Journal
+	for {
+		var err error
+		j, err = s.open(cursor)
+		if err == nil {
+			break
+		}
+		m.Errors.WithLabelValues(s.cfg.Name, "open").Inc()
+		if delay == 100*time.Millisecond {
+			s.log.Error("cannot open the journal; retrying with backoff", "dir", s.cfg.Dir, "err", err)
+			s.deps.Stream.Publish(&messages.SourceObserved{At: time.Now(), Source: "journald", Target: s.cfg.Name, Healthy: false, Detail: err.Error()})
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 30*time.Second)
+	}
+	defer j.Close()
+	if delay > 100*time.Millisecond {
+		s.log.Info("journal opened after retrying")
+	}
+	s.deps.Stream.Publish(&messages.SourceObserved{At: time.Now(), Source: "journald", Target: s.cfg.Name, Healthy: true, Detail: "journal open"})
+	ctr := s.counters()
+	for ctx.Err() == nil {
+		batch := &journalBatch{}
+		readAny, lastIsEvent := false, false
+		for read := 0; len(batch.events) < 256 && read < 4096; read++ {
+			n, err := j.Next()
+			if err != nil {
+				m.Errors.WithLabelValues(s.cfg.Name, "read").Inc()
+				break
+			}
+			if n == 0 {
+				break
+			}
+			if ev := s.entry(j, ctr); ev != nil {
+				batch.events = append(batch.events, ev)
+				batch.cursor = ev.Data["cursor"].(string)
+				lastIsEvent = true
+			} else {
+				lastIsEvent = false
+			}
+			readAny = true
+		}
+		if readAny && !lastIsEvent { // the journal is still on the last entry read
+			if cur, err := j.GetCursor(); err == nil {
+				batch.cursor = cur
+			} else {
+				m.Errors.WithLabelValues(s.cfg.Name, "read").Inc()
+			}
+		}
+		if batch.cursor != "" {
+			send(batch)
+			continue
+		}
+		j.Wait(250 * time.Millisecond) // returns early on append or rotation
+	}
+}
+
+// open opens the journal with the source's matches and positions it.
+func (s *Source) open(cursor string) (*sdjournal.Journal, error) {
+	var j *sdjournal.Journal
+	var err error
+	if s.cfg.Dir != "" {
+		if _, statErr := os.Stat(s.cfg.Dir); statErr != nil {
+			return nil, statErr
+		}
+		j, err = sdjournal.NewJournalFromDir(s.cfg.Dir)
+	} else {
+		j, err = sdjournal.NewJournal()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.match(j); err != nil {
+		j.Close()
+		return nil, err
+	}
+	_ = j.SetDataThreshold(uint64(s.cfg.MaxMessageBytes) + 1024)
+	from := "the system journal"
+	if s.cfg.Dir != "" {
+		from = s.cfg.Dir
+	}
+	what := "units " + strings.Join(s.cfg.Units, ",")
+	if s.cfg.ReadKernel {
+		what = "kernel messages"
+	}
+	resume := func(where string) { s.log.Info("reading the journal", "journal", from, "reading", what, "from", where) }
+	switch {
+	case cursor != "":
+		if err := j.SeekCursor(cursor); err == nil {
+			if n, _ := j.Next(); n > 0 && j.TestCursor(cursor) == nil {
+				resume("after the checkpointed cursor " + cursor)
+				return j, nil // positioned on the checkpointed entry: reading resumes after it
+			}
+		}
+		missed := s.estimateMissed(j, cursor)
+		s.deps.Metrics.Journald.Missed.WithLabelValues(s.cfg.Name).Add(float64(missed))
+		s.log.Warn("checkpointed journal cursor no longer exists (vacuumed?); starting at the oldest entry",
+			"cursor", cursor, "entries_possibly_missed", missed)
+		err = j.SeekHead()
+		resume("the oldest entry (the checkpoint is gone)")
+	case !s.cfg.Start.IsZero():
+		err = j.SeekRealtimeUsec(uint64(s.cfg.Start.UnixMicro()))
+		resume("journald.since " + s.cfg.Start.Format(time.RFC3339) + " (no checkpoint)")
+	case s.cfg.Dir != "":
+		err = j.SeekHead()
+		resume("the oldest entry (no checkpoint)")
+	default:
+		if err = j.SeekTail(); err == nil {
+			_, err = j.Previous() // on the last entry: only new ones are read
+		}
+		resume("the newest entry (no checkpoint): only new entries")
+	}
+	if err != nil {
+		j.Close()
+		return nil, fmt.Errorf("seek: %w", err)
+	}
+	return j, nil
+}
+
+// estimateMissed guesses how many entries fell between a vacuumed cursor and
+// the oldest entry left, from the sequence numbers in the cursors.
+func (s *Source) estimateMissed(j *sdjournal.Journal, cursor string) int64 {
+	if j.SeekHead() != nil {
+		return 0
+	}
+	if n, _ := j.Next(); n == 0 {
+		return 0
+	}
+	head, err := j.GetCursor()
+	if err != nil {
+		return 0
+	}
+	a, b := cursorSeq(cursor), cursorSeq(head)
+	if a >= 0 && b > a {
+		return b - a - 1
+	}
+	return 0
+}
+
+func cursorSeq(c string) int64 {
+	for _, part := range strings.Split(c, ";") {
+		if v, ok := strings.CutPrefix(part, "i="); ok {
+			n, err := strconv.ParseInt(v, 16, 64)
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return -1
+}
+
+func (s *Source) match(j *sdjournal.Journal) error {
+	if s.cfg.ReadKernel {
+		return j.AddMatch("_TRANSPORT=kernel")
+	}
+	field := "_SYSTEMD_UNIT"
+	if s.cfg.Match == "identifier" {
+		field = "SYSLOG_IDENTIFIER"
+	}
+	for i, u := range s.cfg.Units {
+		if i > 0 {
+			if err := j.AddDisjunction(); err != nil {
+				return err
+			}
+		}
+		if err := j.AddMatch(field + "=" + u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// journalCounters are the source's metric handles, looked up once.
+type journalCounters struct {
+	entries, events, bytes, truncated prometheus.Counter
+	age                               prometheus.Gauge
+}
+
+func (s *Source) counters() *journalCounters {
+	m, n := s.deps.Metrics.Journald, s.cfg.Name
+	return &journalCounters{entries: m.Entries.WithLabelValues(n), events: m.Events.WithLabelValues(n),
+		bytes: m.Bytes.WithLabelValues(n), truncated: m.Truncated.WithLabelValues(n), age: m.LastAge.WithLabelValues(n)}
+}
+
+// entry reads the current entry and classifies it; nil when it is no event.
+func (s *Source) entry(j *sdjournal.Journal, m *journalCounters) *messages.Event {
+	m.entries.Inc()
+	raw, _ := j.GetDataValueBytes("MESSAGE")
+	m.bytes.Add(float64(len(raw)))
+	msg := string(raw)
+	if !utf8.ValidString(msg) {
+		msg = strings.ToValidUTF8(msg, "\uFFFD") // binary MESSAGE
+	}
+	if len(msg) > s.cfg.MaxMessageBytes {
+		cut := s.cfg.MaxMessageBytes
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut] + fmt.Sprintf("…[truncated %d bytes]", len(msg)-cut)
+		m.truncated.Inc()
+	}
+	unit := ""
+	if s.cfg.ReadKernel {
+		unit = "kernel"
+	} else if len(s.cfg.Units) == 1 {
+		unit = s.cfg.Units[0] // the match admits only this one: no need to read it
+	} else if s.cfg.Match == "identifier" {
+		unit, _ = j.GetDataValue("SYSLOG_IDENTIFIER")
+	} else {
+		unit, _ = j.GetDataValue("_SYSTEMD_UNIT")
+	}
+	prio := -1
+	if p, err := j.GetDataValue("PRIORITY"); err == nil {
+		if n, err := strconv.Atoi(p); err == nil {
+			prio = n
+		}
+	}
+	typ := classify.Entry(unit, msg, prio, s.cfg.ReadKernel)
+	if typ == "" {
+		return nil
+	}
+	usec, _ := j.GetRealtimeUsec()
+	ts := time.UnixMicro(int64(usec))
+	m.age.Set(time.Since(ts).Seconds())
+	cur, err := j.GetCursor()
+	if err != nil {
+		return nil
+	}
+	m.events.Inc()
+	return &messages.Event{Source: "journald", Type: typ, TS: ts,
+		Data: map[string]any{"unit": unit, "message": msg, "priority": prio, "cursor": cur}}
+}
