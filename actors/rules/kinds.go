@@ -254,6 +254,11 @@ type absenceGroup struct {
 	Last    time.Time `json:"last"` // last event, or when waiting began
 	Seen    bool      `json:"seen"`
 	Alerted bool      `json:"alerted"`
+	// restored: the state comes from a checkpoint. Events that happened
+	// while the daemon was down were not seen, so a silence that would be
+	// due at the first tick gets one `for` of grace instead (as zooid
+	// watchers do after a restart); one already reported stays reported.
+	restored bool
 }
 
 func (g *absenceGroup) event(_ *messages.Event, now time.Time, _ *runner) bool {
@@ -265,6 +270,13 @@ func (g *absenceGroup) tick(now time.Time) bool {
 	if g.Last.IsZero() {
 		g.Last = now
 		return false
+	}
+	if g.restored {
+		g.restored = false
+		if !g.Alerted && now.Sub(g.Last) >= g.k.after {
+			g.Last = now
+			return false
+		}
 	}
 	return !g.Alerted && now.Sub(g.Last) >= g.k.after
 }
@@ -288,6 +300,6 @@ func (g *absenceGroup) UnmarshalJSON(b []byte) error {
 	type plain absenceGroup
 	k := g.k
 	err := json.Unmarshal(b, (*plain)(g))
-	g.k = k
+	g.k, g.restored = k, true
 	return err
 }
