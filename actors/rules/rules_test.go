@@ -150,9 +150,10 @@ func TestCases(t *testing.T) {
 	covered := map[string]bool{}
 	for _, dir := range dirs {
 		rule := filepath.Base(filepath.Dir(dir))
-		if !names[rule] {
-			continue // not a rule's directory (e.g. testdata/files)
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			continue // a file such as default_rules.test.yaml
 		}
+		require.True(t, names[rule], "testdata/%s names no rule of the default file", rule)
 		covered[rule] = true
 		t.Run(rule+"/"+filepath.Base(dir), func(t *testing.T) {
 			var over any
