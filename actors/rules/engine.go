@@ -174,29 +174,32 @@ func (in *Instance) Errors() int { return in.errs }
 
 var none []messages.Intent
 
-func (in *Instance) setEvent(ev *messages.Event, now time.Time) {
-	env, u := in.run.env, in.c.uses
-	if u[varType] {
+func (in *Instance) setEvent(ev *messages.Event, now time.Time, u *eventVars) {
+	if !u.any {
+		return
+	}
+	env := in.run.env
+	if u.typ {
 		env[varType] = in.box(&in.typeBox, ev.Type)
 	}
-	if u[varSource] {
+	if u.source {
 		env[varSource] = in.box(&in.sourceBox, ev.Source)
 	}
-	if u[varTS] {
+	if u.ts {
 		t := ev.TS
 		if t.IsZero() {
 			t = now
 		}
 		env[varTS] = epoch(t)
 	}
-	if u[varData] {
+	if u.data {
 		d := ev.Data
 		if d == nil {
 			d = map[string]any{}
 		}
 		env[varData] = d
 	}
-	for _, k := range in.c.dataKeys {
+	for _, k := range u.keys {
 		env[k.env] = ev.Data[k.key]
 	}
 }
@@ -228,7 +231,7 @@ func (in *Instance) OnEvent(ev *messages.Event, now time.Time) []messages.Intent
 	if !c.onSet[ev.Type] {
 		return none // the dispatcher routes by type; a rule still checks its own
 	}
-	in.setEvent(ev, now)
+	in.setEvent(ev, now, &c.eventVars)
 	if c.when != nil {
 		ok, err := in.run.run(c.when)
 		if err != nil {
@@ -260,7 +263,7 @@ func (in *Instance) OnEvent(ev *messages.Event, now time.Time) []messages.Intent
 	if ge == nil || !ge.g.event(ev, now, &in.run) {
 		return none
 	}
-	return in.fire(ge, key, now)
+	return in.fire(ge, key, now, ev)
 }
 
 func (in *Instance) group(key string, now time.Time) *groupEntry {
@@ -307,7 +310,7 @@ func (in *Instance) OnTick(now time.Time) []messages.Intent {
 		ge := in.groups[k]
 		if ge.g.tick(now) {
 			in.clearEvent()
-			out = append(out, in.fire(ge, k, now)...)
+			out = append(out, in.fire(ge, k, now, nil)...)
 		}
 	}
 	return out
@@ -316,18 +319,23 @@ func (in *Instance) OnTick(now time.Time) []messages.Intent {
 func (in *Instance) clearEvent() {
 	env := in.run.env
 	env[varType], env[varSource], env[varTS], env[varData] = "", "", 0.0, map[string]any{}
-	for _, k := range in.c.dataKeys {
-		env[k.env] = nil
+	for _, u := range []*eventVars{&in.c.eventVars, &in.c.intentVars} {
+		for _, k := range u.keys {
+			env[k.env] = nil
+		}
 	}
 	for _, l := range in.c.lets {
 		env[l.name] = nil
 	}
 }
 
-func (in *Instance) fire(ge *groupEntry, key string, now time.Time) []messages.Intent {
+func (in *Instance) fire(ge *groupEntry, key string, now time.Time, ev *messages.Event) []messages.Intent {
 	c := in.c
 	if c.cooldown > 0 && !ge.lastFired.IsZero() && now.Sub(ge.lastFired) < c.cooldown {
 		return none
+	}
+	if ev != nil {
+		in.setEvent(ev, now, &c.intentVars)
 	}
 	if c.uses[varWindow] {
 		w := ge.g.vars(now)

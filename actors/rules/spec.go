@@ -110,12 +110,30 @@ type Compiled struct {
 	reason                     *tmpl
 	data                       *valueTmpl
 	uses                       map[string]bool // top-level names read by any expression
-	dataKeys                   []dataKey       // data.X read directly (flattened into the env)
+	eventVars, intentVars      eventVars       // the event fields set per event, and only when firing
 	combined                   *program        // the intent's expressions as one list
 	fastReads                  []string        // env names the intent's plain reads use
 }
 
 type dataKey struct{ env, key string }
+
+// eventVars says which of the event's fields a set of expressions reads.
+type eventVars struct {
+	typ, source, ts, data, any bool
+	keys                       []dataKey // data.X, flattened
+}
+
+func varsOf(names map[string]bool) eventVars {
+	v := eventVars{typ: names[varType], source: names[varSource], ts: names[varTS], data: names[varData]}
+	for name := range names {
+		if k, ok := strings.CutPrefix(name, dataPrefix); ok {
+			v.keys = append(v.keys, dataKey{env: name, key: k})
+		}
+	}
+	sort.Slice(v.keys, func(i, j int) bool { return v.keys[i].env < v.keys[j].env })
+	v.any = v.typ || v.source || v.ts || v.data || len(v.keys) > 0
+	return v
+}
 
 type letDef struct {
 	name string
@@ -317,12 +335,29 @@ func compileRule(file string, n *yaml.Node, overrides map[string]any, errs *errL
 			c.uses[varWindow] = true
 		}
 	}
-	for name := range c.uses {
-		if strings.HasPrefix(name, dataPrefix) {
-			c.dataKeys = append(c.dataKeys, dataKey{env: name, key: name[len(dataPrefix):]})
+	// What each event needs (condition, lets, group, kind) is set for every
+	// event; what only the intent reads is set when the rule fires.
+	early := map[string]bool{}
+	for _, p := range []*program{c.when, c.groupBy} {
+		if p != nil {
+			p.idents(early)
 		}
 	}
-	sort.Slice(c.dataKeys, func(i, j int) bool { return c.dataKeys[i].env < c.dataKeys[j].env })
+	for _, l := range c.lets {
+		l.p.idents(early)
+	}
+	if c.kind != nil {
+		for _, p := range c.kind.programs() {
+			p.idents(early)
+		}
+	}
+	late := map[string]bool{}
+	for name := range c.uses {
+		if !early[name] {
+			late[name] = true
+		}
+	}
+	c.eventVars, c.intentVars = varsOf(early), varsOf(late)
 	if r, ok := c.kind.(interface{ reads(map[string]bool) }); ok {
 		used := map[string]bool{}
 		for _, p := range c.programs() {
