@@ -8,6 +8,7 @@ import (
 	"math"
 	"reflect"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -229,15 +230,15 @@ type program struct {
 // and returns a Go function for it and the env names it reads. Anything
 // else (or a name env does not know) returns nil and runs on the VM.
 func simpleRead(src string, env types.Map) (func(map[string]any) any, []string) {
-	tree, err := parser.Parse(src)
-	if err != nil {
+	root := parsed(src)
+	if root == nil {
 		return nil, nil
 	}
-	read, name := plainRead(tree.Node, env)
+	read, name := plainRead(root, env)
 	if read != nil {
 		return read, []string{name}
 	}
-	call, ok := tree.Node.(*ast.CallNode)
+	call, ok := root.(*ast.CallNode)
 	if !ok || len(call.Arguments) != 1 {
 		return nil, nil
 	}
@@ -273,6 +274,33 @@ func simpleRead(src string, env types.Map) (func(map[string]any) any, []string) 
 	}
 	return nil, nil
 }
+
+// parsed returns src's syntax tree (nil if it does not parse), parsed once
+// per text: the same template piece recurs in many rules, and simpleRead
+// only reads the tree.
+func parsed(src string) ast.Node {
+	treeMu.Lock()
+	n, ok := trees[src]
+	treeMu.Unlock()
+	if ok {
+		return n
+	}
+	if tree, err := parser.Parse(src); err == nil {
+		n = tree.Node
+	}
+	treeMu.Lock()
+	if len(trees) >= maxProgs {
+		clear(trees)
+	}
+	trees[src] = n
+	treeMu.Unlock()
+	return n
+}
+
+var (
+	treeMu sync.Mutex
+	trees  = map[string]ast.Node{}
+)
 
 // plainRead: a declared variable, data.X, params.X (declared) or window.X
 // (declared).
@@ -402,6 +430,119 @@ type compileOpts struct {
 // compile compiles src against env; errors carry the position inside src
 // (line, column; 1-based) for the caller to shift to the file.
 func compile(src string, o compileOpts) (*program, *exprError) {
+	key := progKey(src, o)
+	progMu.Lock()
+	p, ok := progCache[key]
+	progMu.Unlock()
+	if !ok || key == "" {
+		var e *exprError
+		if p, e = compileNew(src, o); e != nil {
+			return nil, e
+		}
+		if key != "" {
+			progMu.Lock()
+			if len(progCache) >= maxProgs {
+				clear(progCache)
+			}
+			progCache[key] = p
+			progMu.Unlock()
+		}
+	}
+	return &program{src: src, prog: p, out: p.Node().Type(), slot: -1}, nil
+}
+
+// Compiled programs are shared between expressions with the same text,
+// environment (names and types), parameter values (params.X compiles to
+// its value) and result kind: a vm.Program is immutable and runs on each
+// caller's own VM, and a rule set written from a template (the same
+// condition in many rules) compiles each expression once. Only successful
+// compilations are kept, so an error is always found (and located) again.
+var (
+	progMu    sync.Mutex
+	progCache = map[string]*vm.Program{}
+	maxProgs  = 20000
+	shareProg = true // tests and benchmarks turn sharing off to measure compilation itself
+)
+
+// progKey is the cache key of an expression: everything compile reads.
+func progKey(src string, o compileOpts) string {
+	if !shareProg {
+		return ""
+	}
+	var b strings.Builder
+	b.Grow(len(src) + 512)
+	if o.asBool {
+		b.WriteString("b\x00")
+	} else {
+		b.WriteString("a\x00")
+	}
+	b.WriteString(src)
+	b.WriteByte(0)
+	typeSig(&b, o.env)
+	if strings.Contains(src, varParams) {
+		keys := make([]string, 0, len(o.params))
+		for k := range o.params {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			b.WriteByte(0)
+			b.WriteString(k)
+			b.WriteByte('=')
+			writeValue(&b, o.params[k])
+		}
+	}
+	return b.String()
+}
+
+// typeSig writes a checker type with map keys sorted (types.Map's String
+// is in map order).
+func typeSig(b *strings.Builder, t types.Type) {
+	m, ok := t.(types.Map)
+	if !ok {
+		b.WriteString(t.String())
+		return
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	b.WriteByte('{')
+	for _, k := range keys {
+		b.WriteString(k)
+		b.WriteByte(':')
+		typeSig(b, m[k])
+		b.WriteByte(',')
+	}
+	b.WriteByte('}')
+}
+
+// writeValue writes a parameter value with its Go type (int 3 and float 3
+// differ), without fmt for the common types.
+func writeValue(b *strings.Builder, v any) {
+	switch x := v.(type) {
+	case int:
+		b.WriteString("i:")
+		b.WriteString(strconv.Itoa(x))
+	case float64:
+		b.WriteString("f:")
+		b.WriteString(strconv.FormatFloat(x, 'g', -1, 64))
+	case string:
+		b.WriteString("s:")
+		b.WriteString(strconv.Quote(x))
+	case bool:
+		b.WriteString("b:")
+		b.WriteString(strconv.FormatBool(x))
+	case time.Duration:
+		b.WriteString("d:")
+		b.WriteString(strconv.FormatInt(int64(x), 10))
+	default:
+		fmt.Fprintf(b, "%T:%#v", v, v)
+	}
+}
+
+func compileNew(src string, o compileOpts) (*vm.Program, *exprError) {
 	env := o.env
 	var keys, params map[string]bool
 	if _, ok := env[varData]; ok {
@@ -441,7 +582,7 @@ func compile(src string, o compileOpts) (*program, *exprError) {
 		}
 		return nil, &exprError{line: 1, col: 1, msg: err.Error()}
 	}
-	return &program{src: src, prog: p, out: p.Node().Type(), slot: -1}, nil
+	return p, nil
 }
 
 type exprError struct {

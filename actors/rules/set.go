@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -103,8 +106,23 @@ func Load(paths []string, overrides map[string]any) (*Set, error) {
 	where := map[string]string{}
 	defined := map[string]bool{}
 	var params []*ParamProblem
-	for _, s := range srcs {
-		rules, errs := parseFileCached(s.name, s.body, ov)
+	// Files parse and compile concurrently; their results are merged in
+	// order, so problems and duplicates read as a sequential load's.
+	type parsedFile struct {
+		rules []*Compiled
+		errs  *errList
+	}
+	parsedFiles := make([]parsedFile, len(srcs))
+	var wg sync.WaitGroup
+	for i, s := range srcs {
+		wg.Go(func() {
+			rules, errs := parseFileCached(s.name, s.body, ov)
+			parsedFiles[i] = parsedFile{rules, errs}
+		})
+	}
+	wg.Wait()
+	for _, pf := range parsedFiles {
+		rules, errs := pf.rules, pf.errs
 		problems = append(problems, errs.errs...)
 		params = append(params, errs.params...)
 		for _, n := range errs.names {
@@ -235,28 +253,78 @@ func parseFile(name string, body []byte, ov map[string]map[string]any) ([]*Compi
 		errs.at(root, 0, "no rules: list")
 		return nil, errs
 	}
-	var out []*Compiled
-	seen := map[string]int{}
-	for _, n := range list.Content {
+	// Rules compile independently (each into its own error list, merged in
+	// file order below), so a file's rules compile on every CPU.
+	type result struct {
+		key  string
+		c    *Compiled
+		errs *errList
+		hit  bool
+	}
+	res := make([]result, len(list.Content))
+	var todo []int
+	for i, n := range list.Content {
 		var o map[string]any
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == "name" {
-				o = ov[n.Content[i+1].Value]
+		for j := 0; j+1 < len(n.Content); j += 2 {
+			if n.Content[j].Value == "name" {
+				o = ov[n.Content[j+1].Value]
 			}
 		}
-		key := cacheKey(name, n, o)
-		c := cached(key)
-		if c != nil {
+		res[i].key = cacheKey(name, n, o)
+		if c := cached(res[i].key); c != nil {
+			res[i].c, res[i].hit = c, true
+			continue
+		}
+		todo = append(todo, i)
+	}
+	compileOne := func(i int) {
+		n := list.Content[i]
+		var o map[string]any
+		for j := 0; j+1 < len(n.Content); j += 2 {
+			if n.Content[j].Value == "name" {
+				o = ov[n.Content[j+1].Value]
+			}
+		}
+		e := &errList{file: name}
+		res[i].c = compileRule(name, n, o, e)
+		res[i].errs = e
+	}
+	if workers := min(runtime.GOMAXPROCS(0), len(todo)); workers > 1 {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for {
+					k := int(next.Add(1)) - 1
+					if k >= len(todo) {
+						return
+					}
+					compileOne(todo[k])
+				}
+			})
+		}
+		wg.Wait()
+	} else {
+		for _, i := range todo {
+			compileOne(i)
+		}
+	}
+	var out []*Compiled
+	seen := map[string]int{}
+	for i, n := range list.Content {
+		r := res[i]
+		c := r.c
+		if r.hit {
 			errs.names = append(errs.names, c.name)
 		} else {
-			np := len(errs.params)
-			c = compileRule(name, n, o, errs)
-			errs.rule = ""
+			errs.errs = append(errs.errs, r.errs.errs...)
+			errs.params = append(errs.params, r.errs.params...)
+			errs.names = append(errs.names, r.errs.names...)
 			if c == nil {
 				continue
 			}
-			if len(errs.params) == np { // a rule whose overrides do not fit is not cached
-				remember(key, c)
+			if len(r.errs.params) == 0 { // a rule whose overrides do not fit is not cached
+				remember(r.key, c)
 			}
 		}
 		if line, dup := seen[c.name]; dup {
@@ -294,8 +362,10 @@ type cachedFile struct {
 
 func cacheKey(file string, n *yaml.Node, over map[string]any) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%d\x00", file, n.Line)
-	hashNode(h, n)
+	b := append([]byte(file), 0)
+	b = strconv.AppendInt(b, int64(n.Line), 10)
+	b = appendNode(append(b, 0), n)
+	h.Write(b)
 	keys := make([]string, 0, len(over))
 	for k := range over {
 		keys = append(keys, k)
