@@ -47,10 +47,12 @@ func (e *Event) ID() DedupID {
 
 // Exempt reports whether the event bypasses dedup: operational and critical
 // error events, of services and of the kernel, are never deduplicated
-// (SPEC §2.1, §1.4).
+// (SPEC §2.1, §1.4). Nor are systemd's restarts of a unit: each is one
+// restart the service_restarts rule counts, and a restart loop restarts a
+// unit far more often than once per dedup window.
 func (e *Event) Exempt() bool {
 	switch e.Type {
-	case "error_operational", "error_critical", "error_kernel_operational", "error_kernel_critical":
+	case "error_operational", "error_critical", "error_kernel_operational", "error_kernel_critical", "service_restart":
 		return true
 	}
 	return false

@@ -40,7 +40,8 @@ func readSpool(t *testing.T, dir string) []spooled {
 
 // writeJournal writes the entries, in order, into DIR/x.journal with
 // systemd-journal-remote from export format: unit entries with
-// _SYSTEMD_UNIT, kernel entries with _TRANSPORT=kernel.
+// _SYSTEMD_UNIT, kernel entries with _TRANSPORT=kernel, systemd's messages
+// about a unit from init.scope with UNIT=.
 func writeJournal(t *testing.T, dir string, entries []classify.CorpusEntry) {
 	t.Helper()
 	const remote = "/lib/systemd/systemd-journal-remote"
@@ -49,9 +50,12 @@ func writeJournal(t *testing.T, dir string, entries []classify.CorpusEntry) {
 	now := time.Now().Add(-time.Minute).UnixMicro()
 	for i, e := range entries {
 		fmt.Fprintf(&sb, "__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=%d\n_BOOT_ID=0123456789abcdef0123456789abcdef\n", now+int64(i), i+1)
-		if e.Kernel() {
+		switch {
+		case e.Kernel():
 			sb.WriteString("_TRANSPORT=kernel\nSYSLOG_IDENTIFIER=kernel\n")
-		} else {
+		case e.Manager: // systemd (PID 1) about the unit
+			fmt.Fprintf(&sb, "_TRANSPORT=journal\n_PID=1\n_COMM=systemd\n_SYSTEMD_UNIT=init.scope\nSYSLOG_IDENTIFIER=systemd\nUNIT=%s\n", e.Unit)
+		default:
 			fmt.Fprintf(&sb, "_TRANSPORT=stdout\n_SYSTEMD_UNIT=%s\nSYSLOG_IDENTIFIER=%s\n", e.Unit, strings.TrimSuffix(e.Unit, ".service"))
 		}
 		fmt.Fprintf(&sb, "PRIORITY=%d\nMESSAGE=%s\n\n", e.Priority, e.Message)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -362,6 +363,28 @@ func (s *Source) match(j *sdjournal.Journal) error {
 			return err
 		}
 	}
+	if s.cfg.Match == "identifier" || len(s.cfg.Units) == 0 {
+		return nil
+	}
+	// systemd's own messages about the units ("Scheduled restart job",
+	// "Failed with result"): PID 1 logs them from init.scope with UNIT=<unit>,
+	// a user manager (_COMM=systemd) with USER_UNIT=<unit>. Matches of one
+	// field OR, of different fields AND, and each disjunction starts a new
+	// group: (units) OR (init.scope AND UNIT in units) OR (systemd AND
+	// USER_UNIT in units).
+	for _, group := range [][2]string{{"_SYSTEMD_UNIT=init.scope", "UNIT="}, {"_COMM=systemd", "USER_UNIT="}} {
+		if err := j.AddDisjunction(); err != nil {
+			return err
+		}
+		if err := j.AddMatch(group[0]); err != nil {
+			return err
+		}
+		for _, u := range s.cfg.Units {
+			if err := j.AddMatch(group[1] + u); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
@@ -394,15 +417,22 @@ func (s *Source) entry(j *sdjournal.Journal, m *journalCounters) *messages.Event
 		msg = msg[:cut] + fmt.Sprintf("…[truncated %d bytes]", len(msg)-cut)
 		m.truncated.Inc()
 	}
-	unit := ""
-	if s.cfg.ReadKernel {
+	unit, manager := "", false
+	switch {
+	case s.cfg.ReadKernel:
 		unit = "kernel"
-	} else if len(s.cfg.Units) == 1 {
-		unit = s.cfg.Units[0] // the match admits only this one: no need to read it
-	} else if s.cfg.Match == "identifier" {
+	case s.cfg.Match == "identifier":
 		unit, _ = j.GetDataValue("SYSLOG_IDENTIFIER")
-	} else {
+	default:
 		unit, _ = j.GetDataValue("_SYSTEMD_UNIT")
+		if !slices.Contains(s.cfg.Units, unit) { // systemd about a unit (see match)
+			manager = true
+			if unit == "init.scope" {
+				unit, _ = j.GetDataValue("UNIT")
+			} else {
+				unit, _ = j.GetDataValue("USER_UNIT")
+			}
+		}
 	}
 	prio := -1
 	if p, err := j.GetDataValue("PRIORITY"); err == nil {
@@ -410,7 +440,12 @@ func (s *Source) entry(j *sdjournal.Journal, m *journalCounters) *messages.Event
 			prio = n
 		}
 	}
-	typ := classify.Entry(unit, msg, prio, s.cfg.ReadKernel)
+	var typ string
+	if manager {
+		typ = classify.Manager(msg)
+	} else {
+		typ = classify.Entry(unit, msg, prio, s.cfg.ReadKernel)
+	}
 	if typ == "" {
 		return nil
 	}
@@ -422,6 +457,7 @@ func (s *Source) entry(j *sdjournal.Journal, m *journalCounters) *messages.Event
 		return nil
 	}
 	m.events.Inc()
-	return &messages.Event{Source: "journald", Type: typ, TS: ts,
-		Data: map[string]any{"unit": unit, "message": msg, "priority": prio, "cursor": cur}}
+	data := map[string]any{"unit": unit, "message": msg, "priority": prio, "cursor": cur}
+	classify.AddFields(typ, msg, data)
+	return &messages.Event{Source: "journald", Type: typ, TS: ts, Data: data}
 }

@@ -272,3 +272,57 @@ func TestJournaldVacuumedCursorFallsBackToHead(t *testing.T) {
 		}
 	}
 }
+
+// writeFields appends one entry with the given fields (beside the
+// timestamps and boot id).
+func (r *remoteJournal) writeFields(t *testing.T, fields ...string) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.n++
+	entry := fmt.Sprintf("__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=%d\n_BOOT_ID=0123456789abcdef0123456789abcdef\n%s\n\n",
+		time.Now().UnixMicro(), r.n, strings.Join(fields, "\n"))
+	_, err := io.WriteString(r.stdin, entry)
+	require.NoError(t, err)
+}
+
+// systemd's own messages about a configured unit (PID 1 from init.scope with
+// UNIT=, a user manager with USER_UNIT=) are read and typed; about another
+// unit, or the rest of what systemd says, they are not.
+func TestJournaldReadsSystemdMessagesAboutItsUnits(t *testing.T) {
+	rj := newRemoteJournal(t)
+	pid1 := func(unit, prio, msg string) {
+		rj.writeFields(t, "_PID=1", "_COMM=systemd", "_SYSTEMD_UNIT=init.scope", "SYSLOG_IDENTIFIER=systemd",
+			"UNIT="+unit, "PRIORITY="+prio, "MESSAGE="+msg)
+	}
+	pid1("kloros.service", "5", "kloros.service: Scheduled restart job, restart counter is at 3.")
+	pid1("other.service", "5", "other.service: Scheduled restart job, restart counter is at 9.") // not ours
+	pid1("kloros.service", "6", "Started kloros.service - KLoROS.")                             // no event
+	pid1("kloros.service", "3", "Failed to start kloros.service - KLoROS.")                     // no event
+	rj.writeFields(t, "_PID=1200", "_COMM=systemd", "_SYSTEMD_UNIT=user@1000.service", "USER_UNIT=dream.service",
+		"PRIORITY=4", "MESSAGE=dream.service: Failed with result 'exit-code'.")
+	rj.write(t, "dream.service", 3, "evaluation 1 failed: error") // the unit's own line, last
+
+	s := actortest.NewSystem(t)
+	disp, evs, _ := flushAnswerer(t, s, 0)
+	pid := s.Root.Spawn(actor.PropsFromProducer(New(journaldCfg(rj.dir, t.TempDir(), disp), actortest.Deps(t, nil))))
+	t.Cleanup(func() { s.Root.StopFuture(pid).Wait() })
+
+	var got []*messages.Event
+	for len(got) < 3 {
+		select {
+		case e := <-evs:
+			got = append(got, e)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("got %d events, want 3", len(got))
+		}
+	}
+	require.Equal(t, "service_restart", got[0].Type)
+	require.Equal(t, "kloros.service", got[0].Data["unit"])
+	require.Equal(t, 3, got[0].Data["restart_counter"])
+	require.Equal(t, "service_failed", got[1].Type)
+	require.Equal(t, "dream.service", got[1].Data["unit"])
+	require.Equal(t, "exit-code", got[1].Data["result"])
+	require.Equal(t, "dream_error", got[2].Type, "nothing else between: not other.service, not Started/Failed to start")
+	require.Equal(t, "dream.service", got[2].Data["unit"])
+}

@@ -57,10 +57,14 @@ func readJournalDir(dir string, since, until time.Time) ([]*messages.Event, erro
 		}
 		unit := "kernel"
 		tr, _ := j.GetDataValue("_TRANSPORT")
-		kernel := tr == "kernel"
+		kernel, manager := tr == "kernel", false
 		if !kernel {
 			if unit, _ = j.GetDataValue("_SYSTEMD_UNIT"); unit == "" {
 				unit, _ = j.GetDataValue("SYSLOG_IDENTIFIER")
+			} else if about, err := j.GetDataValue("UNIT"); err == nil && unit == "init.scope" {
+				unit, manager = about, true // systemd's own message about a unit
+			} else if about, err := j.GetDataValue("USER_UNIT"); err == nil && about != "" {
+				unit, manager = about, true
 			}
 		}
 		prio := -1
@@ -70,11 +74,15 @@ func readJournalDir(dir string, since, until time.Time) ([]*messages.Event, erro
 			}
 		}
 		typ := classify.Entry(unit, msg, prio, kernel)
+		if manager {
+			typ = classify.Manager(msg)
+		}
 		if typ == "" {
 			continue
 		}
 		cur, _ := j.GetCursor()
-		out = append(out, &messages.Event{Source: "journald", Type: typ, TS: ts,
-			Data: map[string]any{"unit": unit, "message": msg, "priority": prio, "cursor": cur}})
+		data := map[string]any{"unit": unit, "message": msg, "priority": prio, "cursor": cur}
+		classify.AddFields(typ, msg, data)
+		out = append(out, &messages.Event{Source: "journald", Type: typ, TS: ts, Data: data})
 	}
 }

@@ -1,6 +1,9 @@
 package classify
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // Event types produced here.
 const (
@@ -16,6 +19,8 @@ const (
 	ErrorCritical     = "error_critical"
 	KernelCritical    = "error_kernel_critical"
 	KernelOperational = "error_kernel_operational"
+	ServiceRestart    = "service_restart" // systemd scheduled a restart of a unit (data: restart_counter)
+	ServiceFailed     = "service_failed"  // systemd says a unit failed (data: result)
 )
 
 // DefaultUnits are the units the colony's observer watches by default
@@ -98,6 +103,76 @@ func Unit(unit, message string, priority int) string {
 		return ErrorOperational
 	}
 	return ""
+}
+
+// Manager classifies systemd's own message about a unit (PID 1's, from
+// init.scope with UNIT=, or a user manager's with USER_UNIT=): only the two
+// lines that say a unit failed or is being restarted are events.
+//
+//   - "<unit>: Scheduled restart job, restart counter is at N." →
+//     service_restart (RestartCounter reads N), what the default rules'
+//     service_restarts counts;
+//   - "<unit>: Failed with result 'exit-code'." → service_failed (Result
+//     reads the result). It precedes every automatic restart, so it is a
+//     type of its own, not counted as a restart.
+//
+// Everything else systemd says about a unit ("Started …", "Main process
+// exited, …", "Consumed 1.2s CPU time", "Failed to start …", which follows a
+// failed result) is no event: the unit-error keywords are for the unit's
+// own output, and reading them here would report each failure twice.
+// The priority does not matter (systemd logs these at notice and warning).
+func Manager(message string) string {
+	switch {
+	case strings.Contains(message, "Scheduled restart job, restart counter is at "):
+		return ServiceRestart
+	case strings.Contains(message, "Failed with result '"):
+		return ServiceFailed
+	}
+	return ""
+}
+
+// RestartCounter reads N from systemd's "Scheduled restart job, restart
+// counter is at N." (false when there is none).
+func RestartCounter(message string) (int, bool) {
+	_, rest, ok := strings.Cut(message, "restart counter is at ")
+	if !ok {
+		return 0, false
+	}
+	end := 0
+	for end < len(rest) && rest[end] >= '0' && rest[end] <= '9' {
+		end++
+	}
+	n, err := strconv.Atoi(rest[:end])
+	return n, err == nil
+}
+
+// AddFields adds to an event's data what its type carries besides the
+// message: restart_counter for service_restart, result for service_failed.
+func AddFields(typ, message string, data map[string]any) {
+	switch typ {
+	case ServiceRestart:
+		if n, ok := RestartCounter(message); ok {
+			data["restart_counter"] = n
+		}
+	case ServiceFailed:
+		if r := Result(message); r != "" {
+			data["result"] = r
+		}
+	}
+}
+
+// Result reads the result of systemd's "Failed with result 'exit-code'."
+// ("" when there is none).
+func Result(message string) string {
+	_, rest, ok := strings.Cut(message, "Failed with result '")
+	if !ok {
+		return ""
+	}
+	r, _, ok := strings.Cut(rest, "'")
+	if !ok {
+		return ""
+	}
+	return r
 }
 
 // Kernel classifies a kernel message (SPEC §1.4).

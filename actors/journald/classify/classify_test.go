@@ -18,12 +18,16 @@ func TestCorpus(t *testing.T) {
 	require.NoError(t, err)
 	seen := map[string]int{}
 	for _, e := range entries {
-		key := fmt.Sprintf("%s|%d|%s", e.Unit, e.Priority, e.Message)
+		key := fmt.Sprintf("%s|%v|%d|%s", e.Unit, e.Manager, e.Priority, e.Message)
 		require.Zero(t, seen[key], "corpus line %d repeats the entry of line %d (%s)", e.Line, seen[key], key)
 		seen[key] = e.Line
-		got := Entry(e.Unit, e.Message, e.Priority, e.Kernel())
+		got := e.Classify()
 		require.Equal(t, e.Expect, got, "corpus line %d: %s priority %d %q", e.Line, e.Unit, e.Priority, e.Message)
-		require.Equal(t, e.Colony, colonyClassify(e.Unit, e.Message, e.Priority),
+		colony := colonyClassify(e.Unit, e.Message, e.Priority)
+		if e.Manager {
+			colony = "" // the colony matches _SYSTEMD_UNIT only: it never reads PID 1's messages
+		}
+		require.Equal(t, e.Colony, colony,
 			"corpus line %d: the colony column is not what the colony's rules give: %s priority %d %q", e.Line, e.Unit, e.Priority, e.Message)
 	}
 	// Coverage: every default unit, the kernel, every priority, every type.
@@ -49,7 +53,7 @@ func TestCorpus(t *testing.T) {
 		}
 	}
 	for _, typ := range []string{"", DreamPromotion, DreamGeneration, DreamError, GPUOOM, LockContention,
-		ErrorOperational, ErrorCritical, KernelCritical, KernelOperational} {
+		ErrorOperational, ErrorCritical, KernelCritical, KernelOperational, ServiceRestart, ServiceFailed} {
 		require.True(t, types[typ], "the corpus has no entry giving %q", typ)
 	}
 }
@@ -161,4 +165,14 @@ func BenchmarkUnit(b *testing.B) {
 	for b.Loop() {
 		Unit("kloros-policy-engine.service", "policy evaluation error: rule 7 missing while loading /etc/kloros/policy.yaml", 3)
 	}
+}
+
+func TestManagerFields(t *testing.T) {
+	n, ok := RestartCounter("kloros.service: Scheduled restart job, restart counter is at 12.")
+	require.True(t, ok)
+	require.Equal(t, 12, n)
+	_, ok = RestartCounter("kloros.service: Scheduled restart job.")
+	require.False(t, ok)
+	require.Equal(t, "exit-code", Result("kloros.service: Failed with result 'exit-code'."))
+	require.Equal(t, "", Result("kloros.service: Failed with result"))
 }

@@ -14,10 +14,19 @@ import (
 type CorpusEntry struct {
 	Line     int    // in the file
 	Unit     string // "kernel" for the kernel transport
+	Manager  bool   // systemd's own message about Unit (corpus unit column "systemd:<unit>")
 	Priority int
 	Expect   string // "" for no event
 	Colony   string // what the colony's observer gives (SPEC §1.4)
 	Message  string
+}
+
+// Classify is the event type the entry gives.
+func (e CorpusEntry) Classify() string {
+	if e.Manager {
+		return Manager(e.Message)
+	}
+	return Entry(e.Unit, e.Message, e.Priority, e.Kernel())
 }
 
 // Kernel reports whether the entry comes from the kernel transport.
@@ -28,7 +37,9 @@ func (e CorpusEntry) Kernel() bool { return e.Unit == "kernel" }
 //
 //	unit | priorities | expect | colony | message
 //
-// priorities: "3", "0-4" or "0,2,5"; the line stands for one entry per
+// unit: a unit name, "kernel" (the kernel transport), or "systemd:<unit>"
+// for a message systemd itself logs about the unit (PID 1, init.scope,
+// UNIT=<unit>). priorities: "3", "0-4" or "0,2,5"; the line stands for one entry per
 // priority. expect and colony: an event type or "-" for none; colony "="
 // means the same as expect. The message is the rest of the line, trimmed.
 func ReadCorpus(path string) ([]CorpusEntry, error) {
@@ -68,8 +79,9 @@ func ReadCorpus(path string) ([]CorpusEntry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: priorities %q: %w", path, n, prios, err)
 		}
+		unit, manager := strings.CutPrefix(unit, "systemd:")
 		for _, p := range ps {
-			out = append(out, CorpusEntry{Line: n, Unit: unit, Priority: p, Expect: expect, Colony: colony, Message: msg})
+			out = append(out, CorpusEntry{Line: n, Unit: unit, Manager: manager, Priority: p, Expect: expect, Colony: colony, Message: msg})
 		}
 	}
 	return out, sc.Err()

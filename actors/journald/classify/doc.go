@@ -16,6 +16,12 @@
 // (oops, panic, BUG:, MCE, segfault, ...), error_kernel_operational (error,
 // failed, timeout, ...), and nothing for other kernel chatter.
 //
+// systemd's own messages about a unit (Manager; PID 1 from init.scope with
+// UNIT=, a user manager with USER_UNIT=): "Scheduled restart job, restart
+// counter is at N" is service_restart, "Failed with result 'X'" is
+// service_failed, the rest nothing; AddFields adds restart_counter and
+// result to the event's data.
+//
 // Words are matched case-insensitively. A mention that says there was none
 // ("0 errors", "no failures", "errorless", "error-free", "failed: 0",
 // "non-critical") does not count; "oom", "oops", "panic" and "bug:" count
