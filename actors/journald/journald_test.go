@@ -297,8 +297,8 @@ func TestJournaldReadsSystemdMessagesAboutItsUnits(t *testing.T) {
 	}
 	pid1("kloros.service", "5", "kloros.service: Scheduled restart job, restart counter is at 3.")
 	pid1("other.service", "5", "other.service: Scheduled restart job, restart counter is at 9.") // not ours
-	pid1("kloros.service", "6", "Started kloros.service - KLoROS.")                             // no event
-	pid1("kloros.service", "3", "Failed to start kloros.service - KLoROS.")                     // no event
+	pid1("kloros.service", "6", "Started kloros.service - KLoROS.")                              // no event
+	pid1("kloros.service", "3", "Failed to start kloros.service - KLoROS.")                      // no event
 	rj.writeFields(t, "_PID=1200", "_COMM=systemd", "_SYSTEMD_UNIT=user@1000.service", "USER_UNIT=dream.service",
 		"PRIORITY=4", "MESSAGE=dream.service: Failed with result 'exit-code'.")
 	rj.write(t, "dream.service", 3, "evaluation 1 failed: error") // the unit's own line, last
