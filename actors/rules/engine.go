@@ -18,7 +18,9 @@ import (
 type Rule interface {
 	// Subscribes lists the event types the dispatcher sends to this rule.
 	Subscribes() []string
-	// OnEvent handles one event observed at now.
+	// OnEvent handles one event observed at now. The intents returned are
+	// valid until the rule's next OnEvent or OnTick (the caller sends or
+	// copies them at once; the slice may be reused).
 	OnEvent(ev *messages.Event, now time.Time) []messages.Intent
 	// TickEvery is how often OnTick must run; 0 means never.
 	TickEvery() time.Duration
@@ -126,6 +128,7 @@ type Instance struct {
 	dropped int
 
 	typeBox, sourceBox boxed
+	one                [1]messages.Intent // what fire returns
 }
 
 type groupEntry struct {
@@ -349,7 +352,8 @@ func (in *Instance) fire(ge *groupEntry, key string, now time.Time, ev *messages
 	}
 	ge.g.fired(now)
 	ge.lastFired = now
-	return []messages.Intent{intent}
+	in.one[0] = intent // no slice allocated per intent (see Rule.OnEvent)
+	return in.one[:]
 }
 
 func (in *Instance) build(now time.Time) (messages.Intent, error) {

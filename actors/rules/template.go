@@ -18,6 +18,7 @@ type tmpl struct {
 	lit   any
 	whole *program
 	parts []tmplPart
+	size  int // a first size for the builder of a text with parts
 }
 
 type tmplPart struct {
@@ -59,6 +60,9 @@ func compileTemplate(s string, node *yaml.Node, env types.Map, errs *errList) *t
 	if len(t.parts) == 1 && t.parts[0].p != nil {
 		t.whole, t.parts = t.parts[0].p, nil
 	}
+	for _, p := range t.parts { // the builder's first size: the literal text and a guess per value
+		t.size += len(p.lit) + 24
+	}
 	return t
 }
 
@@ -70,6 +74,7 @@ func (t *tmpl) eval(r *runner) (any, error) {
 		return t.lit, nil
 	}
 	var b strings.Builder
+	b.Grow(t.size)
 	for _, p := range t.parts {
 		if p.p == nil {
 			b.WriteString(p.lit)
