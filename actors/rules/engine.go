@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -231,7 +232,7 @@ func (in *Instance) fail(stage string, err error) {
 // OnEvent implements Rule.
 func (in *Instance) OnEvent(ev *messages.Event, now time.Time) []messages.Intent {
 	c := in.c
-	if !c.onSet[ev.Type] {
+	if !slices.Contains(c.on, ev.Type) { // a rule reads one or two types: cheaper than hashing into onSet
 		return none // the dispatcher routes by type; a rule still checks its own
 	}
 	in.setEvent(ev, now, &c.eventVars)
