@@ -222,8 +222,8 @@ func parseFileCached(name string, body []byte, ov map[string]map[string]any) ([]
 // parseFile checks one rule file whole.
 func parseFile(name string, body []byte, ov map[string]map[string]any) ([]*Compiled, *errList) {
 	errs := &errList{file: name}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(body, &doc); err != nil {
+	doc, err := parseYAML(body)
+	if err != nil {
 		errs.add(0, 0, err.Error())
 		return nil, errs
 	}
