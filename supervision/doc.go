@@ -19,7 +19,7 @@
 //	├── zooids                  heartbeat registry; one watcher per zooid below it
 //	├── rules/                  one actor per rule
 //	├── dispatcher              dedup, publish to the stream, route to rules
-//	├── sources/                fswatch, journald_units, journald_kernel, scrape:N, deadletter, systemd_audit
+//	├── sources/                fswatch, journald_units, journald_systemd, journald_kernel, scrape:N, deadletter, systemd_audit
 //	└── http                    /metrics, /healthz, /readyz
 //
 // Events and what the daemon does flow as messages between those actors; in

@@ -11,8 +11,9 @@ import (
 )
 
 // Config is the journald section of the daemon's configuration, and what
-// one journald source runs with: the daemon runs one Source for the units
-// and, with Kernel, one for the kernel transport, from the same section.
+// one journald source runs with: the daemon runs one Source for the units,
+// one for systemd's own messages about them (with Match "unit"), and, with
+// Kernel, one for the kernel transport, from the same section.
 type Config struct {
 	Enabled bool `yaml:"enabled"`
 	// Units to follow, matched on _SYSTEMD_UNIT, or SYSLOG_IDENTIFIER with
@@ -30,10 +31,13 @@ type Config struct {
 	MaxMessageBytes    int           `yaml:"max_message_bytes"`
 
 	// Set by the tree for each source.
-	Name       string     `yaml:"-"` // "units" or "kernel": the metrics label and checkpoint name
-	ReadKernel bool       `yaml:"-"` // this source reads the kernel transport
-	Start      time.Time  `yaml:"-"` // Since, parsed
-	Dispatcher *actor.PID `yaml:"-"`
+	Name       string `yaml:"-"` // "units" or "kernel": the metrics label and checkpoint name
+	ReadKernel bool   `yaml:"-"` // this source reads the kernel transport
+	// ReadManager: this source reads what systemd itself logs about Units
+	// (PID 1 from init.scope with UNIT=, a user manager with USER_UNIT=).
+	ReadManager bool       `yaml:"-"`
+	Start       time.Time  `yaml:"-"` // Since, parsed
+	Dispatcher  *actor.PID `yaml:"-"`
 	// CheckpointFile holds the cursor of the last entry whose event (and
 	// intents) are durable.
 	CheckpointFile string `yaml:"-"`

@@ -6,7 +6,7 @@
 // an entry is never lost or repeated across restarts. It owns one reader
 // goroutine (the journal handle is not shareable) and a timer, both
 // released on Stopping and Restarting. One Source runs per journal input
-// (the units, the kernel transport). The units source also reads systemd's
-// own messages about its units (init.scope with UNIT=, a user manager with
-// USER_UNIT=: see match), classified by classify.Manager.
+// (the units; systemd's own messages about the units, from init.scope with
+// UNIT= or a user manager with USER_UNIT=, classified by classify.Manager;
+// the kernel transport).
 package journald

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -349,6 +348,30 @@ func (s *Source) match(j *sdjournal.Journal) error {
 	if s.cfg.ReadKernel {
 		return j.AddMatch("_TRANSPORT=kernel")
 	}
+	if s.cfg.ReadManager {
+		// systemd's own messages about the units ("Scheduled restart job",
+		// "Failed with result"): PID 1 logs them from init.scope with
+		// UNIT=<unit>, a user manager (_COMM=systemd) with USER_UNIT=<unit>.
+		// Matches of one field OR, of different fields AND, and a disjunction
+		// starts a new group: (init.scope AND UNIT in units) OR (systemd AND
+		// USER_UNIT in units).
+		for i, group := range [][2]string{{"_SYSTEMD_UNIT=init.scope", "UNIT="}, {"_COMM=systemd", "USER_UNIT="}} {
+			if i > 0 {
+				if err := j.AddDisjunction(); err != nil {
+					return err
+				}
+			}
+			if err := j.AddMatch(group[0]); err != nil {
+				return err
+			}
+			for _, u := range s.cfg.Units {
+				if err := j.AddMatch(group[1] + u); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
 	field := "_SYSTEMD_UNIT"
 	if s.cfg.Match == "identifier" {
 		field = "SYSLOG_IDENTIFIER"
@@ -361,28 +384,6 @@ func (s *Source) match(j *sdjournal.Journal) error {
 		}
 		if err := j.AddMatch(field + "=" + u); err != nil {
 			return err
-		}
-	}
-	if s.cfg.Match == "identifier" || len(s.cfg.Units) == 0 {
-		return nil
-	}
-	// systemd's own messages about the units ("Scheduled restart job",
-	// "Failed with result"): PID 1 logs them from init.scope with UNIT=<unit>,
-	// a user manager (_COMM=systemd) with USER_UNIT=<unit>. Matches of one
-	// field OR, of different fields AND, and each disjunction starts a new
-	// group: (units) OR (init.scope AND UNIT in units) OR (systemd AND
-	// USER_UNIT in units).
-	for _, group := range [][2]string{{"_SYSTEMD_UNIT=init.scope", "UNIT="}, {"_COMM=systemd", "USER_UNIT="}} {
-		if err := j.AddDisjunction(); err != nil {
-			return err
-		}
-		if err := j.AddMatch(group[0]); err != nil {
-			return err
-		}
-		for _, u := range s.cfg.Units {
-			if err := j.AddMatch(group[1] + u); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
@@ -417,22 +418,21 @@ func (s *Source) entry(j *sdjournal.Journal, m *journalCounters) *messages.Event
 		msg = msg[:cut] + fmt.Sprintf("…[truncated %d bytes]", len(msg)-cut)
 		m.truncated.Inc()
 	}
-	unit, manager := "", false
+	unit := ""
 	switch {
 	case s.cfg.ReadKernel:
 		unit = "kernel"
+	case len(s.cfg.Units) == 1:
+		unit = s.cfg.Units[0] // the match admits only this one: no need to read it
+	case s.cfg.ReadManager:
+		var err error
+		if unit, err = j.GetDataValue("UNIT"); err != nil { // PID 1's; a user manager's is USER_UNIT
+			unit, _ = j.GetDataValue("USER_UNIT")
+		}
 	case s.cfg.Match == "identifier":
 		unit, _ = j.GetDataValue("SYSLOG_IDENTIFIER")
 	default:
 		unit, _ = j.GetDataValue("_SYSTEMD_UNIT")
-		if !slices.Contains(s.cfg.Units, unit) { // systemd about a unit (see match)
-			manager = true
-			if unit == "init.scope" {
-				unit, _ = j.GetDataValue("UNIT")
-			} else {
-				unit, _ = j.GetDataValue("USER_UNIT")
-			}
-		}
 	}
 	prio := -1
 	if p, err := j.GetDataValue("PRIORITY"); err == nil {
@@ -441,7 +441,7 @@ func (s *Source) entry(j *sdjournal.Journal, m *journalCounters) *messages.Event
 		}
 	}
 	var typ string
-	if manager {
+	if s.cfg.ReadManager {
 		typ = classify.Manager(msg)
 	} else {
 		typ = classify.Entry(unit, msg, prio, s.cfg.ReadKernel)

@@ -286,9 +286,10 @@ func (r *remoteJournal) writeFields(t *testing.T, fields ...string) {
 	require.NoError(t, err)
 }
 
-// systemd's own messages about a configured unit (PID 1 from init.scope with
-// UNIT=, a user manager with USER_UNIT=) are read and typed; about another
-// unit, or the rest of what systemd says, they are not.
+// The systemd source reads what systemd itself says about the configured
+// units (PID 1 from init.scope with UNIT=, a user manager with USER_UNIT=)
+// and types it; systemd about another unit, the rest of what it says, and
+// the units' own lines are not its business.
 func TestJournaldReadsSystemdMessagesAboutItsUnits(t *testing.T) {
 	rj := newRemoteJournal(t)
 	pid1 := func(unit, prio, msg string) {
@@ -301,11 +302,14 @@ func TestJournaldReadsSystemdMessagesAboutItsUnits(t *testing.T) {
 	pid1("kloros.service", "3", "Failed to start kloros.service - KLoROS.")                      // no event
 	rj.writeFields(t, "_PID=1200", "_COMM=systemd", "_SYSTEMD_UNIT=user@1000.service", "USER_UNIT=dream.service",
 		"PRIORITY=4", "MESSAGE=dream.service: Failed with result 'exit-code'.")
-	rj.write(t, "dream.service", 3, "evaluation 1 failed: error") // the unit's own line, last
+	rj.write(t, "dream.service", 3, "evaluation 1 failed: error") // the unit's own line: the units source's
+	pid1("kloros.service", "5", "kloros.service: Scheduled restart job, restart counter is at 4.")
 
 	s := actortest.NewSystem(t)
 	disp, evs, _ := flushAnswerer(t, s, 0)
-	pid := s.Root.Spawn(actor.PropsFromProducer(New(journaldCfg(rj.dir, t.TempDir(), disp), actortest.Deps(t, nil))))
+	cfg := journaldCfg(rj.dir, t.TempDir(), disp)
+	cfg.Name, cfg.ReadManager = "systemd", true
+	pid := s.Root.Spawn(actor.PropsFromProducer(New(cfg, actortest.Deps(t, nil))))
 	t.Cleanup(func() { s.Root.StopFuture(pid).Wait() })
 
 	var got []*messages.Event
@@ -323,6 +327,6 @@ func TestJournaldReadsSystemdMessagesAboutItsUnits(t *testing.T) {
 	require.Equal(t, "service_failed", got[1].Type)
 	require.Equal(t, "dream.service", got[1].Data["unit"])
 	require.Equal(t, "exit-code", got[1].Data["result"])
-	require.Equal(t, "dream_error", got[2].Type, "nothing else between: not other.service, not Started/Failed to start")
-	require.Equal(t, "dream.service", got[2].Data["unit"])
+	require.Equal(t, "service_restart", got[2].Type, "nothing else between: not other.service, not Started/Failed to start, not the unit's own line")
+	require.Equal(t, 4, got[2].Data["restart_counter"])
 }
