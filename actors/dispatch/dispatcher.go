@@ -18,7 +18,8 @@ import (
 // dispatcher's wiring to the rules.
 type Config struct {
 	// DedupWindow: an event whose source:type[:path][:unit] was seen within
-	// it is not routed again (operational and critical errors excepted).
+	// it is not routed again (operational and critical errors and
+	// service_restart excepted: messages.Event.Exempt).
 	DedupWindow time.Duration `yaml:"dedup_window"`
 
 	// Routes maps an event type to the rules subscribed to it.
@@ -41,8 +42,8 @@ func (c *Config) Validate(v *config.Checker) { v.Positive("dedup_window", c.Dedu
 // dedup verdict, as *messages.EventsObserved on the observation stream (the
 // spool writes them all). Sends events whose dedup key
 // (source:type[:path][:unit]) was not seen within DedupWindow — and every
-// operational/critical error — to the rules subscribed to their type,
-// batched per rule when a batch came in; a Flush with ReplyTo=dispatcher to
+// operational/critical error and service_restart (Event.Exempt) — to the
+// rules subscribed to their type, batched per rule when a batch came in; a Flush with ReplyTo=dispatcher to
 // every barrier subscriber and every rule, answering the source's Flush with
 // Flushed once every path answered.
 //
