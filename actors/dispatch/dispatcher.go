@@ -43,9 +43,9 @@ func (c *Config) Validate(v *config.Checker) { v.Positive("dedup_window", c.Dedu
 // spool writes them all). Sends events whose dedup key
 // (source:type[:path][:unit]) was not seen within DedupWindow — and every
 // operational/critical error and service_restart (Event.Exempt) — to the
-// rules subscribed to their type, batched per rule when a batch came in; a Flush with ReplyTo=dispatcher to
-// every barrier subscriber and every rule, answering the source's Flush with
-// Flushed once every path answered.
+// rules subscribed to their type, batched per rule when a batch came in; a
+// Flush with ReplyTo=dispatcher to every barrier subscriber and every rule,
+// answering the source's Flush with Flushed once every path answered.
 //
 // It owns no goroutine or timer; state is the dedup map (swept every window,
 // so it holds at most one window's distinct keys) and the open barriers.
