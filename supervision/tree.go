@@ -47,6 +47,10 @@ type ChildSpec struct {
 	Mailbox int
 	// Doc says in a few words what the node does (printed by --print-tree).
 	Doc string
+	// Drains: at shutdown the leaf is sent messages.Drain and answers
+	// Drained once its own children finished their work (the rules
+	// manager), instead of a PoisonPill that would stop them at once.
+	Drains bool
 }
 
 // Builder makes ChildSpecs with the daemon's mailboxes and restart policy.
@@ -119,15 +123,29 @@ func (g *group) Receive(ctx actor.Context) {
 // Leaves returns the paths (below the root) of every leaf in phase p.
 func (s *ChildSpec) Leaves(prefix string, p Phase) []string {
 	var out []string
-	for _, c := range s.Children {
+	for _, c := range s.leaves(prefix, p) {
+		out = append(out, c.path)
+	}
+	return out
+}
+
+type leaf struct {
+	path string
+	spec *ChildSpec
+}
+
+func (s *ChildSpec) leaves(prefix string, p Phase) []leaf {
+	var out []leaf
+	for i := range s.Children {
+		c := &s.Children[i]
 		path := c.Name
 		if prefix != "" {
 			path = prefix + "/" + c.Name
 		}
 		if c.Children != nil {
-			out = append(out, c.Leaves(path, p)...)
+			out = append(out, c.leaves(path, p)...)
 		} else if c.Phase == p {
-			out = append(out, path)
+			out = append(out, leaf{path, c})
 		}
 	}
 	return out

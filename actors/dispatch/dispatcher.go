@@ -36,7 +36,8 @@ func (c *Config) Validate(v *config.Checker) { v.Positive("dedup_window", c.Dedu
 // Dispatcher counts, deduplicates, publishes and routes events.
 //
 // Receives: *messages.Event and *messages.EventBatch from sources;
-// *messages.Flush from a source; *messages.Flushed from the stream's barrier
+// *messages.Flush from a source; *messages.RoutesChanged from the rules
+// manager after a reload; *messages.Flushed from the stream's barrier
 // subscribers (the spool) and the rules. Publishes every event, with its
 // dedup verdict, as *messages.EventsObserved on the observation stream (the
 // spool writes them all). Sends events whose dedup key
@@ -102,6 +103,14 @@ func (d *Dispatcher) Receive(ctx actor.Context) {
 		d.batch(ctx, m)
 	case *messages.Flush:
 		d.flush(ctx, m)
+	case *messages.RoutesChanged:
+		// Every event before this message went to the old routes; every one
+		// after goes to the new. A retired rule gets its PoisonPill behind
+		// what it was already sent, so it finishes that work first.
+		d.cfg.Routes, d.cfg.Rules = m.Routes, m.Rules
+		for _, pid := range m.Retire {
+			ctx.Poison(pid)
+		}
 	case *messages.Flushed:
 		b, ok := d.pending[m.ID]
 		if !ok {
