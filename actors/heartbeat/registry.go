@@ -151,6 +151,7 @@ type zooidState struct {
 
 	// Registry only.
 	processed int64
+	uptime    float64 // the last heartbeat's uptime_s (0: none)
 	episode   *episode
 	pid       *actor.PID
 }
@@ -375,7 +376,7 @@ func (r *Registry) beat(ctx actor.Context, hb *messages.HeartbeatReceived) {
 			return
 		}
 		st = newZooidState(hb.Zooid, r.shared)
-		st.processed = hb.ProcessedCount
+		st.processed, st.uptime = hb.ProcessedCount, hb.UptimeS
 		st.setNiche(hb.Niche)
 		st.threshN.Store(int64(r.thresholdFor(hb.Niche)))
 		st.setSeen(hb.At)
@@ -386,13 +387,14 @@ func (r *Registry) beat(ctx actor.Context, hb *messages.HeartbeatReceived) {
 		r.log.Info("zooid first seen", "zooid", hb.Zooid, "niche", hb.Niche, "threshold_seconds", st.thresh().Seconds())
 		return
 	}
-	m.HeartbeatAge.Observe(hb.At.Sub(st.lastBeat()).Seconds())
-	if hb.ProcessedCount < st.processed {
+	since := hb.At.Sub(st.lastBeat())
+	m.HeartbeatAge.Observe(since.Seconds())
+	if restarted(st, hb, since) {
 		m.Restarts.Inc()
-		r.log.Info("zooid restarted (processed_count went down)", "zooid", hb.Zooid,
-			"processed_count", hb.ProcessedCount, "previous", st.processed)
+		r.log.Info("zooid restarted (its uptime_s is shorter than the time since its previous heartbeat)", "zooid", hb.Zooid,
+			"uptime_seconds", hb.UptimeS, "previous_uptime_seconds", st.uptime, "since_previous_seconds", since.Seconds())
 	}
-	st.processed = hb.ProcessedCount
+	st.processed, st.uptime = hb.ProcessedCount, hb.UptimeS
 	rearm := false
 	if hb.Niche != st.niche() {
 		st.setNiche(hb.Niche)
@@ -408,6 +410,21 @@ func (r *Registry) beat(ctx actor.Context, hb *messages.HeartbeatReceived) {
 	if rearm || st.waiting.Load() {
 		ctx.Send(st.pid, &watchBeat{at: hb.At})
 	}
+}
+
+// restarted reports whether hb proves its zooid restarted since its
+// previous heartbeat: uptime_s went down and is shorter than the time that
+// passed between the two, i.e. the process says it started after we last
+// heard from it. Nothing else counts. processed_count is the size of the
+// colony's 60 s duplicate window and goes down in normal operation, and the
+// colony's producers put wall-clock time in uptime_s (SPEC §1.3): a
+// wall-clock value (~1.8e9) is never shorter than the time between two
+// heartbeats, and a clock stepped back makes it go down but not that far,
+// so no restart is ever inferred for them. A zooid only known from our
+// checkpoint has no previous uptime here (0): nothing is inferred either.
+func restarted(st *zooidState, hb *messages.HeartbeatReceived, since time.Duration) bool {
+	return !st.restored.Load() && hb.UptimeS > 0 && st.uptime > 0 &&
+		hb.UptimeS < st.uptime && hb.UptimeS < since.Seconds()
 }
 
 // wentSilent records an episode a watcher opened (and, unless paused,
