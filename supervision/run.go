@@ -54,6 +54,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, hooks Hooks) erro
 		Hooks:     hooks,
 		Ready:     &atomic.Bool{},
 	}
+	stopAsked := make(chan string, 1)
+	b.Stop = func(reason string) {
+		select {
+		case stopAsked <- reason:
+		default: // one is pending already
+		}
+	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: telemetry.Namespace, Name: "build_info",
 		Help: "Always 1; labels say which build is running."}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(Version(), runtime.Version()).Set(1)
@@ -95,6 +102,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, hooks Hooks) erro
 	select {
 	case <-ctx.Done():
 		logger.Info("shutting down", "reason", context.Cause(ctx))
+	case reason := <-stopAsked:
+		logger.Info("shutting down", "reason", reason)
 	case runErr = <-fatal:
 	}
 	b.Ready.Store(false)

@@ -23,7 +23,7 @@ func chembusSpecs(b *Builder) ([]ChildSpec, error) {
 				Zooid: c.ChemBus.Zooid, Niche: c.ChemBus.Niche, OnKill: c.ChemBus.OnKill,
 				MaxFrameBytes: c.ChemBus.MaxFrameBytes, Linger: min(2*time.Second, c.ShutdownTimeout),
 				Registry: b.PID("zooids"), ProcessStart: processStart,
-				Coalesce: c.ChemBus.Coalesce, Watermark: b.busWatermark(),
+				Coalesce: c.ChemBus.Coalesce, Watermark: b.busWatermark(), Stop: b.Stop,
 			}, b.Deps)),
 	}, nil
 }

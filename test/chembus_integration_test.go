@@ -3,6 +3,7 @@ package test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/kloros/kloros-observer/messages"
 )
 
 const threshold = 3 * time.Second
@@ -177,4 +180,23 @@ func TestIntegrationPauseNoGapStorm(t *testing.T) {
 	awaitDaemonOnBus(p, resumed)
 	time.Sleep(threshold + time.Second)
 	require.Empty(t, p.gaps(), fmt.Sprintf("no gap for zooids that kept beating; logs:\n%s", d.logs.String()))
+}
+
+// TestIntegrationKillExit: with --on-kill exit, governance.kill on the bus
+// makes the daemon shut down in order and exit 0 — through the supervision
+// tree's stop path, not a signal to itself.
+func TestIntegrationKillExit(t *testing.T) {
+	xsub, xpub := startProxy(t)
+	p := startPeer(t, xsub, xpub, 500*time.Millisecond)
+	d := heartbeatDaemon(t, t.TempDir(), xsub, xpub, "--chem-heartbeat-interval", "1s", "--on-kill", "exit")
+	awaitDaemonOnBus(p, 0) // subscribed through the proxy
+	pub := exec.Command(binary(t, "chembus"), "--xsub", xsub, "pub", "--count", "20", "--every", "500ms",
+		messages.TopicKill, `{"reason":"integration test"}`)
+	require.NoError(t, pub.Start())
+	t.Cleanup(func() { _ = pub.Process.Kill(); _ = pub.Wait() })
+	require.Equal(t, 0, d.waitExit(20*time.Second), "an ordered shutdown exits 0; logs:\n%s", d.logs.String())
+	logs := d.logs.String()
+	require.Contains(t, logs, "governance.kill received; shutting down")
+	require.Contains(t, logs, "reason=\"governance.kill (chembus.on_kill=exit)\"")
+	require.Contains(t, logs, "final statistics")
 }

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"os"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/kloros/kloros-observer/actors"
@@ -37,6 +35,10 @@ type Config struct {
 	// Watermark, shared with the registry, tells watchers when every
 	// heartbeat that arrived before their deadline has been applied.
 	Watermark *Watermark
+	// Stop asks whoever runs this actor to stop the daemon in order (the
+	// supervision tree's shutdown path, exit 0): what on_kill=exit calls.
+	// It must not block. nil: on_kill=exit behaves as pause, and says so.
+	Stop func(reason string)
 }
 
 // ChemBus is this process's ChemBus citizen.
@@ -269,10 +271,14 @@ func (c *ChemBus) kill(ctx actor.Context, m *messages.KillReceived) {
 	case "ignore":
 		c.log.Warn("governance.kill received; ignoring it (chembus.on_kill=ignore)", "facts", fmt.Sprint(m.Facts))
 	case "exit":
+		ctx.Send(c.cfg.Registry, m) // gaps stay paused while the tree drains
+		if c.cfg.Stop == nil {
+			c.log.Error("governance.kill received; chembus.on_kill=exit but nothing can stop the daemon here: pausing instead", "facts", fmt.Sprint(m.Facts))
+			return
+		}
 		c.log.Error("governance.kill received; shutting down (chembus.on_kill=exit)", "facts", fmt.Sprint(m.Facts))
-		ctx.Send(c.cfg.Registry, m)
 		// The same path as SIGTERM from systemd: an ordered shutdown, exit 0.
-		_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+		c.cfg.Stop("governance.kill (chembus.on_kill=exit)")
 	default:
 		ctx.Send(c.cfg.Registry, m) // the registry pauses gap publishing and says so
 	}

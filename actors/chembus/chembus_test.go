@@ -397,3 +397,26 @@ func TestChemBusDeliversQueuedPublishesAtStop(t *testing.T) {
 		actortest.CounterValue(t, deps.Metrics, "kloros_observer_chembus_publish_errors_total", nil),
 		actortest.CounterValue(t, deps.Metrics, "kloros_observer_chembus_published_total", map[string]string{"topic": "LINGER_TEST"}))
 }
+
+// on_kill=exit asks whoever runs the actor to stop (Config.Stop: the
+// supervision tree's shutdown path), after telling the registry to pause;
+// it never signals its own process. Without a Stop it pauses and says so.
+func TestChemBusKillExitAsksToStop(t *testing.T) {
+	xsub, xpub, _ := busProxy(t)
+	stops := make(chan string, 4)
+	_, ch, _, _ := startChemBus(t, xsub, xpub, func(c *Config) {
+		c.OnKill = "exit"
+		c.Stop = func(reason string) { stops <- reason }
+	})
+	p := newTestPub(t, xsub)
+	subscribed(t, p, ch)
+	p.send(t, messages.TopicKill, `{"signal":"governance.kill","ecosystem":"governance","intensity":1.0,"facts":{"reason":"test"},"incident_id":null,"trace":null,"ts":1795408000.5,"schema_version":1,"channel":"legacy"}`)
+	kill := actortest.Next[*messages.KillReceived](t, ch, 5*time.Second)
+	require.Equal(t, "test", kill.Facts["reason"], "the registry is told first: gaps pause while the tree drains")
+	select {
+	case reason := <-stops:
+		require.Contains(t, reason, "governance.kill")
+	case <-time.After(5 * time.Second):
+		t.Fatal("on_kill=exit did not ask the tree to stop")
+	}
+}
