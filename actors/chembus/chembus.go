@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -35,6 +36,13 @@ type Config struct {
 	// Watermark, shared with the registry, tells watchers when every
 	// heartbeat that arrived before their deadline has been applied.
 	Watermark *Watermark
+	// Subscriber is the SUB side: SubscriberZMTP (our reader, the default
+	// for "") or SubscriberLibzmq (libzmq's SUB socket). See subscriber.go.
+	Subscriber string
+	// PingInterval, PingTimeout: an idle SUB connection is PINGed after
+	// PingInterval, and dropped and reconnected when nothing answers
+	// within PingTimeout (0: zmtp.DefaultPingInterval/DefaultPingTimeout).
+	PingInterval, PingTimeout time.Duration
 	// Stop asks whoever runs this actor to stop the daemon in order (the
 	// supervision tree's shutdown path, exit 0): what on_kill=exit calls.
 	// It must not block. nil: on_kill=exit behaves as pause, and says so.
@@ -43,7 +51,8 @@ type Config struct {
 
 // ChemBus is this process's ChemBus citizen.
 //
-// It owns three goroutines: the SUB socket's (locked to its thread; hands
+// It owns three goroutines: the SUB side's (Config.Subscriber: our ZMTP
+// reader, or libzmq's SUB socket on a goroutine locked to its thread; hands
 // raw messages over in batches), a decoder (validates and decodes off the
 // socket thread, counts and rate-limits logs of bad messages, delivers
 // *messages.HeartbeatReceived to the registry and governance.kill to this
@@ -75,6 +84,9 @@ func New(cfg Config, deps actors.Deps) actor.Producer {
 	if cfg.Linger <= 0 {
 		cfg.Linger = 2 * time.Second
 	}
+	if cfg.Subscriber == "" {
+		cfg.Subscriber = DefaultSubscriber
+	}
 	return func() actor.Actor { return &ChemBus{cfg: cfg, deps: deps} }
 }
 
@@ -100,6 +112,13 @@ func (c *ChemBus) Receive(ctx actor.Context) {
 
 func (c *ChemBus) start(ctx actor.Context) {
 	c.log = c.deps.Logger.With("actor", "chembus")
+	if err := ValidateSubscriber(c.cfg.Subscriber); err != nil {
+		panic(&actors.ConfigError{Field: "chembus.subscriber", Value: c.cfg.Subscriber, Why: "must be zmtp or libzmq"})
+	}
+	subscriber := effectiveSubscriber(c.cfg.Subscriber)
+	if subscriber != c.cfg.Subscriber {
+		c.log.Warn("the zmtp subscriber is Linux-only; subscribing through libzmq", "goos", runtime.GOOS)
+	}
 	zctx, err := zmq.NewContext()
 	if err != nil {
 		panic(fmt.Errorf("zeromq context: %w", err))
@@ -142,8 +161,9 @@ func (c *ChemBus) start(ctx actor.Context) {
 		defer close(raw)
 		defer actors.Recover("chembus subscriber", report)
 		opts := subOptions{xpub: c.cfg.XPub, topics: []string{messages.TopicHeartbeat, messages.TopicKill}, maxFrame: c.cfg.MaxFrameBytes,
-			coalesce: c.cfg.Coalesce, wm: wm, log: c.log, inline: dec.batch}
-		subLoop(opts, raw, c.stopSub) // connection failures are retried and logged inside
+			coalesce: c.cfg.Coalesce, wm: wm, log: c.log, inline: dec.batch,
+			pingInterval: c.cfg.PingInterval, pingTimeout: c.cfg.PingTimeout}
+		runSubscriber(subscriber, opts, raw, c.stopSub) // connection failures are retried and logged inside
 	}()
 	go func() {
 		defer close(c.decDone)
@@ -153,7 +173,7 @@ func (c *ChemBus) start(ctx actor.Context) {
 		}
 	}()
 	c.stopBeat = timer.Every(ctx.ActorSystem(), 0, c.cfg.HeartbeatInterval, self, ownBeat{})
-	c.log.Info("on ChemBus", "xsub", c.cfg.XSub, "xpub", c.cfg.XPub, "zooid", c.cfg.Zooid)
+	c.log.Info("on ChemBus", "xsub", c.cfg.XSub, "xpub", c.cfg.XPub, "zooid", c.cfg.Zooid, "subscriber", subscriber)
 }
 
 // busDecoder validates, counts and delivers what the SUB side read. It runs

@@ -33,7 +33,7 @@ func Tail(ctx context.Context, xpub string, topics []string, fn func(topic strin
 	out := make(chan rawBatch, 64)
 	stop := make(chan struct{})
 	opts := subOptions{xpub: xpub, topics: topics, maxFrame: 16 << 20}
-	go func() { subLoop(opts, out, stop); close(out) }()
+	go func() { runSubscriber(DefaultSubscriber, opts, out, stop); close(out) }()
 	for {
 		select {
 		case <-ctx.Done():
