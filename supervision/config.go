@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kloros/kloros-observer/actors/chembus"
 	"github.com/kloros/kloros-observer/actors/emit"
 	"github.com/kloros/kloros-observer/actors/scrape"
 
@@ -174,6 +175,10 @@ type ChemBusConfig struct {
 	// next message wake it at once. Costs no accuracy: arrival times are
 	// recovered and a watcher at its deadline has the socket read at once.
 	Coalesce time.Duration `yaml:"coalesce"`
+	// Subscriber is the SUB side: zmtp (our own reader, the default) or
+	// libzmq (libzmq's SUB socket: the fallback for a peer our reader
+	// misreads; no coalescing). See actors/chembus/subscriber.go.
+	Subscriber string `yaml:"subscriber"`
 }
 
 // HeartbeatConfig sets the heartbeat monitor.
@@ -234,7 +239,7 @@ func DefaultConfig() Config {
 		ChemBus: ChemBusConfig{
 			Enabled: true, XSub: "tcp://127.0.0.1:5558", XPub: "tcp://127.0.0.1:5559", Proxy: "auto",
 			HeartbeatInterval: 10 * time.Second, Zooid: "kloros_observer", Niche: "monitoring",
-			OnKill: "pause", MaxFrameBytes: 64 * 1024, Coalesce: time.Second,
+			OnKill: "pause", MaxFrameBytes: 64 * 1024, Coalesce: time.Second, Subscriber: chembus.DefaultSubscriber,
 		},
 		Heartbeat: HeartbeatConfig{
 			Threshold: 30 * time.Second, RecoveryTopic: "CAPABILITY_RESTORED",
@@ -445,6 +450,9 @@ func (c *Config) Validate() error {
 	case "auto", "embedded", "external":
 	default:
 		bad("chembus.proxy", c.ChemBus.Proxy, "must be auto, embedded or external")
+	}
+	if err := chembus.ValidateSubscriber(c.ChemBus.Subscriber); err != nil {
+		bad("chembus.subscriber", c.ChemBus.Subscriber, "must be zmtp or libzmq")
 	}
 	switch c.ChemBus.OnKill {
 	case "ignore", "pause", "exit":

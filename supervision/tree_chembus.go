@@ -24,6 +24,7 @@ func chembusSpecs(b *Builder) ([]ChildSpec, error) {
 				MaxFrameBytes: c.ChemBus.MaxFrameBytes, Linger: min(2*time.Second, c.ShutdownTimeout),
 				Registry: b.PID("zooids"), ProcessStart: processStart,
 				Coalesce: c.ChemBus.Coalesce, Watermark: b.busWatermark(), Stop: b.Stop,
+				Subscriber: c.ChemBus.Subscriber,
 			}, b.Deps)),
 	}, nil
 }
