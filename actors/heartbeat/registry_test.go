@@ -374,3 +374,65 @@ func TestRegistryStallGivesGrace(t *testing.T) {
 	require.Equal(t, intentfile.Epoch(resumed.Add(time.Second)), g.Signal.TS, "one threshold after the resumption")
 	m.noPublish()
 }
+
+// fakePipeline stands in for the bus watermark: the test says whether
+// everything that arrived before a deadline has been applied.
+type fakePipeline struct {
+	caught  atomic.Bool
+	kicks   atomic.Int64
+	applied atomic.Uint64
+}
+
+func (p *fakePipeline) CaughtUp(time.Time) bool { return p.caught.Load() }
+func (p *fakePipeline) Kick()                   { p.kicks.Add(1) }
+func (p *fakePipeline) MarkApplied(seq uint64)  { p.applied.Store(seq) }
+
+func pipelined(t *testing.T, p Pipeline) func(bus *actor.PID) Config {
+	return func(bus *actor.PID) Config {
+		cfg := regCfg(t, bus, t.TempDir())
+		cfg.Watermark = p
+		return cfg
+	}
+}
+
+// A heartbeat that arrived before the deadline but is still in our own
+// pipeline when the deadline passes does not produce a gap: the watcher has
+// the bus read (Kick) and waits until the pipeline caught up. The gap then
+// comes one threshold after that heartbeat.
+func TestWatcherWaitsForHeartbeatsInOurPipeline(t *testing.T) {
+	p := &fakePipeline{}
+	p.caught.Store(true)
+	m := startMonitor(t, pipelined(t, p))
+	m.s.Root.Send(m.reg, &messages.HeartbeatReceived{Zooid: "z", Niche: "n", At: m.fk.Now(), Seq: 1})
+	m.flush()
+	require.Equal(t, uint64(1), p.applied.Load(), "the registry reports what it applied")
+	m.advance(900 * time.Millisecond)
+	second := m.fk.Now() // a heartbeat arrives now but waits in our pipeline
+	p.caught.Store(false)
+	m.advance(300 * time.Millisecond) // the first deadline (1 s) passes
+	m.noPublish()
+	require.Positive(t, p.kicks.Load(), "the watcher asked the bus to read at once")
+	m.s.Root.Send(m.reg, &messages.HeartbeatReceived{Zooid: "z", Niche: "n", At: second, Seq: 2})
+	m.flush()
+	p.caught.Store(true)
+	m.advance(second.Add(time.Second).Sub(m.fk.Now()) - time.Nanosecond)
+	m.noPublish()
+	m.advance(time.Nanosecond)
+	g := m.gap() // silent for real: one threshold after the second beat
+	require.Equal(t, intentfile.Epoch(second.Add(time.Second)), g.Signal.TS)
+	require.Equal(t, intentfile.Epoch(second), g.Signal.Facts["last_seen"])
+}
+
+// A pipeline that never catches up (a registry drowning in a flood) holds a
+// gap back for PipelineWait at most.
+func TestWatcherPipelineWaitIsBounded(t *testing.T) {
+	p := &fakePipeline{}
+	m := startMonitor(t, pipelined(t, p))
+	first := m.beat("z", "n", 1)
+	m.advance(time.Second + PipelineWait - 100*time.Millisecond)
+	m.noPublish()
+	m.advance(100 * time.Millisecond)
+	g := m.gap()
+	require.Equal(t, intentfile.Epoch(first.Add(time.Second+PipelineWait)), g.Signal.TS)
+	require.Equal(t, (time.Second + PipelineWait).Seconds(), g.Signal.Facts["missing_seconds"])
+}
