@@ -26,6 +26,11 @@ type Timer interface {
 	// Reset makes the timer fire d from now (on its clock), replacing any
 	// earlier setting.
 	Reset(d time.Duration)
+	// ResetAt makes the timer fire when its clock reads at (at once if that
+	// has passed). Work on a grid arms for an instant, not a duration: a
+	// duration computed from an earlier reading would drift by the time
+	// spent since.
+	ResetAt(at time.Time)
 	// Stop keeps the timer from firing.
 	Stop()
 }
@@ -62,6 +67,7 @@ type realTimer struct{ t *time.Timer }
 
 func (r realTimer) C() <-chan time.Time   { return r.t.C }
 func (r realTimer) Reset(d time.Duration) { r.t.Reset(d) }
+func (r realTimer) ResetAt(at time.Time)  { r.t.Reset(time.Until(at)) }
 func (r realTimer) Stop()                 { r.t.Stop() }
 
 // Fake is a clock moved by hand; its timers fire when Advance or Set moves
@@ -146,9 +152,19 @@ func (t *fakeTimer) fire(now time.Time) {
 func (t *fakeTimer) Reset(d time.Duration) {
 	t.f.mu.Lock()
 	defer t.f.mu.Unlock()
+	t.resetLocked(t.f.now.Add(d))
+}
+
+func (t *fakeTimer) ResetAt(at time.Time) {
+	t.f.mu.Lock()
+	defer t.f.mu.Unlock()
+	t.resetLocked(at)
+}
+
+func (t *fakeTimer) resetLocked(at time.Time) {
 	t.drain()
-	t.at = t.f.now.Add(d)
-	if d <= 0 {
+	t.at = at
+	if !at.After(t.f.now) {
 		delete(t.f.timers, t)
 		t.fire(t.f.now)
 		return

@@ -49,6 +49,18 @@ func TestFakeTimers(t *testing.T) {
 
 	a.Reset(0)
 	require.True(t, fired(&a), "a zero duration fires at once")
+
+	// ResetAt is absolute: time moving on between reading the clock and
+	// arming does not shift it.
+	at := f.Now().Add(time.Second)
+	f.Advance(300 * time.Millisecond)
+	a.ResetAt(at)
+	f.Advance(700*time.Millisecond - 1)
+	require.False(t, fired(&a))
+	f.Advance(1)
+	require.Equal(t, at, <-a.C())
+	a.ResetAt(at) // passed: at once
+	require.True(t, fired(&a))
 }
 
 func TestRealTimer(t *testing.T) {

@@ -716,7 +716,8 @@ func startLagProbe(clk clock.Clock, every, grace time.Duration, onStall func(tim
 	// SUB side's reads and the deadline refresh rather than on its own.
 	// Armed here, not in the goroutine: the first tick is one period at
 	// most after last, however late the goroutine starts.
-	t := clock.NewTimer(clk, timer.NextTick(now, every).Sub(now))
+	t := clock.NewTimer(clk, time.Hour)
+	t.ResetAt(timer.NextTick(now, every))
 	go p.run(t)
 	return p
 }
@@ -730,7 +731,7 @@ func (p *lagProbe) run(t clock.Timer) {
 			return
 		case <-t.C():
 			now := p.clk.Now()
-			t.Reset(timer.NextTick(now, p.every).Sub(now))
+			t.ResetAt(timer.NextTick(now, p.every))
 			if gap := p.overdue(now); gap > 0 {
 				p.stalled(now, gap)
 			}
