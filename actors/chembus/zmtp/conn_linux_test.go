@@ -345,8 +345,10 @@ func TestSilentPeerIsDroppedWithinBound(t *testing.T) {
 	err = idle(c, 10*time.Second)
 	require.ErrorIs(t, err, ErrPeerSilent)
 	took := time.Since(last)
-	require.GreaterOrEqual(t, took, ivl+timeout-20*time.Millisecond, "not before the bound")
-	require.Less(t, took, ivl+timeout+300*time.Millisecond, "within the bound")
+	// last is taken just after the last byte was read: the drop comes
+	// PingInterval + PingTimeout after that read, so a little less after last.
+	require.GreaterOrEqual(t, took, ivl+timeout-100*time.Millisecond, "not before the bound")
+	require.Less(t, took, ivl+timeout+time.Second, "within the bound (plus scheduling on a loaded machine)")
 }
 
 // PingInterval < 0: no PING is ever sent, the connection is never judged.
