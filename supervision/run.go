@@ -71,6 +71,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, hooks Hooks) erro
 		Hooks:     hooks,
 		Ready:     &atomic.Bool{},
 	}
+	stopAsked := make(chan string, 1)
+	b.Stop = func(reason string) {
+		select {
+		case stopAsked <- reason:
+		default: // one is pending already
+		}
+	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: telemetry.Namespace, Name: "build_info",
 		Help: "Always 1; labels say which build is running."}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(Version(), runtime.Version()).Set(1)
@@ -115,6 +122,9 @@ wait:
 		select {
 		case <-ctx.Done():
 			logger.Info("shutting down", "reason", context.Cause(ctx))
+			break wait
+		case reason := <-stopAsked:
+			logger.Info("shutting down", "reason", reason)
 			break wait
 		case runErr = <-fatal:
 			break wait

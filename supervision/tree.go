@@ -64,6 +64,9 @@ type Builder struct {
 	Hooks Hooks
 	// Ready is set once every actor of the tree has started (/readyz).
 	Ready *atomic.Bool
+	// Stop asks Run to shut the tree down in order, as a cancelled context
+	// does (exit 0); an actor that must end the daemon calls it (nil: no-op).
+	Stop func(reason string)
 
 	bus *chembus.Watermark // shared by the ChemBus actor and the registry
 }

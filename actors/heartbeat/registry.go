@@ -130,6 +130,7 @@ type zooidState struct {
 
 	// Registry only.
 	processed int64
+	uptime    float64 // the last heartbeat's uptime_s (0: none)
 	episode   *episode
 	pid       *actor.PID
 }
@@ -162,6 +163,7 @@ func (s *zooidState) missing(now time.Time) time.Duration {
 
 // monitorShared is what the registry and its watchers share.
 type monitorShared struct {
+	clk       clock.Clock // Deps.Clock: every time the monitor reads or waits for
 	lag       *lagProbe
 	deadlines *deadlines
 	paused    atomic.Bool
@@ -184,7 +186,7 @@ func (sh *monitorShared) publishGap(ctx actor.Context, st *zooidState, id string
 	}
 	ctx.Send(sh.chembus, &messages.Publish{Topic: messages.TopicGap, Signal: messages.Signal{
 		Signal: messages.TopicGap, Ecosystem: "monitoring", Intensity: 1.0, Facts: facts, IncidentID: &id,
-		TS: intentfile.Epoch(time.Now()),
+		TS: intentfile.Epoch(sh.clk.Now()),
 	}})
 }
 
@@ -208,6 +210,9 @@ func (checkpointTick) NotInfluenceReceiveTimeout() {}
 func NewRegistry(cfg Config, deps actors.Deps) actor.Producer {
 	if cfg.ProbeEvery <= 0 {
 		cfg.ProbeEvery = time.Second
+	}
+	if deps.Clock == nil {
+		deps.Clock = clock.Real{}
 	}
 	return func() actor.Actor { return &Registry{cfg: cfg, deps: deps} }
 }
@@ -268,8 +273,8 @@ func (r *Registry) start(ctx actor.Context) {
 	if bus == nil {
 		bus = noPipeline{}
 	}
-	r.shared = &monitorShared{chembus: r.cfg.ChemBus, metrics: m, bus: bus}
-	r.lag = startLagProbe(r.cfg.ProbeEvery, grace, func(gap time.Duration) {
+	r.shared = &monitorShared{clk: r.deps.Clock, chembus: r.cfg.ChemBus, metrics: m, bus: bus}
+	r.lag = startLagProbe(r.deps.Clock, r.cfg.ProbeEvery, grace, func(gap time.Duration) {
 		m.StallsDetected.Inc()
 		log.Warn("this process was not running (paused or starved); re-arming zooid deadlines instead of reporting them",
 			"stalled_seconds", gap.Seconds(), "grace_seconds", grace.Seconds())
@@ -277,7 +282,7 @@ func (r *Registry) start(ctx actor.Context) {
 	r.shared.lag = r.lag
 	root, self := ctx.ActorSystem().Root, ctx.Self()
 	r.root = root
-	r.shared.deadlines = startDeadlines(root, func(f *actors.GoroutineFailed) { root.Send(self, f) })
+	r.shared.deadlines = startDeadlines(root, r.deps.Clock, func(f *actors.GoroutineFailed) { root.Send(self, f) })
 	go r.writeCheckpoints(func(f *actors.GoroutineFailed) { root.Send(self, f) })
 	r.restore(ctx)
 	r.gauges() // zooids{state} exist from the start, at 0
@@ -347,14 +352,14 @@ func (r *Registry) beat(ctx actor.Context, hb *messages.HeartbeatReceived) {
 	if !ok {
 		if len(r.zooids) >= r.cfg.MaxZooids {
 			m.Refused.Inc()
-			if time.Since(r.lastRefuse) > time.Minute {
-				r.lastRefuse = time.Now()
+			if now := r.deps.Clock.Now(); now.Sub(r.lastRefuse) > time.Minute {
+				r.lastRefuse = now
 				r.log.Warn("too many zooids tracked; refusing new ones", "max_zooids", r.cfg.MaxZooids, "zooid", hb.Zooid)
 			}
 			return
 		}
 		st = newZooidState(hb.Zooid, r.shared)
-		st.processed = hb.ProcessedCount
+		st.processed, st.uptime = hb.ProcessedCount, hb.UptimeS
 		st.setNiche(hb.Niche)
 		st.threshN.Store(int64(r.thresholdFor(hb.Niche)))
 		st.setSeen(hb.At)
@@ -366,13 +371,14 @@ func (r *Registry) beat(ctx actor.Context, hb *messages.HeartbeatReceived) {
 		r.deps.Stream.Publish(&messages.ZooidObserved{At: hb.At, Change: messages.ZooidFirstSeen, Zooid: hb.Zooid, Niche: hb.Niche})
 		return
 	}
-	m.HeartbeatAge.Observe(hb.At.Sub(st.lastBeat()).Seconds())
-	if hb.ProcessedCount < st.processed {
+	since := hb.At.Sub(st.lastBeat())
+	m.HeartbeatAge.Observe(since.Seconds())
+	if restarted(st, hb, since) {
 		m.Restarts.Inc()
-		r.log.Info("zooid restarted (processed_count went down)", "zooid", hb.Zooid,
-			"processed_count", hb.ProcessedCount, "previous", st.processed)
+		r.log.Info("zooid restarted (its uptime_s is shorter than the time since its previous heartbeat)", "zooid", hb.Zooid,
+			"uptime_seconds", hb.UptimeS, "previous_uptime_seconds", st.uptime, "since_previous_seconds", since.Seconds())
 	}
-	st.processed = hb.ProcessedCount
+	st.processed, st.uptime = hb.ProcessedCount, hb.UptimeS
 	rearm := false
 	if hb.Niche != st.niche() {
 		st.setNiche(hb.Niche)
@@ -390,6 +396,21 @@ func (r *Registry) beat(ctx actor.Context, hb *messages.HeartbeatReceived) {
 	}
 }
 
+// restarted reports whether hb proves its zooid restarted since its
+// previous heartbeat: uptime_s went down and is shorter than the time that
+// passed between the two, i.e. the process says it started after we last
+// heard from it. Nothing else counts. processed_count is the size of the
+// colony's 60 s duplicate window and goes down in normal operation, and the
+// colony's producers put wall-clock time in uptime_s (SPEC §1.3): a
+// wall-clock value (~1.8e9) is never shorter than the time between two
+// heartbeats, and a clock stepped back makes it go down but not that far,
+// so no restart is ever inferred for them. A zooid only known from our
+// checkpoint has no previous uptime here (0): nothing is inferred either.
+func restarted(st *zooidState, hb *messages.HeartbeatReceived, since time.Duration) bool {
+	return !st.restored.Load() && hb.UptimeS > 0 && st.uptime > 0 &&
+		hb.UptimeS < st.uptime && hb.UptimeS < since.Seconds()
+}
+
 // wentSilent records an episode a watcher opened (and, unless paused,
 // already published).
 func (r *Registry) wentSilent(ctx actor.Context, m *messages.ZooidWentSilent) {
@@ -397,7 +418,7 @@ func (r *Registry) wentSilent(ctx actor.Context, m *messages.ZooidWentSilent) {
 	if !ok || st.episode != nil {
 		return
 	}
-	now := time.Now()
+	now := r.deps.Clock.Now()
 	st.episode = &episode{IncidentID: m.IncidentID, Since: now, Announced: m.Published}
 	if m.Published && r.cfg.GapRepeat > 0 {
 		st.episode.nextRepeat = now.Add(r.cfg.GapRepeat)
@@ -446,17 +467,18 @@ func (r *Registry) recovered(ctx actor.Context, m *messages.ZooidRecovered) {
 	r.silent--
 	r.gaugesStale = true
 	r.deps.Metrics.Heartbeat.Recoveries.Inc()
+	now := r.deps.Clock.Now()
 	r.log.Info("zooid recovered", "zooid", st.name, "niche", st.niche(), "incident_id", ep.IncidentID,
-		"silent_seconds", time.Since(ep.Since).Seconds())
+		"silent_seconds", now.Sub(ep.Since).Seconds())
 	r.deps.Stream.Publish(&messages.GapObserved{At: m.At, Change: messages.GapClosed, Zooid: st.name, Niche: st.niche(),
-		IncidentID: ep.IncidentID, LastSeen: st.lastBeat(), Missing: time.Since(ep.Since), Published: ep.Announced})
+		IncidentID: ep.IncidentID, LastSeen: st.lastBeat(), Missing: now.Sub(ep.Since), Published: ep.Announced})
 	if r.cfg.PublishRecovery && ep.Announced && !r.paused {
 		id := ep.IncidentID
 		r.send(&messages.Publish{Topic: r.cfg.RecoveryTopic, Signal: messages.Signal{
 			Signal: r.cfg.RecoveryTopic, Ecosystem: "monitoring", Intensity: 1.0, IncidentID: &id,
 			Facts: map[string]any{"gap_type": "heartbeat_missing", "gap_name": "heartbeat_" + st.name, "zooid": st.name,
-				"niche": st.niche(), "silent_seconds": time.Since(ep.Since).Seconds(), "last_seen": intentfile.Epoch(st.lastSeen())},
-			TS: intentfile.Epoch(time.Now()),
+				"niche": st.niche(), "silent_seconds": now.Sub(ep.Since).Seconds(), "last_seen": intentfile.Epoch(st.lastSeen())},
+			TS: intentfile.Epoch(now),
 		}})
 	}
 }
@@ -485,7 +507,7 @@ func (r *Registry) flushSuppressed() {
 }
 
 func (r *Registry) sweep(ctx actor.Context) {
-	now := time.Now()
+	now := r.deps.Clock.Now()
 	r.sweeps++
 	if now.Sub(r.logWindow) >= time.Second {
 		r.flushSuppressed()
@@ -567,7 +589,7 @@ func (r *Registry) checkpoint() {
 	if r.ckpt == nil || r.cfg.StateFile == "" {
 		return
 	}
-	f := checkpointFile{Version: 1, SavedAt: time.Now().Round(0), Zooids: make([]checkpointZooid, 0, len(r.zooids))}
+	f := checkpointFile{Version: 1, SavedAt: r.deps.Clock.Now().Round(0), Zooids: make([]checkpointZooid, 0, len(r.zooids))}
 	for _, st := range r.zooids {
 		z := checkpointZooid{Zooid: st.name, Niche: st.niche(), LastSeen: st.lastSeen(), ProcessedCount: st.processed}
 		if st.episode != nil {
@@ -630,7 +652,7 @@ func (r *Registry) restore(ctx actor.Context) {
 		r.log.Error("registry checkpoint unreadable; starting empty", "file", r.cfg.StateFile, "err", err)
 		return
 	}
-	now := time.Now()
+	now := r.deps.Clock.Now()
 	for _, z := range f.Zooids {
 		if len(r.zooids) >= r.cfg.MaxZooids {
 			break
@@ -663,6 +685,7 @@ func (r *Registry) restore(ctx actor.Context) {
 // registry, so a registry busy with thousands of expiries is not mistaken
 // for a stalled process.
 type lagProbe struct {
+	clk     clock.Clock
 	every   time.Duration
 	grace   time.Duration
 	onStall func(gap time.Duration)
@@ -672,26 +695,30 @@ type lagProbe struct {
 	stopped chan struct{}
 }
 
-func startLagProbe(every, grace time.Duration, onStall func(time.Duration)) *lagProbe {
-	p := &lagProbe{every: every, grace: grace, onStall: onStall, done: make(chan struct{}), stopped: make(chan struct{})}
-	p.last.Store(int64(time.Since(clock.Base)))
-	go p.run()
+func startLagProbe(clk clock.Clock, every, grace time.Duration, onStall func(time.Duration)) *lagProbe {
+	p := &lagProbe{clk: clk, every: every, grace: grace, onStall: onStall, done: make(chan struct{}), stopped: make(chan struct{})}
+	now := clk.Now()
+	p.last.Store(int64(now.Sub(clock.Base)))
+	// On the process's grid (timer.NextTick), so the probe wakes with the
+	// SUB side's reads and the deadline refresh rather than on its own.
+	// Armed here, not in the goroutine: the first tick is one period at
+	// most after last, however late the goroutine starts.
+	t := clock.NewTimer(clk, time.Hour)
+	t.ResetAt(timer.NextTick(now, every))
+	go p.run(t)
 	return p
 }
 
-func (p *lagProbe) run() {
+func (p *lagProbe) run(t clock.Timer) {
 	defer close(p.stopped)
-	// On the process's grid (timer.NextTick), so the probe wakes with the
-	// SUB side's reads and the deadline refresh rather than on its own.
-	t := time.NewTimer(time.Until(timer.NextTick(time.Now(), p.every)))
 	defer t.Stop()
 	for {
 		select {
 		case <-p.done:
 			return
-		case <-t.C:
-			now := time.Now()
-			t.Reset(time.Until(timer.NextTick(now, p.every)))
+		case <-t.C():
+			now := p.clk.Now()
+			t.ResetAt(timer.NextTick(now, p.every))
 			if gap := p.overdue(now); gap > 0 {
 				p.stalled(now, gap)
 			}
