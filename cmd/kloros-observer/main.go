@@ -184,6 +184,7 @@ func defineFlags(f *pflag.FlagSet, c *supervision.Config, o *options) {
 	f.StringVar(&c.ChemBus.XSub, "chem-xsub", c.ChemBus.XSub, "ChemBus (UMN) XSUB endpoint publishers connect to (env KLR_UMN_XSUB, else KLR_CHEM_XSUB)")
 	f.StringVar(&c.ChemBus.XPub, "chem-xpub", c.ChemBus.XPub, "ChemBus (UMN) XPUB endpoint subscribers connect to (env KLR_UMN_XPUB, else KLR_CHEM_XPUB)")
 	f.StringVar(&c.ChemBus.Proxy, "chembus-proxy", c.ChemBus.Proxy, "auto (embed a proxy if none is bound), embedded, or external")
+	f.StringVar(&c.ChemBus.Subscriber, "chembus-subscriber", c.ChemBus.Subscriber, "the SUB side: zmtp (our reader) or libzmq (libzmq's SUB socket, a fallback)")
 	f.StringVar(&c.ChemBus.OnKill, "on-kill", c.ChemBus.OnKill, "on governance.kill: ignore, pause (stop publishing gaps) or exit")
 	f.BoolVar(&c.ChemBus.Enabled, "chembus-enabled", c.ChemBus.Enabled, "run the ChemBus heartbeat monitor")
 	f.Var(dur(&c.ChemBus.HeartbeatInterval), "chem-heartbeat-interval", "how often this daemon sends its own HEARTBEAT")
