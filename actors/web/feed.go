@@ -1,0 +1,369 @@
+package web
+
+import (
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/kloros/kloros-observer/actors/heartbeat/history"
+	"github.com/kloros/kloros-observer/actors/observe"
+	"github.com/kloros/kloros-observer/messages"
+)
+
+// ring is a bounded buffer keeping the newest n items.
+type ring[T any] struct {
+	buf  []T
+	next int
+	full bool
+}
+
+func newRing[T any](n int) *ring[T] { return &ring[T]{buf: make([]T, n)} }
+
+func (r *ring[T]) add(v T) {
+	r.buf[r.next] = v
+	r.next++
+	if r.next == len(r.buf) {
+		r.next, r.full = 0, true
+	}
+}
+
+// newest returns up to limit items matching keep, newest first.
+func (r *ring[T]) newest(limit int, keep func(*T) bool) []T {
+	out := []T{}
+	n := r.next
+	if r.full {
+		n = len(r.buf)
+	}
+	for i := 0; i < n && len(out) < limit; i++ {
+		j := (r.next - 1 - i + len(r.buf)) % len(r.buf)
+		if keep == nil || keep(&r.buf[j]) {
+			out = append(out, r.buf[j])
+		}
+	}
+	return out
+}
+
+// rateWindow is how far back the charts go, in one-second buckets.
+const rateWindow = 3600
+
+type rates struct {
+	sec                         [rateWindow]int64 // the unix second each bucket holds
+	events, heartbeats, intents [rateWindow]float64
+	lastHeartbeats              float64
+	heartbeatsKnown             bool
+}
+
+func (r *rates) bucket(t time.Time) int {
+	s := t.Unix()
+	i := int(s % rateWindow)
+	if r.sec[i] != s {
+		r.sec[i], r.events[i], r.heartbeats[i], r.intents[i] = s, 0, 0, 0
+	}
+	return i
+}
+
+// SourceState is a source's last reported health.
+type SourceState struct {
+	Source  string         `json:"source"`
+	Target  string         `json:"target"`
+	Healthy bool           `json:"healthy"`
+	Detail  string         `json:"detail,omitempty"`
+	Since   time.Time      `json:"since,omitzero"`
+	Extra   map[string]any `json:"extra,omitempty"`
+}
+
+type ruleStat struct {
+	Fired      int       `json:"fired"`
+	LastFired  time.Time `json:"last_fired,omitzero"`
+	LastReason string    `json:"last_reason,omitempty"`
+	IntentType string    `json:"intent_type,omitempty"`
+	Priority   int       `json:"priority,omitempty"`
+}
+
+type actorStat struct {
+	Failures   int       `json:"failures"`
+	Restarts   int       `json:"restarts"`
+	LastChange string    `json:"last_change,omitempty"`
+	LastReason string    `json:"last_reason,omitempty"`
+	LastAt     time.Time `json:"last_at,omitzero"`
+}
+
+// Feed is the dashboard's subscriber of the observation stream: it keeps the
+// recent events (with the dedup verdict) and intents in bounded rings, each
+// rule's and actor's last observation, each source's last health, per-second
+// rates for the charts, and appends gap episodes to the availability
+// history.
+//
+// Owns one goroutine (Start to Stop) and one stream subscription; it writes
+// the history file. A Feed slower than the daemon loses observations, which
+// the stream counts as kloros_observer_stream_dropped_total{subscriber="web"}.
+type Feed struct {
+	log        *slog.Logger
+	now        func() time.Time
+	hist       *history.Log
+	heartbeats func() float64
+
+	mu      sync.RWMutex
+	events  *ring[EventJSON]
+	intents *ring[IntentJSON]
+	sources map[[2]string]*SourceState
+	rules   map[string]*ruleStat
+	actors  map[string]*actorStat
+	rates   rates
+
+	sub  *observe.Subscription
+	stop chan struct{}
+	done chan struct{}
+}
+
+// FeedConfig sets a Feed.
+type FeedConfig struct {
+	EventRing, IntentRing int
+	// History, if set, gets every gap opened/closed and zooid first seen.
+	History *history.Log
+	// Heartbeats, if set, returns the total heartbeats received so far (the
+	// heartbeats/s chart).
+	Heartbeats func() float64
+	Now        func() time.Time
+	Logger     *slog.Logger
+}
+
+// NewFeed returns a Feed; Start subscribes it.
+func NewFeed(cfg FeedConfig) *Feed {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Feed{log: cfg.Logger, now: cfg.Now, hist: cfg.History, heartbeats: cfg.Heartbeats,
+		events: newRing[EventJSON](max(1, cfg.EventRing)), intents: newRing[IntentJSON](max(1, cfg.IntentRing)),
+		sources: map[[2]string]*SourceState{}, rules: map[string]*ruleStat{}, actors: map[string]*actorStat{}}
+}
+
+// feedBuffer is the Feed's subscription buffer: a burst of 10,000 gaps fits.
+const feedBuffer = 1 << 15
+
+// Start subscribes to the stream and starts the goroutine.
+func (f *Feed) Start(stream *observe.Stream) {
+	f.stop, f.done = make(chan struct{}), make(chan struct{})
+	if stream != nil {
+		f.sub = stream.Subscribe("web", feedBuffer, observe.All)
+	}
+	go f.run()
+}
+
+// Stop ends the goroutine and the subscription (idempotent).
+func (f *Feed) Stop() {
+	if f.stop == nil {
+		return
+	}
+	close(f.stop)
+	<-f.done
+	f.stop = nil
+	if f.sub != nil {
+		f.sub.Close()
+	}
+}
+
+func (f *Feed) run() {
+	defer close(f.done)
+	var in <-chan any
+	if f.sub != nil {
+		in = f.sub.C()
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	f.sampleHeartbeats()
+	var recs []history.Record
+	for {
+		select {
+		case <-f.stop:
+			return
+		case <-tick.C:
+			f.sampleHeartbeats()
+		case p := <-in:
+			recs = f.take(p, recs[:0])
+		drain: // a burst: take what is queued, then one history fsync
+			for range 4096 {
+				select {
+				case p := <-in:
+					recs = f.take(p, recs)
+				default:
+					break drain
+				}
+			}
+			if len(recs) > 0 && f.hist != nil {
+				if err := f.hist.Append(recs...); err != nil {
+					f.log.Error("cannot append to the availability history", "err", err)
+				}
+			}
+		}
+	}
+}
+
+// Observe applies one payload directly (tests and tools without a stream).
+func (f *Feed) Observe(p any) {
+	recs := f.take(p, nil)
+	if len(recs) > 0 && f.hist != nil {
+		if err := f.hist.Append(recs...); err != nil {
+			f.log.Error("cannot append to the availability history", "err", err)
+		}
+	}
+}
+
+func (f *Feed) take(p any, recs []history.Record) []history.Record {
+	now := f.now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch m := p.(type) {
+	case *messages.EventsObserved:
+		for _, oe := range m.Events {
+			if oe.Event != nil {
+				f.events.add(eventJSON(m.At, oe))
+			}
+		}
+		f.rates.events[f.rates.bucket(now)] += float64(len(m.Events))
+	case *messages.IntentObserved:
+		f.intents.add(intentJSON(m))
+		if m.Outcome == messages.IntentOutcomeWritten {
+			f.rates.intents[f.rates.bucket(now)]++
+		}
+	case *messages.RuleFired:
+		r := f.rules[m.Rule]
+		if r == nil {
+			r = &ruleStat{}
+			f.rules[m.Rule] = r
+		}
+		r.Fired++
+		r.LastFired, r.LastReason, r.IntentType, r.Priority = m.At, m.Reason, m.IntentType, m.Priority
+	case *messages.ActorObserved:
+		a := f.actors[m.Actor]
+		if a == nil {
+			a = &actorStat{}
+			f.actors[m.Actor] = a
+		}
+		switch m.Change {
+		case messages.ActorFailed:
+			a.Failures++
+		case messages.ActorRestarted:
+			a.Restarts++
+		}
+		a.LastChange, a.LastReason, a.LastAt = m.Change, m.Reason, m.At
+	case *messages.SourceObserved:
+		k := [2]string{m.Source, m.Target}
+		s := f.sources[k]
+		if s == nil || s.Healthy != m.Healthy {
+			s = &SourceState{Since: m.At}
+			f.sources[k] = s
+		}
+		s.Source, s.Target, s.Healthy, s.Detail = m.Source, m.Target, m.Healthy, m.Detail
+	case *messages.GapObserved:
+		if r, ok := history.FromGap(m); ok {
+			recs = append(recs, r)
+		}
+	case *messages.ZooidObserved:
+		if r, ok := history.FromZooid(m); ok {
+			recs = append(recs, r)
+		}
+	}
+	return recs
+}
+
+func (f *Feed) sampleHeartbeats() {
+	if f.heartbeats == nil {
+		return
+	}
+	v := f.heartbeats()
+	now := f.now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.rates.heartbeatsKnown && v >= f.rates.lastHeartbeats {
+		f.rates.heartbeats[f.rates.bucket(now)] += v - f.rates.lastHeartbeats
+	}
+	f.rates.lastHeartbeats, f.rates.heartbeatsKnown = v, true
+}
+
+// Events returns up to limit recent events matching keep, newest first.
+func (f *Feed) Events(limit int, keep func(*EventJSON) bool) []EventJSON {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.events.newest(limit, keep)
+}
+
+// Intents returns up to limit recent intents matching keep, newest first.
+func (f *Feed) Intents(limit int, keep func(*IntentJSON) bool) []IntentJSON {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.intents.newest(limit, keep)
+}
+
+// Sources returns each source's last reported health, by source then target.
+func (f *Feed) Sources() []SourceState {
+	f.mu.RLock()
+	out := make([]SourceState, 0, len(f.sources))
+	for _, s := range f.sources {
+		out = append(out, *s)
+	}
+	f.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Source != out[j].Source {
+			return out[i].Source < out[j].Source
+		}
+		return out[i].Target < out[j].Target
+	})
+	return out
+}
+
+func (f *Feed) ruleStats() map[string]ruleStat {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make(map[string]ruleStat, len(f.rules))
+	for k, v := range f.rules {
+		out[k] = *v
+	}
+	return out
+}
+
+func (f *Feed) actorStats() map[string]actorStat {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make(map[string]actorStat, len(f.actors))
+	for k, v := range f.actors {
+		out[k] = *v
+	}
+	return out
+}
+
+// Series is the charts' data: the last hour in buckets of Step.
+type Series struct {
+	StepSeconds         int       `json:"step_seconds"`
+	End                 time.Time `json:"end"`
+	EventsPerSecond     []float64 `json:"events_per_second"`
+	HeartbeatsPerSecond []float64 `json:"heartbeats_per_second"`
+	IntentsPerHour      []float64 `json:"intents_per_hour"`
+}
+
+// Rates returns the last hour's rates in buckets of step seconds, oldest
+// first (the current, incomplete second excluded).
+func (f *Feed) Rates(step int) Series {
+	now := f.now().Unix()
+	n := rateWindow / step
+	s := Series{StepSeconds: step, End: time.Unix(now, 0).UTC(), EventsPerSecond: make([]float64, n),
+		HeartbeatsPerSecond: make([]float64, n), IntentsPerHour: make([]float64, n)}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	for k := range n * step {
+		sec := now - int64(n*step) + int64(k)
+		i := int(sec % rateWindow)
+		if f.rates.sec[i] != sec {
+			continue
+		}
+		b := k / step
+		s.EventsPerSecond[b] += f.rates.events[i] / float64(step)
+		s.HeartbeatsPerSecond[b] += f.rates.heartbeats[i] / float64(step)
+		s.IntentsPerHour[b] += f.rates.intents[i] * 3600 / float64(step)
+	}
+	return s
+}
