@@ -22,6 +22,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/kloros/kloros-observer/actors/clock"
+	"github.com/kloros/kloros-observer/actors/heartbeat/silence"
 	"github.com/kloros/kloros-observer/actors/intentfile"
 	"github.com/kloros/kloros-observer/actors/telemetry"
 	"github.com/kloros/kloros-observer/actors/timer"
@@ -101,7 +102,10 @@ type Registry struct {
 	released  bool
 	soon      bool // a checkpointTick is queued
 
-	gaugesStale        bool // zooid gauges are refreshed by the 1 s sweep
+	gaugesStale        bool                   // zooid gauges are refreshed by the 1 s sweep
+	viewStale          bool                   // View is republished by the 1 s sweep
+	held               map[string]*zooidState // open episodes a silence keeps unannounced
+	spawns             int
 	logWindow          time.Time
 	logged, suppressed int
 	lastRefuse         time.Time
@@ -120,13 +124,14 @@ type zooidState struct {
 	name      string
 	shared    *monitorShared
 	nicheP    atomic.Pointer[string]
-	threshN   atomic.Int64 // time.Duration
-	lastBeatN atomic.Int64 // monotonic: nanoseconds since clock.Base
-	lastSeenN atomic.Int64 // wall clock UnixNano of the last heartbeat
-	restored  atomic.Bool  // known from the checkpoint, not heard since our start
-	announced atomic.Bool  // an episode is open and was announced
-	waiting   atomic.Bool  // the watcher waits for a beat: send it *watchBeat
-	slot      deadlineSlot // the watcher's deadline
+	threshN   atomic.Int64                // time.Duration
+	lastBeatN atomic.Int64                // monotonic: nanoseconds since clock.Base
+	lastSeenN atomic.Int64                // wall clock UnixNano of the last heartbeat
+	restored  atomic.Bool                 // known from the checkpoint, not heard since our start
+	announced atomic.Bool                 // an episode is open and was announced
+	waiting   atomic.Bool                 // the watcher waits for a beat: send it *watchBeat
+	ep        atomic.Pointer[episodeView] // the open episode, for View
+	slot      deadlineSlot                // the watcher's deadline
 
 	// Registry only.
 	processed int64
@@ -168,6 +173,7 @@ type monitorShared struct {
 	deadlines *deadlines
 	paused    atomic.Bool
 	bus       Pipeline
+	silences  *silence.Store
 	chembus   *actor.PID
 	metrics   *telemetry.HeartbeatMetrics
 }
@@ -241,6 +247,8 @@ func (r *Registry) Receive(ctx actor.Context) {
 		r.wentSilent(ctx, m)
 	case *messages.ZooidRecovered:
 		r.recovered(ctx, m)
+	case *messages.ForgetZooidRequest:
+		ctx.Respond(&messages.ForgetZooidResponse{Zooid: m.Zooid, Known: r.forget(ctx, m.Zooid)})
 	case *messages.KillReceived:
 		if r.cfg.OnKill != "ignore" && !r.paused {
 			r.paused = true
@@ -273,7 +281,8 @@ func (r *Registry) start(ctx actor.Context) {
 	if bus == nil {
 		bus = noPipeline{}
 	}
-	r.shared = &monitorShared{clk: r.deps.Clock, chembus: r.cfg.ChemBus, metrics: m, bus: bus}
+	r.shared = &monitorShared{clk: r.deps.Clock, chembus: r.cfg.ChemBus, metrics: m, bus: bus, silences: r.cfg.Silences}
+	r.held = map[string]*zooidState{}
 	r.lag = startLagProbe(r.deps.Clock, r.cfg.ProbeEvery, grace, func(gap time.Duration) {
 		m.StallsDetected.Inc()
 		log.Warn("this process was not running (paused or starved); re-arming zooid deadlines instead of reporting them",
@@ -285,6 +294,7 @@ func (r *Registry) start(ctx actor.Context) {
 	r.shared.deadlines = startDeadlines(root, r.deps.Clock, func(f *actors.GoroutineFailed) { root.Send(self, f) })
 	go r.writeCheckpoints(func(f *actors.GoroutineFailed) { root.Send(self, f) })
 	r.restore(ctx)
+	r.cfg.View.publish(r.zooids)
 	r.gauges() // zooids{state} exist from the start, at 0
 	r.cancels = []timer.Cancel{
 		timer.Every(ctx.ActorSystem(), time.Second, time.Second, self, sweepTick{}),
@@ -323,6 +333,11 @@ func (r *Registry) thresholdFor(niche string) time.Duration {
 
 func (r *Registry) spawn(ctx actor.Context, st *zooidState) {
 	pid, err := ctx.SpawnNamed(r.watcherProps(st), "watcher:"+url.PathEscape(st.name))
+	if errors.Is(err, actor.ErrNameExists) {
+		// A forgotten zooid beat again before its old watcher was gone.
+		r.spawns++
+		pid, err = ctx.SpawnNamed(r.watcherProps(st), fmt.Sprintf("watcher:%s~%d", url.PathEscape(st.name), r.spawns))
+	}
 	if err != nil {
 		panic(fmt.Errorf("spawn watcher for %s: %w", st.name, err))
 	}
@@ -367,6 +382,7 @@ func (r *Registry) beat(ctx actor.Context, hb *messages.HeartbeatReceived) {
 		r.spawn(ctx, st)
 		r.gauges()
 		r.dirty = true
+		r.viewStale = true
 		r.log.Info("zooid first seen", "zooid", hb.Zooid, "niche", hb.Niche, "threshold_seconds", st.thresh().Seconds())
 		r.deps.Stream.Publish(&messages.ZooidObserved{At: hb.At, Change: messages.ZooidFirstSeen, Zooid: hb.Zooid, Niche: hb.Niche})
 		return
@@ -420,8 +436,14 @@ func (r *Registry) wentSilent(ctx actor.Context, m *messages.ZooidWentSilent) {
 	}
 	now := r.deps.Clock.Now()
 	st.episode = &episode{IncidentID: m.IncidentID, Since: now, Announced: m.Published}
+	st.ep.Store(&episodeView{id: m.IncidentID, since: now})
 	if m.Published && r.cfg.GapRepeat > 0 {
 		st.episode.nextRepeat = now.Add(r.cfg.GapRepeat)
+	}
+	if sl := r.cfg.Silences.Match(st.name, st.niche(), now); sl != nil && !m.Published {
+		r.held[st.name] = st
+		r.log.Info("zooid went silent while silenced; no CAPABILITY_GAP", "zooid", st.name, "niche", st.niche(),
+			"incident_id", m.IncidentID, "silence_id", sl.ID, "silenced_until", sl.End(), "comment", sl.Comment)
 	}
 	r.silent++
 	r.gaugesStale = true
@@ -462,6 +484,8 @@ func (r *Registry) recovered(ctx actor.Context, m *messages.ZooidRecovered) {
 	}
 	ep := st.episode
 	st.episode = nil
+	st.ep.Store(nil)
+	delete(r.held, st.name)
 	st.announced.Store(false)
 	defer r.checkpointSoon(ctx)
 	r.silent--
@@ -515,6 +539,11 @@ func (r *Registry) sweep(ctx actor.Context) {
 	if r.gaugesStale {
 		r.gauges()
 	}
+	if r.viewStale {
+		r.viewStale = false
+		r.cfg.View.publish(r.zooids)
+	}
+	r.releaseHeld(ctx, now)
 	for _, st := range r.zooids {
 		if r.cfg.GapRepeat <= 0 || r.silent == 0 || r.paused {
 			break // nothing to repeat: no walk over every zooid each second
@@ -522,6 +551,9 @@ func (r *Registry) sweep(ctx actor.Context) {
 		ep := st.episode
 		if ep != nil && ep.Announced && !ep.nextRepeat.IsZero() && now.After(ep.nextRepeat) {
 			ep.nextRepeat = now.Add(r.cfg.GapRepeat)
+			if r.cfg.Silences.Match(st.name, st.niche(), now) != nil {
+				continue // silenced since it was announced: no repeat
+			}
 			r.shared.publishGap(ctx, st, ep.IncidentID, st.missing(now), true)
 			r.deps.Stream.Publish(&messages.GapObserved{At: now, Change: messages.GapRepeated, Zooid: st.name, Niche: st.niche(),
 				IncidentID: ep.IncidentID, LastSeen: st.lastBeat(), Missing: st.missing(now), Published: true})
@@ -534,8 +566,10 @@ func (r *Registry) sweep(ctx actor.Context) {
 		if st.episode != nil && now.Round(0).Sub(st.lastSeen()) > r.cfg.Retention {
 			ctx.Stop(st.pid)
 			delete(r.zooids, name)
+			delete(r.held, name)
 			r.silent--
 			r.dirty = true
+			r.viewStale = true
 			r.deps.Metrics.Heartbeat.Forgotten.Inc()
 			r.log.Info("forgetting zooid silent longer than the retention", "zooid", name, "retention_seconds", r.cfg.Retention.Seconds())
 			r.deps.Stream.Publish(&messages.ZooidObserved{At: now, Change: messages.ZooidForgotten, Zooid: name, Niche: st.niche()})
@@ -659,6 +693,12 @@ func (r *Registry) restore(ctx actor.Context) {
 		}
 		st := newZooidState(z.Zooid, r.shared)
 		st.processed, st.episode = z.ProcessedCount, z.Episode
+		if st.episode != nil {
+			st.ep.Store(&episodeView{id: st.episode.IncidentID, since: st.episode.Since})
+			if !st.episode.Announced && r.cfg.Silences.Match(z.Zooid, z.Niche, now) != nil {
+				r.held[z.Zooid] = st // announced when its silence ends
+			}
+		}
 		st.setNiche(z.Niche)
 		st.threshN.Store(int64(r.thresholdFor(z.Niche)))
 		st.lastSeenN.Store(z.LastSeen.UnixNano())
@@ -753,4 +793,56 @@ func (p *lagProbe) graceUntil() time.Time { return clock.Base.Add(time.Duration(
 func (p *lagProbe) stop() {
 	close(p.done)
 	<-p.stopped
+}
+
+// forget drops a zooid an operator asked to forget: its watcher stops, an
+// open episode is dropped (no gap, no recovery), and it is new if it beats
+// again.
+func (r *Registry) forget(ctx actor.Context, name string) bool {
+	st, ok := r.zooids[name]
+	if !ok {
+		return false
+	}
+	ctx.Stop(st.pid)
+	delete(r.zooids, name)
+	delete(r.held, name)
+	if st.episode != nil {
+		r.silent--
+	}
+	r.gaugesStale = true
+	r.cfg.View.publish(r.zooids)
+	r.viewStale = false
+	r.deps.Metrics.Heartbeat.Forgotten.Inc()
+	r.log.Info("zooid forgotten by an operator", "zooid", name, "niche", st.niche(), "open_incident", st.episode != nil)
+	r.deps.Stream.Publish(&messages.ZooidObserved{At: r.deps.Clock.Now(), Change: messages.ZooidForgotten, Zooid: name, Niche: st.niche()})
+	r.checkpointSoon(ctx)
+	return true
+}
+
+// releaseHeld announces the episodes a silence held back once no silence
+// covers them any more (the silence expired or was expired while the zooid
+// was still silent).
+func (r *Registry) releaseHeld(ctx actor.Context, now time.Time) {
+	for name, st := range r.held {
+		ep := st.episode
+		if ep == nil || ep.Announced {
+			delete(r.held, name)
+			continue
+		}
+		if r.paused || r.cfg.Silences.Match(st.name, st.niche(), now) != nil {
+			continue
+		}
+		delete(r.held, name)
+		ep.Announced = true
+		st.announced.Store(true)
+		if r.cfg.GapRepeat > 0 {
+			ep.nextRepeat = now.Add(r.cfg.GapRepeat)
+		}
+		r.shared.publishGap(ctx, st, ep.IncidentID, st.missing(now), false)
+		r.deps.Stream.Publish(&messages.GapObserved{At: now, Change: messages.GapRepeated, Zooid: st.name, Niche: st.niche(),
+			IncidentID: ep.IncidentID, LastSeen: st.lastBeat(), Missing: st.missing(now), Published: true})
+		r.log.Warn("silence over, zooid still silent: CAPABILITY_GAP published", "zooid", st.name, "incident_id", ep.IncidentID,
+			"missing_seconds", st.missing(now).Seconds())
+		r.dirty = true
+	}
 }

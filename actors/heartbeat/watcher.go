@@ -112,7 +112,9 @@ func (w *Watcher) expired(ctx actor.Context) {
 	w.silent = true
 	id := newIncidentID()
 	missing := st.missing(now)
-	published := !sh.paused.Load()
+	// A silence holds the gap back; the registry announces the episode if it
+	// is still open when no silence covers it.
+	published := !sh.paused.Load() && sh.silences.Match(st.name, st.niche(), now) == nil
 	if published {
 		st.announced.Store(true)
 		sh.publishGap(ctx, st, id, missing, false)
