@@ -69,6 +69,7 @@ type Builder struct {
 	Stop func(reason string)
 
 	bus *chembus.Watermark // shared by the ChemBus actor and the registry
+	web webParts           // shared by the HTTP actor and the registry (tree_web.go)
 }
 
 // busWatermark returns the one watermark the ChemBus actor and the zooid
@@ -203,7 +204,9 @@ func BuildTree(b *Builder) (ChildSpec, error) {
 		}
 		children = append(children, cs...)
 	}
-	return b.Group(RootName, "root", children...), nil
+	root := b.Group(RootName, "root", children...)
+	b.web.root = &root
+	return root, nil
 }
 
 // sourceGroupSpecs groups every source under "sources", so a failing source

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kloros/kloros-observer/actors"
+	"github.com/kloros/kloros-observer/actors/heartbeat/history"
 )
 
 // ActorConfig is what the HTTP actor needs besides Deps: the server's
@@ -21,6 +22,12 @@ import (
 // heartbeat counter, and a hook told the bound address (tests listen on :0).
 type ActorConfig struct {
 	Options
+	// Feed, if set, is the daemon's Feed, subscribed when the tree was
+	// built (nil: the actor makes and subscribes its own).
+	Feed *Feed
+	// History, if set, is the availability history the actor opens on
+	// Started and closes on release.
+	History    *history.Config
 	Heartbeats func() float64
 	OnListen   func(addr string)
 }
@@ -36,6 +43,7 @@ type HTTP struct {
 	log  *slog.Logger
 
 	feed   *Feed
+	hist   *history.Log
 	cancel context.CancelFunc
 	done   chan struct{}
 	mu     sync.Mutex
@@ -101,8 +109,21 @@ func (h *HTTP) start(ctx actor.Context) {
 	if o.Now == nil && h.deps.Clock != nil {
 		o.Now = h.deps.Clock.Now
 	}
-	h.feed = NewFeed(FeedConfig{EventRing: o.Config.EventRing, IntentRing: o.Config.IntentRing, History: o.History,
-		Heartbeats: h.cfg.Heartbeats, Now: o.Now, Logger: h.log})
+	if h.cfg.History != nil && o.History == nil {
+		hist, err := history.Open(*h.cfg.History, o.Now)
+		if err != nil {
+			// The page and the API work without it (availability unknown).
+			h.log.Error("availability history unavailable", "file", h.cfg.History.Path, "err", err)
+		} else {
+			h.hist, o.History = hist, hist
+		}
+	}
+	h.feed = h.cfg.Feed
+	if h.feed == nil {
+		h.feed = NewFeed(FeedConfig{EventRing: o.Config.EventRing, IntentRing: o.Config.IntentRing,
+			Heartbeats: h.cfg.Heartbeats, Now: o.Now, Logger: h.log})
+	}
+	h.feed.SetHistory(o.History)
 	h.feed.Start(o.Stream)
 	o.Feed = h.feed
 	srv, err := New(o)
@@ -199,4 +220,10 @@ func (h *HTTP) release() {
 	<-h.done
 	h.cancel, h.srv = nil, nil
 	h.feed.Stop()
+	if h.hist != nil {
+		if err := h.hist.Close(); err != nil {
+			h.log.Error("cannot close the availability history", "err", err)
+		}
+		h.hist = nil
+	}
 }

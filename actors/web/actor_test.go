@@ -8,14 +8,17 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +28,7 @@ import (
 
 	"github.com/kloros/kloros-observer/actors/actortest"
 	"github.com/kloros/kloros-observer/actors/observe"
+	"github.com/kloros/kloros-observer/messages"
 )
 
 // A busy port does not end the daemon: the actor keeps running, counts and
@@ -36,7 +40,7 @@ func TestHTTPActorRetriesABusyPort(t *testing.T) {
 	sys := actortest.NewSystem(t)
 	deps := actortest.Deps(t, nil)
 	deps.Stream = observe.New(sys.Root)
-	cfg := DefaultConfig()
+	cfg := DefaultHTTPConfig()
 	cfg.Listen, cfg.RetryMin, cfg.RetryMax = addr, 20*time.Millisecond, 50*time.Millisecond
 	listening := make(chan string, 1)
 	pid, err := sys.Root.SpawnNamed(actor.PropsFromProducer(NewHTTP(ActorConfig{Options: Options{Config: cfg,
@@ -112,7 +116,7 @@ func TestServeTLSBasicAuth(t *testing.T) {
 		require.NotEqual(t, 200, resp.StatusCode, "plain HTTP refused")
 	}
 
-	_, err = New(Options{Feed: f.feed, Config: Config{WebConfigFile: filepath.Join(dir, "missing.yml")}})
+	_, err = New(Options{Feed: f.feed, Config: HTTPConfig{WebConfigFile: filepath.Join(dir, "missing.yml")}})
 	require.ErrorContains(t, err, "http.web_config_file")
 }
 
@@ -131,4 +135,77 @@ func selfSigned(t *testing.T, dir string) (string, string) {
 	require.NoError(t, os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
 	require.NoError(t, os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600))
 	return cert, key
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+// /metrics passes promtool; /readyz says why it is not ready (tree still
+// starting, intents directory not writable, ChemBus not connected).
+func TestHTTPActorMetricsHealthReady(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/promtool"); err != nil {
+		t.Fatal("this test needs promtool: apt-get install prometheus")
+	}
+	dir := filepath.Join(t.TempDir(), "intents")
+	s := actortest.NewSystem(t)
+	deps := actortest.Deps(t, nil)
+	deps.Stream = observe.New(s.Root)
+	deps.Metrics.Core.Events.WithLabelValues("inotify", "promotion_new").Add(3)
+	deps.Metrics.Heartbeat.Zooids.WithLabelValues("alive").Set(2)
+	var ready atomic.Bool
+	addr := make(chan string, 1)
+	cfg := DefaultHTTPConfig()
+	cfg.Listen = "127.0.0.1:0"
+	o := Options{Config: cfg, IntentsDir: dir, Metrics: MetricsHandler(deps.Metrics.Registry), ChemBusEnabled: true,
+		Ready: func() error {
+			if !ready.Load() {
+				return errors.New("the supervision tree is still starting")
+			}
+			if err := ProbeWritable(dir); err != nil {
+				return fmt.Errorf("intents directory not writable: %w", err)
+			}
+			return nil
+		}}
+	hist := DefaultHTTPConfig().History
+	hist.Path = filepath.Join(t.TempDir(), "history.jsonl")
+	pid := s.Root.Spawn(actor.PropsFromProducer(NewHTTP(ActorConfig{Options: o, History: &hist,
+		OnListen: func(a string) { addr <- a }}, deps)))
+	t.Cleanup(func() { s.Root.StopFuture(pid).Wait() })
+	base := "http://" + <-addr
+
+	code, _ := get(t, base+"/healthz")
+	require.Equal(t, 200, code)
+	code, body := get(t, base+"/readyz")
+	require.Equal(t, 503, code, "not ready before the tree has started")
+	require.Contains(t, body, "still starting")
+	ready.Store(true)
+	code, body = get(t, base+"/readyz")
+	require.Equal(t, 503, code)
+	require.Contains(t, body, "chembus not connected yet")
+	deps.Stream.Publish(&messages.SourceObserved{At: time.Now(), Source: "chembus", Target: "tcp://127.0.0.1:5559", Healthy: false, Detail: "connection refused"})
+	require.Eventually(t, func() bool { _, b := get(t, base+"/readyz"); return strings.Contains(b, "connection refused") }, 5*time.Second, 10*time.Millisecond)
+	deps.Stream.Publish(&messages.SourceObserved{At: time.Now(), Source: "chembus", Target: "tcp://127.0.0.1:5559", Healthy: true, Detail: "subscribed"})
+	require.Eventually(t, func() bool { c, _ := get(t, base+"/readyz"); return c == 200 }, 5*time.Second, 10*time.Millisecond)
+	require.NoError(t, os.RemoveAll(dir))
+	require.NoError(t, os.WriteFile(dir, []byte("a file, not a directory"), 0o600))
+	code, body = get(t, base+"/readyz")
+	require.Equal(t, 503, code)
+	require.Contains(t, body, "intents directory not writable")
+
+	code, body = get(t, base+"/metrics")
+	require.Equal(t, 200, code)
+	require.Contains(t, body, `kloros_observer_events_total{source="inotify",type="promotion_new"} 3`)
+	require.Contains(t, body, `kloros_observer_http_listen_failures_total 0`)
+	check := exec.Command("/usr/bin/promtool", "check", "metrics")
+	check.Stdin = strings.NewReader(body)
+	out, err := check.CombinedOutput()
+	require.NoError(t, err, "promtool check metrics:\n%s", out)
+	require.Empty(t, strings.TrimSpace(string(out)), "promtool reports no problems")
 }

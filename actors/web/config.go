@@ -1,57 +1,85 @@
 package web
 
 import (
-	"fmt"
 	"net"
+	"os"
 	"time"
+
+	"github.com/kloros/kloros-observer/actors/config"
+	"github.com/kloros/kloros-observer/actors/heartbeat/history"
 )
 
-// Config is the web component's section (`http:` in the daemon's YAML).
-type Config struct {
+// HTTPConfig is the http section of the daemon's configuration: the web
+// component's own settings.
+type HTTPConfig struct {
 	Enabled bool `yaml:"enabled"`
 	// Listen is host:port (default 127.0.0.1:9464: loopback).
 	Listen string `yaml:"listen"`
 	// WebConfigFile is a Prometheus exporter-toolkit web configuration
-	// (TLS, basic auth). Required for writes on a non-loopback address.
+	// (TLS, basic auth): --web.config.file. Writes on a non-loopback address
+	// need one that sets both.
 	WebConfigFile string `yaml:"web_config_file"`
 	// EventRing and IntentRing bound the recent events and intents kept.
 	EventRing  int `yaml:"event_ring"`
 	IntentRing int `yaml:"intent_ring"`
-	// StreamBuffer is each SSE client's buffer (drops are counted by the
-	// stream as subscriber "sse").
+	// StreamBuffer is each live-stream client's buffer (drops are counted by
+	// the stream as subscriber "sse").
 	StreamBuffer int `yaml:"stream_buffer"`
 	// MaxSSEClients bounds concurrent live-stream clients.
 	MaxSSEClients int `yaml:"max_sse_clients"`
-	// RetryMin and RetryMax bound the backoff between listen attempts.
+	// RetryMin and RetryMax bound the backoff between listen attempts when
+	// the address is taken.
 	RetryMin time.Duration `yaml:"retry_min"`
 	RetryMax time.Duration `yaml:"retry_max"`
+	// History is the availability history's retention and size bound (its
+	// file is <state_dir>/heartbeat/history.jsonl).
+	History history.Config `yaml:"history"`
 }
 
-// DefaultConfig returns the defaults.
-func DefaultConfig() Config {
-	return Config{Enabled: true, Listen: "127.0.0.1:9464", EventRing: 1000, IntentRing: 500, StreamBuffer: 1024,
-		MaxSSEClients: 64, RetryMin: time.Second, RetryMax: time.Minute}
+// DefaultHTTPConfig serves on loopback.
+func DefaultHTTPConfig() HTTPConfig {
+	return HTTPConfig{Enabled: true, Listen: "127.0.0.1:9464", EventRing: 1000, IntentRing: 500, StreamBuffer: 1024,
+		MaxSSEClients: 64, RetryMin: time.Second, RetryMax: time.Minute, History: history.DefaultConfig()}
 }
 
 // Validate checks the section.
-func (c *Config) Validate() error {
+func (c *HTTPConfig) Validate(v *config.Checker) {
 	if !c.Enabled {
-		return nil
+		return
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		return fmt.Errorf("http.listen = %q: %v", c.Listen, err)
+		v.Bad("listen", c.Listen, "must be host:port such as 127.0.0.1:9464")
+	}
+	if c.WebConfigFile != "" {
+		if _, err := os.Stat(c.WebConfigFile); err != nil {
+			v.Bad("web_config_file", c.WebConfigFile, err.Error())
+		} else if _, err := requiresTLSAndAuth(c.WebConfigFile); err != nil {
+			v.Bad("web_config_file", c.WebConfigFile, "not a web configuration: "+err.Error())
+		}
 	}
 	for _, f := range []struct {
 		name   string
-		v, max int
-	}{{"http.event_ring", c.EventRing, 100000}, {"http.intent_ring", c.IntentRing, 100000},
-		{"http.stream_buffer", c.StreamBuffer, 1 << 20}, {"http.max_sse_clients", c.MaxSSEClients, 10000}} {
-		if f.v < 1 || f.v > f.max {
-			return fmt.Errorf("%s = %d: must be between 1 and %d", f.name, f.v, f.max)
+		n, max int
+	}{{"event_ring", c.EventRing, 100000}, {"intent_ring", c.IntentRing, 100000},
+		{"stream_buffer", c.StreamBuffer, 1 << 20}, {"max_sse_clients", c.MaxSSEClients, 10000}} {
+		if f.n < 1 || f.n > f.max {
+			v.Bad(f.name, f.n, "must be from 1 to "+itoa(f.max))
 		}
 	}
-	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
-		return fmt.Errorf("http.retry_min = %s, http.retry_max = %s: need 0 < retry_min <= retry_max", c.RetryMin, c.RetryMax)
+	v.Positive("retry_min", c.RetryMin)
+	if c.RetryMax < c.RetryMin {
+		v.Bad("retry_max", c.RetryMax, "must be >= http.retry_min")
 	}
-	return nil
+	c.History.Validate(v.At("history"))
+}
+
+func itoa(n int) string {
+	b := []byte{}
+	for {
+		b = append([]byte{byte('0' + n%10)}, b...)
+		n /= 10
+		if n == 0 {
+			return string(b)
+		}
+	}
 }

@@ -145,16 +145,29 @@ func NewFeed(cfg FeedConfig) *Feed {
 // feedBuffer is the Feed's subscription buffer: a burst of 10,000 gaps fits.
 const feedBuffer = 1 << 15
 
-// Start subscribes to the stream and starts the goroutine.
-func (f *Feed) Start(stream *observe.Stream) {
-	f.stop, f.done = make(chan struct{}), make(chan struct{})
-	if stream != nil {
+// Subscribe subscribes the Feed to the stream, once. The daemon subscribes
+// it when it builds the tree, before any producer starts, so the page knows
+// every source's health from the first report on, even if the HTTP actor
+// starts later or restarts; observations wait in the subscription's buffer
+// until Start.
+func (f *Feed) Subscribe(stream *observe.Stream) {
+	if f.sub == nil && stream != nil {
 		f.sub = stream.Subscribe("web", feedBuffer, observe.All)
 	}
+}
+
+// SetHistory sets the history gap episodes go to (call before Start).
+func (f *Feed) SetHistory(h *history.Log) { f.hist = h }
+
+// Start subscribes (if not yet) and starts the goroutine.
+func (f *Feed) Start(stream *observe.Stream) {
+	f.Subscribe(stream)
+	f.stop, f.done = make(chan struct{}), make(chan struct{})
 	go f.run()
 }
 
-// Stop ends the goroutine and the subscription (idempotent).
+// Stop ends the goroutine (idempotent); the subscription stays, so a
+// restarted actor loses nothing.
 func (f *Feed) Stop() {
 	if f.stop == nil {
 		return
@@ -162,8 +175,14 @@ func (f *Feed) Stop() {
 	close(f.stop)
 	<-f.done
 	f.stop = nil
+}
+
+// Close stops the goroutine and ends the subscription.
+func (f *Feed) Close() {
+	f.Stop()
 	if f.sub != nil {
 		f.sub.Close()
+		f.sub = nil
 	}
 }
 

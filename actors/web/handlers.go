@@ -641,8 +641,37 @@ func (s *Server) readiness() error {
 		if err := s.o.ChemBus(); err != nil {
 			return fmt.Errorf("chembus not reachable: %w", err)
 		}
+	} else if s.o.ChemBusEnabled {
+		reported := false
+		for _, src := range s.o.Feed.Sources() {
+			if src.Source != "chembus" {
+				continue
+			}
+			reported = true
+			if !src.Healthy {
+				return fmt.Errorf("chembus not reachable at %s: %s", src.Target, src.Detail)
+			}
+		}
+		if !reported {
+			return errors.New("chembus not connected yet")
+		}
 	}
 	return nil
+}
+
+// ProbeWritable creates and removes a file in dir (creating dir if needed):
+// /readyz's check that the intents directory is writable.
+func ProbeWritable(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".readyz-*.probe")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
 }
 
 // StatusJSON is GET /api/v1/status: the daemon at a glance.

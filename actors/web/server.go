@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/exporter-toolkit/web"
 	"go.yaml.in/yaml/v3"
 
@@ -32,7 +34,7 @@ var uiFS embed.FS
 // query interface makes its endpoint answer an empty list (a daemon with the
 // heartbeat monitor turned off has no zooids).
 type Options struct {
-	Config   Config
+	Config   HTTPConfig
 	Stream   *observe.Stream
 	Feed     *Feed
 	Zooids   Zooids
@@ -48,6 +50,9 @@ type Options struct {
 	// when ChemBus is enabled, says whether the bus is reachable.
 	Ready   func() error
 	ChemBus func() error
+	// ChemBusEnabled, with ChemBus nil, makes /readyz ask the Feed: ready
+	// while the ChemBus source's last report says connected.
+	ChemBusEnabled bool
 	// Reload is POST /-/reload's hook (nil: 501).
 	Reload func() error
 	// Metrics serves /metrics (nil: 404).
@@ -92,7 +97,7 @@ func New(o Options) (*Server, error) {
 	if o.Started.IsZero() {
 		o.Started = o.Now()
 	}
-	def := DefaultConfig()
+	def := DefaultHTTPConfig()
 	if o.Config.MaxSSEClients <= 0 {
 		o.Config.MaxSSEClients = def.MaxSSEClients
 	}
@@ -132,6 +137,12 @@ func requiresTLSAndAuth(path string) (bool, error) {
 		return false, err
 	}
 	return (c.TLS.CertFile != "" || c.TLS.Cert != "") && len(c.Users) > 0, nil
+}
+
+// MetricsHandler serves reg's metrics (text or OpenMetrics, negotiated),
+// going on past a collector's error.
+func MetricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorHandling: promhttp.ContinueOnError})
 }
 
 // Handler is the server's handler (for tests and for Serve).

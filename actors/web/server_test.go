@@ -84,8 +84,8 @@ func newFixture(t *testing.T, mod func(*Options), zs ...Zooid) *fixture {
 	t.Cleanup(func() { f.hist.Close() })
 	f.feed = NewFeed(FeedConfig{EventRing: 100, IntentRing: 100, History: f.hist})
 	f.feed.Start(f.stream)
-	t.Cleanup(f.feed.Stop)
-	f.opts = Options{Config: DefaultConfig(), Stream: f.stream, Feed: f.feed, Zooids: f.reg, Silences: f.silences,
+	t.Cleanup(f.feed.Close)
+	f.opts = Options{Config: DefaultHTTPConfig(), Stream: f.stream, Feed: f.feed, Zooids: f.reg, Silences: f.silences,
 		History: f.hist, IntentsDir: f.intents, Version: "test"}
 	if mod != nil {
 		mod(&f.opts)

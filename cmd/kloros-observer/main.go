@@ -178,8 +178,10 @@ func defineFlags(f *pflag.FlagSet, c *supervision.Config, o *options) {
 	f.Var(dur(&c.Scrape.Interval), "metrics-interval", "scrape interval: seconds (30) or a duration (30s)")
 	f.BoolVar(&c.Scrape.Enabled, "scrape-enabled", c.Scrape.Enabled, "run the Prometheus scrape sources")
 
-	f.StringVar(&c.HTTP.Listen, "http-listen", c.HTTP.Listen, "address for /metrics, /healthz and /readyz")
-	f.BoolVar(&c.HTTP.Enabled, "http-enabled", c.HTTP.Enabled, "serve /metrics, /healthz and /readyz")
+	f.StringVar(&c.HTTP.Listen, "http-listen", c.HTTP.Listen, "address for the dashboard, /api/v1, /metrics, /healthz and /readyz")
+	f.BoolVar(&c.HTTP.Enabled, "http-enabled", c.HTTP.Enabled, "serve the dashboard, /api/v1, /metrics, /healthz and /readyz")
+	f.StringVar(&c.HTTP.WebConfigFile, "web.config.file", c.HTTP.WebConfigFile,
+		"Prometheus exporter-toolkit web config (TLS, basic auth); needed for writes on a non-loopback --http-listen")
 
 	f.StringVar(&c.ChemBus.XSub, "chem-xsub", c.ChemBus.XSub, "ChemBus (UMN) XSUB endpoint publishers connect to (env KLR_UMN_XSUB, else KLR_CHEM_XSUB)")
 	f.StringVar(&c.ChemBus.XPub, "chem-xpub", c.ChemBus.XPub, "ChemBus (UMN) XPUB endpoint subscribers connect to (env KLR_UMN_XPUB, else KLR_CHEM_XPUB)")

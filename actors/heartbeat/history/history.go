@@ -31,6 +31,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kloros/kloros-observer/actors/config"
 	"github.com/kloros/kloros-observer/actors/intentfile"
 	"github.com/kloros/kloros-observer/messages"
 )
@@ -55,14 +56,11 @@ const (
 func DefaultConfig() Config { return Config{Retention: DefaultRetention, MaxBytes: DefaultMaxBytes} }
 
 // Validate checks the settings.
-func (c *Config) Validate() error {
+func (c *Config) Validate(v *config.Checker) {
 	if c.Retention < time.Hour {
-		return fmt.Errorf("history.retention = %s: must be at least 1h", c.Retention)
+		v.Bad("retention", c.Retention, "must be at least 1h")
 	}
-	if c.MaxBytes < 64<<10 {
-		return fmt.Errorf("history.max_bytes = %d: must be at least 65536", c.MaxBytes)
-	}
-	return nil
+	v.AtLeast("max_bytes", int(c.MaxBytes), 64<<10)
 }
 
 // Record is one line of the file.

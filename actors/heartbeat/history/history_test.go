@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kloros/kloros-observer/actors/clock"
+	"github.com/kloros/kloros-observer/actors/config"
 	"github.com/kloros/kloros-observer/messages"
 )
 
@@ -119,7 +120,10 @@ func TestSizeBound(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	c := DefaultConfig()
-	require.NoError(t, c.Validate())
+	v := config.NewChecker(nil)
+	c.Validate(v.At("history"))
+	require.NoError(t, v.Err())
 	c.Retention = time.Minute
-	require.ErrorContains(t, c.Validate(), "history.retention")
+	c.Validate(v.At("history"))
+	require.ErrorContains(t, v.Err(), "history.retention")
 }

@@ -1,0 +1,177 @@
+package supervision
+
+import (
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	dto "github.com/prometheus/client_model/go"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/kloros/kloros-observer/actors/heartbeat"
+	"github.com/kloros/kloros-observer/actors/heartbeat/silence"
+	"github.com/kloros/kloros-observer/actors/rules"
+	"github.com/kloros/kloros-observer/actors/web"
+	"github.com/kloros/kloros-observer/messages"
+)
+
+// webParts is what the HTTP actor and the heartbeat registry share, made
+// once per tree: the silences (the registry enforces them, the API changes
+// them), the registry's View (the API reads it), and the page's Feed,
+// subscribed to the stream before any producer starts.
+type webParts struct {
+	silences *silence.Store
+	view     *heartbeat.View
+	feed     *web.Feed
+	root     *ChildSpec
+}
+
+// silenceStore opens <state-dir>/heartbeat/silences.json once. A store that
+// cannot be read is a start-up error: dropping an operator's silences
+// without a word would page people.
+func (b *Builder) silenceStore() (*silence.Store, error) {
+	if b.web.silences == nil {
+		path := filepath.Join(b.Config.StateDir, "heartbeat", "silences.json")
+		st, err := silence.Open(path, b.Deps.Clock.Now)
+		if err != nil {
+			return nil, &FieldError{Field: "state_dir", Value: b.Config.StateDir, Why: err.Error()}
+		}
+		b.web.silences = st
+	}
+	return b.web.silences, nil
+}
+
+func (b *Builder) zooidView() *heartbeat.View {
+	if b.web.view == nil {
+		b.web.view = heartbeat.NewView()
+	}
+	return b.web.view
+}
+
+// webSpecs declares the HTTP actor: the dashboard, the /api/v1 query API
+// and live stream, /metrics, /healthz and /readyz.
+func webSpecs(b *Builder) ([]ChildSpec, error) {
+	c := b.Config
+	if !c.HTTP.Enabled {
+		return nil, nil
+	}
+	feed := web.NewFeed(web.FeedConfig{EventRing: c.HTTP.EventRing, IntentRing: c.HTTP.IntentRing,
+		Heartbeats: b.heartbeatsTotal, Now: b.Deps.Clock.Now, Logger: b.Deps.Logger.With("actor", "http")})
+	feed.Subscribe(b.Deps.Stream)
+	b.web.feed = feed
+	hcfg := c.HTTP.History
+	hcfg.Path = filepath.Join(c.StateDir, "heartbeat", "history.jsonl")
+	o := web.Options{Config: c.HTTP, IntentsDir: c.IntentsDir, Version: Version(), Started: b.Deps.Clock.Now(),
+		Rules: rulesAdapter{c}, Tree: treeAdapter{b}, ChemBusEnabled: c.ChemBus.Enabled,
+		Ready: func() error {
+			if b.Ready != nil && !b.Ready.Load() {
+				return fmt.Errorf("the supervision tree is still starting")
+			}
+			if err := web.ProbeWritable(c.IntentsDir); err != nil {
+				return fmt.Errorf("intents directory not writable: %w", err)
+			}
+			return nil
+		}}
+	if b.Deps.Metrics != nil {
+		o.Metrics = web.MetricsHandler(b.Deps.Metrics.Registry)
+	}
+	if c.ChemBus.Enabled {
+		st, err := b.silenceStore()
+		if err != nil {
+			return nil, err
+		}
+		o.Silences = st
+		o.Zooids = zooidsAdapter{view: b.zooidView(), root: b.System.Root, registry: b.PID("zooids")}
+	}
+	return []ChildSpec{b.Leaf("http", PhaseSupport, 0, "dashboard, /api/v1, /metrics, /healthz, /readyz on "+c.HTTP.Listen,
+		web.NewHTTP(web.ActorConfig{Options: o, Feed: feed, History: &hcfg}, b.Deps))}, nil
+}
+
+// heartbeatsTotal reads the HEARTBEATs received so far (the page's
+// heartbeats/s chart).
+func (b *Builder) heartbeatsTotal() float64 {
+	if b.Deps.Metrics == nil {
+		return 0
+	}
+	var m dto.Metric
+	if err := b.Deps.Metrics.ChemBus.Received.WithLabelValues(messages.TopicHeartbeat).Write(&m); err != nil {
+		return 0
+	}
+	return m.GetCounter().GetValue()
+}
+
+// zooidsAdapter is web.Zooids over the heartbeat registry: snapshots from
+// its View (no message to the actor), forget through a request future.
+type zooidsAdapter struct {
+	view     *heartbeat.View
+	root     *actor.RootContext
+	registry *actor.PID
+}
+
+func (a zooidsAdapter) Zooids() []web.Zooid {
+	zs := a.view.Zooids()
+	out := make([]web.Zooid, len(zs))
+	for i, z := range zs {
+		out[i] = web.Zooid{Name: z.Name, Niche: z.Niche, State: z.State, LastSeen: z.LastSeen, Threshold: z.Threshold,
+			Incident: z.Incident, SilentSince: z.SilentSince}
+	}
+	return out
+}
+
+func (a zooidsAdapter) Forget(name string) (bool, error) {
+	res, err := a.root.RequestFuture(a.registry, &messages.ForgetZooidRequest{Zooid: name}, 5*time.Second).Result()
+	if err != nil {
+		return false, fmt.Errorf("the zooid registry did not answer: %w", err)
+	}
+	r, ok := res.(*messages.ForgetZooidResponse)
+	if !ok {
+		return false, fmt.Errorf("the zooid registry answered %T", res)
+	}
+	return r.Known, nil
+}
+
+// rulesAdapter lists the configured rules and the event types each takes.
+type rulesAdapter struct{ c *Config }
+
+func (a rulesAdapter) Rules() []web.Rule {
+	var out []web.Rule
+	for _, name := range rules.Names() {
+		var node *yaml.Node
+		if n, ok := a.c.Rules[name]; ok {
+			node = &n
+		}
+		r, err := rules.New(name, node)
+		if err != nil {
+			continue
+		}
+		out = append(out, web.Rule{Name: name, On: r.Subscribes()})
+	}
+	return out
+}
+
+// treeAdapter lists the tree's actors with their mailbox depth (by actor
+// kind, as the mailboxes count it); the web adds restarts and failures from
+// the stream.
+type treeAdapter struct{ b *Builder }
+
+func (a treeAdapter) Actors() []web.Actor {
+	var out []web.Actor
+	var walk func(prefix string, s *ChildSpec)
+	walk = func(prefix string, s *ChildSpec) {
+		for i := range s.Children {
+			c := &s.Children[i]
+			p := c.Name
+			if prefix != "" {
+				p = prefix + "/" + c.Name
+			}
+			kind := KindOf(c.Name)
+			out = append(out, web.Actor{Path: p, Kind: kind, MailboxDepth: int(a.b.Mailboxes.Depth(kind))})
+			walk(p, c)
+		}
+	}
+	if a.b.web.root != nil {
+		walk("", a.b.web.root)
+	}
+	return out
+}
