@@ -64,11 +64,8 @@ func (h *HTTP) Receive(ctx actor.Context) {
 		h.release()
 	case *actors.GoroutineFailed:
 		panic(m.Err)
-	case *actor.Stopped:
 	default:
-		if h.log != nil {
-			h.log.Debug("unhandled message", "type", fmt.Sprintf("%T", m))
-		}
+		actors.Unhandled(h.log, m)
 	}
 }
 

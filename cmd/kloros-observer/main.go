@@ -117,6 +117,7 @@ tree fails past its restart limits, 2 on bad flags or configuration.`,
 			return nil
 		},
 	}
+	cmd.AddCommand(operatorCommands(&cfg, stdout, &code)...) // operator.go: tap, status, silence
 	cmd.SetArgs(args)
 	cli.AddDocs(cmd) // hidden __gendocs: man page and completions for make install
 	cmd.SetOut(stdout)

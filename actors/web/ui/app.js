@@ -143,11 +143,10 @@ async function openZooid(name) {
   let z;
   try { z = await api("/api/v1/zooids/" + encodeURIComponent(name)); } catch (e) { return showDrawer(`<p class="error">${esc(e.message)}</p>`); }
   const barsHTML = (b) => (b || []).map((f) => `<span class="${f == null ? "" : f >= 0.9999 ? "b100" : f >= 0.99 ? "b99" : f >= 0.9 ? "b90" : "b0"}" title="${pct(f)}"></span>`).join("");
-  const color = { alive: "var(--alive)", silent: "var(--silent)", "restored-grace": "var(--grace)", silenced: "var(--silenced)" }[z.state];
   const av = z.availability || {};
   const eps = (z.episodes || []).slice(0, 50).map((e) => `<tr><td>${esc(new Date(e.since).toLocaleString())}</td><td>${e.open ? '<span class="bad">open</span>' : esc(dur(e.duration_seconds))}</td><td class="muted">${esc(e.incident_id)}</td></tr>`).join("");
   showDrawer(`
-    <h3>${esc(z.name)} <span class="state-tag" style="background:${color}">${esc(z.state)}</span></h3>
+    <h3>${esc(z.name)} <span class="state-tag s-${esc(z.state)}">${esc(z.state)}</span></h3>
     <dl class="kv">
       <dt>niche</dt><dd>${esc(z.niche)}</dd>
       <dt>last seen</dt><dd>${esc(ago(z.last_seen))} <span class="muted">${esc(z.last_seen || "")}</span></dd>
@@ -157,7 +156,7 @@ async function openZooid(name) {
     </dl>
     <div class="avail"><div>1 h<b>${pct(av["1h"])}</b></div><div>24 h<b>${pct(av["24h"])}</b></div><div>7 d<b>${pct(av["7d"])}</b></div></div>
     <h2>Last 24 hours</h2><div class="bars">${barsHTML(z.bars_24h)}</div><div class="bar-legend"><span>24 h ago</span><span>now</span></div>
-    <h2 style="margin-top:10px">Last 7 days</h2><div class="bars">${barsHTML(z.bars_7d)}</div><div class="bar-legend"><span>7 d ago</span><span>now</span></div>
+    <h2 class="mt">Last 7 days</h2><div class="bars">${barsHTML(z.bars_7d)}</div><div class="bar-legend"><span>7 d ago</span><span>now</span></div>
     <div class="actions">
       <button data-silence-zooid="${esc(z.name)}" data-dur="1h">Silence 1 h</button>
       <button data-silence-zooid="${esc(z.name)}" data-dur="24h">Silence 24 h</button>
