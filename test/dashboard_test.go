@@ -154,7 +154,7 @@ func TestIntegrationDashboard(t *testing.T) {
 	api := fmt.Sprintf("http://127.0.0.1:%d", port)
 	d := startDaemon(t, "--state-dir", state, "--log-level", "debug",
 		"--chembus-proxy", "external", "--chem-xsub", xsub, "--chem-xpub", xpub, "--chem-heartbeat-interval", "1s",
-		"--heartbeat-threshold", threshold.String(), "--watch", promos,
+		"--heartbeat-threshold", threshold.String(), "--heartbeat-peer-interval", "1s", "--fswatch-path", promos,
 		"--journald-enabled=false", "--scrape-enabled=false", "--http-listen", fmt.Sprintf("127.0.0.1:%d", port))
 	d.waitLog("supervision tree started", 20*time.Second)
 	awaitDaemonOnBus(p, 0)
