@@ -250,9 +250,10 @@ async function loadSources() {
 async function loadRules() {
   try {
     const rules = (await api("/api/v1/rules")).rules;
-    $("rules").innerHTML = `<tr><th>rule</th><th>intent</th><th>fired</th><th>last</th></tr>` + (rules.map((r) => {
+    $("rules").innerHTML = `<tr><th>rule</th><th>on</th><th>fired</th><th>last</th></tr>` + (rules.map((r) => {
       const state = r.state ? Object.entries(r.state).map(([k, v]) => `${k}=${v}`).join(" ") : "";
-      return `<tr><td>${esc(r.name)}${state ? `<br><span class="muted">${esc(state)}</span>` : ""}</td><td>${esc(r.intent_type || "")}${r.priority ? ` <span class="muted">p${r.priority}</span>` : ""}</td><td>${r.fired}</td><td class="muted">${r.last_fired ? esc(ago(r.last_fired)) : "–"}</td></tr>`;
+      const out = r.intent_type ? `→ ${r.intent_type}${r.priority ? " p" + r.priority : ""}` : "";
+      return `<tr class="${r.fired ? "" : "idle"}"><td>${esc(r.name)}${state || out ? `<br><span class="muted">${esc([out, state].filter(Boolean).join(" · "))}</span>` : ""}</td><td class="muted">${esc((r.on || []).join(", "))}</td><td>${r.fired || ""}</td><td class="muted">${r.last_fired ? esc(ago(r.last_fired)) : "–"}</td></tr>`;
     }).join("") || `<tr><td colspan="4" class="muted">no rule</td></tr>`);
   } catch (e) { console.warn("rules:", e.message); }
 }
@@ -367,7 +368,7 @@ document.addEventListener("keydown", (ev) => {
 // ---------- start ----------
 connect();
 loadStatus(); loadZooids(); loadRecent(); loadSources(); loadRules(); loadSilences(); loadPending(); loadRates();
-setInterval(() => loadZooids(), st.zooids.size > 5000 ? 10000 : 5000);
+(function refresh() { setTimeout(() => loadZooids().finally(refresh), st.zooids.size > 5000 ? 10000 : 5000); })();
 setInterval(() => { loadStatus(); loadPending(); loadSilences(); }, 5000);
 setInterval(loadRates, 3000);
 setInterval(() => { st.dirty = true; schedule(); }, 15000); // "last seen … ago" tooltips
