@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"go.yaml.in/yaml/v3"
 
@@ -57,7 +58,7 @@ func webSpecs(b *Builder) ([]ChildSpec, error) {
 		return nil, nil
 	}
 	feed := web.NewFeed(web.FeedConfig{EventRing: c.HTTP.EventRing, IntentRing: c.HTTP.IntentRing,
-		Heartbeats: b.heartbeatsTotal, Now: b.Deps.Clock.Now, Logger: b.Deps.Logger.With("actor", "http")})
+		Heartbeats: b.heartbeatsTotal, Events: b.eventsTotal, Now: b.Deps.Clock.Now, Logger: b.Deps.Logger.With("actor", "http")})
 	feed.Subscribe(b.Deps.Stream)
 	b.web.feed = feed
 	hcfg := c.HTTP.History
@@ -99,6 +100,24 @@ func (b *Builder) heartbeatsTotal() float64 {
 		return 0
 	}
 	return m.GetCounter().GetValue()
+}
+
+// eventsTotal sums the events the sources produced (the page's events/s
+// chart), read once a second.
+func (b *Builder) eventsTotal() float64 {
+	if b.Deps.Metrics == nil {
+		return 0
+	}
+	ch := make(chan prometheus.Metric, 64)
+	go func() { b.Deps.Metrics.Core.Events.Collect(ch); close(ch) }()
+	total := 0.0
+	for m := range ch {
+		var d dto.Metric
+		if m.Write(&d) == nil {
+			total += d.GetCounter().GetValue()
+		}
+	}
+	return total
 }
 
 // zooidsAdapter is web.Zooids over the heartbeat registry: snapshots from

@@ -28,6 +28,13 @@ func (r *ring[T]) add(v T) {
 	}
 }
 
+func (r *ring[T]) len() int {
+	if r.full {
+		return len(r.buf)
+	}
+	return r.next
+}
+
 // newest returns up to limit items matching keep, newest first.
 func (r *ring[T]) newest(limit int, keep func(*T) bool) []T {
 	out := []T{}
@@ -50,8 +57,8 @@ const rateWindow = 3600
 type rates struct {
 	sec                         [rateWindow]int64 // the unix second each bucket holds
 	events, heartbeats, intents [rateWindow]float64
-	lastHeartbeats              float64
-	heartbeatsKnown             bool
+	lastHeartbeats, lastEvents  float64
+	known                       bool
 }
 
 func (r *rates) bucket(t time.Time) int {
@@ -103,16 +110,18 @@ type Feed struct {
 	now        func() time.Time
 	hist       *history.Log
 	heartbeats func() float64
+	eventsTot  func() float64
 
 	mu      sync.RWMutex
-	events  *ring[EventJSON]
+	events  *ring[seenEvent]
 	intents *ring[IntentJSON]
 	sources map[[2]string]*SourceState
 	rules   map[string]*ruleStat
 	actors  map[string]*actorStat
 	rates   rates
 
-	sub  *observe.Subscription
+	sub  *observe.Subscription // events, intents, rules, actors, sources: drained on a tick
+	hsub *observe.Subscription // gaps and zooids (the history): taken as they come
 	stop chan struct{}
 	done chan struct{}
 }
@@ -125,8 +134,12 @@ type FeedConfig struct {
 	// Heartbeats, if set, returns the total heartbeats received so far (the
 	// heartbeats/s chart).
 	Heartbeats func() float64
-	Now        func() time.Time
-	Logger     *slog.Logger
+	// Events, if set, returns the total events the sources produced (the
+	// events/s chart stays right when a flood overflows the Feed's buffer);
+	// else the Feed counts the events it takes.
+	Events func() float64
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // NewFeed returns a Feed; Start subscribes it.
@@ -137,13 +150,19 @@ func NewFeed(cfg FeedConfig) *Feed {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Feed{log: cfg.Logger, now: cfg.Now, hist: cfg.History, heartbeats: cfg.Heartbeats,
-		events: newRing[EventJSON](max(1, cfg.EventRing)), intents: newRing[IntentJSON](max(1, cfg.IntentRing)),
+	return &Feed{log: cfg.Logger, now: cfg.Now, hist: cfg.History, heartbeats: cfg.Heartbeats, eventsTot: cfg.Events,
+		events: newRing[seenEvent](max(1, cfg.EventRing)), intents: newRing[IntentJSON](max(1, cfg.IntentRing)),
 		sources: map[[2]string]*SourceState{}, rules: map[string]*ruleStat{}, actors: map[string]*actorStat{}}
 }
 
-// feedBuffer is the Feed's subscription buffer: a burst of 10,000 gaps fits.
-const feedBuffer = 1 << 15
+// Subscription buffers: the history's fits a burst of 30,000 gaps; the rest
+// is drained every feedTick, so it holds what arrives in that time (past it,
+// the newest are dropped and counted: the rings show a sample of a flood).
+const (
+	historyBuffer = 1 << 15
+	feedBuffer    = 4096
+	feedTick      = 100 * time.Millisecond
+)
 
 // Subscribe subscribes the Feed to the stream, once. The daemon subscribes
 // it when it builds the tree, before any producer starts, so the page knows
@@ -152,7 +171,8 @@ const feedBuffer = 1 << 15
 // until Start.
 func (f *Feed) Subscribe(stream *observe.Stream) {
 	if f.sub == nil && stream != nil {
-		f.sub = stream.Subscribe("web", feedBuffer, observe.All)
+		f.sub = stream.Subscribe("web", feedBuffer, observe.All&^(observe.Gaps|observe.Zooids))
+		f.hsub = stream.Subscribe("web_history", historyBuffer, observe.Gaps|observe.Zooids)
 	}
 }
 
@@ -182,32 +202,46 @@ func (f *Feed) Close() {
 	f.Stop()
 	if f.sub != nil {
 		f.sub.Close()
-		f.sub = nil
+		f.hsub.Close()
+		f.sub, f.hsub = nil, nil
 	}
 }
 
 func (f *Feed) run() {
 	defer close(f.done)
-	var in <-chan any
+	var in, hin <-chan any
 	if f.sub != nil {
-		in = f.sub.C()
+		in, hin = f.sub.C(), f.hsub.C()
 	}
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(feedTick)
 	defer tick.Stop()
-	f.sampleHeartbeats()
+	f.sample()
 	var recs []history.Record
+	lastSample := time.Now()
 	for {
 		select {
 		case <-f.stop:
 			return
-		case <-tick.C:
-			f.sampleHeartbeats()
-		case p := <-in:
+		case now := <-tick.C:
+		take:
+			for range feedBuffer {
+				select {
+				case p := <-in:
+					f.take(p, nil)
+				default:
+					break take
+				}
+			}
+			if now.Sub(lastSample) >= time.Second {
+				lastSample = now
+				f.sample()
+			}
+		case p := <-hin:
 			recs = f.take(p, recs[:0])
 		drain: // a burst: take what is queued, then one history fsync
 			for range 4096 {
 				select {
-				case p := <-in:
+				case p := <-hin:
 					recs = f.take(p, recs)
 				default:
 					break drain
@@ -238,12 +272,14 @@ func (f *Feed) take(p any, recs []history.Record) []history.Record {
 	defer f.mu.Unlock()
 	switch m := p.(type) {
 	case *messages.EventsObserved:
-		for _, oe := range m.Events {
+		for _, oe := range m.Events { // kept as they are: encoded only when asked for
 			if oe.Event != nil {
-				f.events.add(eventJSON(m.At, oe))
+				f.events.add(seenEvent{at: m.At, oe: oe})
 			}
 		}
-		f.rates.events[f.rates.bucket(now)] += float64(len(m.Events))
+		if f.eventsTot == nil {
+			f.rates.events[f.rates.bucket(now)] += float64(len(m.Events))
+		}
 	case *messages.IntentObserved:
 		f.intents.add(intentJSON(m))
 		if m.Outcome == messages.IntentOutcomeWritten {
@@ -290,25 +326,52 @@ func (f *Feed) take(p any, recs []history.Record) []history.Record {
 	return recs
 }
 
-func (f *Feed) sampleHeartbeats() {
-	if f.heartbeats == nil {
-		return
+// sample reads the heartbeat and event counters into this second's bucket.
+func (f *Feed) sample() {
+	var hb, ev float64
+	if f.heartbeats != nil {
+		hb = f.heartbeats()
 	}
-	v := f.heartbeats()
+	if f.eventsTot != nil {
+		ev = f.eventsTot()
+	}
 	now := f.now()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.rates.heartbeatsKnown && v >= f.rates.lastHeartbeats {
-		f.rates.heartbeats[f.rates.bucket(now)] += v - f.rates.lastHeartbeats
+	r := &f.rates
+	i := r.bucket(now)
+	if r.known && hb >= r.lastHeartbeats && ev >= r.lastEvents {
+		r.heartbeats[i] += hb - r.lastHeartbeats
+		if f.eventsTot != nil {
+			r.events[i] += ev - r.lastEvents
+		}
 	}
-	f.rates.lastHeartbeats, f.rates.heartbeatsKnown = v, true
+	r.lastHeartbeats, r.lastEvents, r.known = hb, ev, true
+}
+
+// seenEvent is one event in the ring, as published (payloads are never
+// mutated after publishing, so keeping the pointer is safe).
+type seenEvent struct {
+	at time.Time
+	oe messages.ObservedEvent
 }
 
 // Events returns up to limit recent events matching keep, newest first.
 func (f *Feed) Events(limit int, keep func(*EventJSON) bool) []EventJSON {
 	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.events.newest(limit, keep)
+	seen := f.events.newest(f.events.len(), nil)
+	f.mu.RUnlock()
+	out := []EventJSON{}
+	for i := range seen {
+		if len(out) == limit {
+			break
+		}
+		e := eventJSON(seen[i].at, seen[i].oe)
+		if keep == nil || keep(&e) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Intents returns up to limit recent intents matching keep, newest first.

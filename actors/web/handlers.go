@@ -46,7 +46,11 @@ func (s *Server) snapshot() *snapshot {
 	s.snapMu.Lock()
 	defer s.snapMu.Unlock()
 	now := s.o.Now()
-	if s.snap != nil && now.Sub(s.snap.at) < snapshotTTL && !now.Before(s.snap.at) {
+	ttl := s.o.SnapshotTTL
+	if ttl == 0 {
+		ttl = snapshotTTL
+	}
+	if s.snap != nil && now.Sub(s.snap.at) < ttl && !now.Before(s.snap.at) {
 		return s.snap
 	}
 	var zs []Zooid

@@ -59,8 +59,11 @@ type Options struct {
 	Metrics http.Handler
 	Version string
 	Started time.Time
-	Now     func() time.Time
-	Logger  *slog.Logger
+	// SnapshotTTL is how long one registry snapshot answers requests
+	// (0: 250 ms; negative: every request takes a fresh one).
+	SnapshotTTL time.Duration
+	Now         func() time.Time
+	Logger      *slog.Logger
 }
 
 // Server is the daemon's HTTP surface: /metrics, /healthz, /readyz, the

@@ -483,7 +483,7 @@ func TestAPIStream(t *testing.T) {
 	all, _ := sseClient(t, ctx, f.ts.URL, "/api/v1/stream")
 	_, code = sseClient(t, ctx, f.ts.URL, "/api/v1/stream")
 	require.Equal(t, 503, code, "past max_sse_clients")
-	require.Eventually(t, func() bool { return len(f.stream.Subscribers()) == 4 }, 5*time.Second, 5*time.Millisecond) // web + 3
+	require.Eventually(t, func() bool { return len(f.stream.Subscribers()) == 5 }, 5*time.Second, 5*time.Millisecond) // web, web_history + 3
 
 	at := time.Now()
 	f.stream.Publish(&messages.EventsObserved{At: at, Events: []messages.ObservedEvent{
@@ -522,7 +522,7 @@ func TestAPIStream(t *testing.T) {
 
 	require.Equal(t, "kind", f.get(t, "/api/v1/stream?kind=nope", 400)["field"])
 	cancel()
-	require.Eventually(t, func() bool { return len(f.stream.Subscribers()) == 1 }, 5*time.Second, 5*time.Millisecond,
+	require.Eventually(t, func() bool { return len(f.stream.Subscribers()) == 2 }, 5*time.Second, 5*time.Millisecond,
 		"a client that leaves is unsubscribed")
 }
 
@@ -544,4 +544,36 @@ func TestAPIHundredThousandZooids(t *testing.T) {
 	require.Len(t, v["niches"], 40)
 	require.Equal(t, "z099999", f.get(t, "/api/v1/zooids/z099999", 200)["name"])
 	require.True(t, slices.Contains(names(f.get(t, "/api/v1/zooids?q=z09999&limit=20", 200)), "z099990"))
+}
+
+// The live stream samples like vector tap: past ?limit= per ?interval= the
+// rest is counted in an `event: dropped` line, not sent.
+func TestAPIStreamSamples(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, code := sseClient(t, ctx, f.ts.URL, "/api/v1/stream?kind=event&limit=2&interval=10s")
+	require.Equal(t, 200, code)
+	require.Eventually(t, func() bool { return len(f.stream.Subscribers()) == 3 }, 5*time.Second, 5*time.Millisecond)
+	at := time.Now()
+	var evs []messages.ObservedEvent
+	for i := range 5 {
+		evs = append(evs, messages.ObservedEvent{Event: &messages.Event{Source: "s", Type: fmt.Sprintf("t%d", i), TS: at}})
+	}
+	f.stream.Publish(&messages.EventsObserved{At: at, Events: evs})
+	var got []string
+	for len(got) < 3 {
+		select {
+		case e := <-ch:
+			got = append(got, e[0]+" "+e[1])
+		case <-time.After(5 * time.Second):
+			t.Fatalf("got %v", got)
+		}
+	}
+	require.Contains(t, got[0], `"t0"`)
+	require.Contains(t, got[1], `"t1"`)
+	require.Equal(t, `dropped {"dropped":0,"over_limit":3}`, got[2])
+	for q, field := range map[string]string{"limit=0": "limit", "interval=5ms": "interval", "interval=x": "interval"} {
+		require.Equal(t, field, f.get(t, "/api/v1/stream?"+q, 400)["field"], q)
+	}
 }
