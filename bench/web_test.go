@@ -155,7 +155,14 @@ func BenchmarkPipelineSSE(b *testing.B) {
 						}
 					}()
 				}
-				for len(d.Stream.Subscribers()) < clients+2 && clients >= 0 {
+				want := 0 // the Feed's two subscriptions, and the live stream's one for every client
+				if clients >= 0 {
+					want = 2
+				}
+				if clients > 0 {
+					want = 3
+				}
+				for len(d.Stream.Subscribers()) < want {
 					time.Sleep(time.Millisecond)
 				}
 				disp, _ := pipeline(b, s, d)

@@ -80,6 +80,7 @@ type Server struct {
 	authWrites bool        // the web config requires TLS and basic auth
 
 	sse atomic.Int32 // live-stream clients
+	hub *sseHub
 
 	snapMu sync.Mutex
 	snap   *snapshot
@@ -107,7 +108,7 @@ func New(o Options) (*Server, error) {
 	if o.Config.StreamBuffer <= 0 {
 		o.Config.StreamBuffer = def.StreamBuffer
 	}
-	s := &Server{o: o, mux: http.NewServeMux()}
+	s := &Server{o: o, mux: http.NewServeMux(), hub: &sseHub{stream: o.Stream, buffer: o.Config.StreamBuffer}}
 	s.loopback.Store(true)
 	if f := o.Config.WebConfigFile; f != "" {
 		if err := web.Validate(f); err != nil {

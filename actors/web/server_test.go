@@ -442,8 +442,8 @@ func TestAPIPage(t *testing.T) {
 	require.NotEqual(t, 200, resp.StatusCode)
 }
 
-// sseClient reads SSE events from path until ctx ends.
-func sseClient(t *testing.T, ctx context.Context, base, path string) (<-chan [2]string, int) {
+// sseConnect reads SSE events from path until ctx ends.
+func sseConnect(t *testing.T, ctx context.Context, base, path string) (<-chan [2]string, int) {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(ctx, "GET", base+path, nil)
 	resp, err := http.DefaultClient.Do(req)
@@ -477,13 +477,13 @@ func TestAPIStream(t *testing.T) {
 	f := newFixture(t, func(o *Options) { o.Config.MaxSSEClients = 3 })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	gaps, code := sseClient(t, ctx, f.ts.URL, "/api/v1/stream?kind=gap")
+	gaps, code := sseConnect(t, ctx, f.ts.URL, "/api/v1/stream?kind=gap")
 	require.Equal(t, 200, code)
-	promos, _ := sseClient(t, ctx, f.ts.URL, "/api/v1/stream?kind=event&type=promotion_new")
-	all, _ := sseClient(t, ctx, f.ts.URL, "/api/v1/stream")
-	_, code = sseClient(t, ctx, f.ts.URL, "/api/v1/stream")
+	promos, _ := sseConnect(t, ctx, f.ts.URL, "/api/v1/stream?kind=event&type=promotion_new")
+	all, _ := sseConnect(t, ctx, f.ts.URL, "/api/v1/stream")
+	_, code = sseConnect(t, ctx, f.ts.URL, "/api/v1/stream")
 	require.Equal(t, 503, code, "past max_sse_clients")
-	require.Eventually(t, func() bool { return len(f.stream.Subscribers()) == 5 }, 5*time.Second, 5*time.Millisecond) // web, web_history + 3
+	require.Eventually(t, func() bool { return len(f.stream.Subscribers()) == 3 }, 5*time.Second, 5*time.Millisecond) // web, web_history, the live-stream hub
 
 	at := time.Now()
 	f.stream.Publish(&messages.EventsObserved{At: at, Events: []messages.ObservedEvent{
@@ -552,7 +552,7 @@ func TestAPIStreamSamples(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ch, code := sseClient(t, ctx, f.ts.URL, "/api/v1/stream?kind=event&limit=2&interval=10s")
+	ch, code := sseConnect(t, ctx, f.ts.URL, "/api/v1/stream?kind=event&limit=2&interval=10s")
 	require.Equal(t, 200, code)
 	require.Eventually(t, func() bool { return len(f.stream.Subscribers()) == 3 }, 5*time.Second, 5*time.Millisecond)
 	at := time.Now()

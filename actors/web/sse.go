@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/kloros/kloros-observer/actors/observe"
@@ -80,8 +81,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	defer s.sse.Add(-1)
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{}) // the server's write timeout is for ordinary requests
-	sub := s.o.Stream.Subscribe("sse", s.o.Config.StreamBuffer, kinds)
-	defer sub.Close()
+	c := s.hub.join(kinds)
+	defer s.hub.leave(c)
 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -93,12 +94,10 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	if bw.Flush() != nil || rc.Flush() != nil {
 		return
 	}
-	tick := time.NewTicker(sseTick)
+	tick := time.NewTicker(sseKeepalive)
 	defer tick.Stop()
-	var dropped uint64
 	sent, over := 0, 0
 	window := time.Now()
-	lastWrite := time.Now()
 	emit := func(e Envelope) {
 		b, err := json.Marshal(e.Data)
 		if err != nil {
@@ -142,34 +141,147 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
-		case now := <-tick.C:
-			if now.Sub(window) >= interval {
+		case <-tick.C:
+			bw.WriteString(": keepalive\n\n")
+		case <-c.wake:
+			if now := time.Now(); now.Sub(window) >= interval {
 				window, sent = now, 0
 			}
+			batch, dropped := c.take()
+			for _, p := range batch {
+				write(p)
+			}
+			if dropped > 0 || over > 0 {
+				fmt.Fprintf(bw, "event: dropped\ndata: {\"dropped\":%d,\"over_limit\":%d}\n\n", dropped, over)
+				over = 0
+			}
 		}
-		wrote := bw.Buffered()
+		if bw.Buffered() == 0 {
+			continue
+		}
+		if bw.Flush() != nil || rc.Flush() != nil {
+			return
+		}
+	}
+}
+
+// sseHub is the live stream's one subscriber of the observation stream
+// ("sse"), shared by every live-stream client, so that ten clients cost the
+// pipeline one non-blocking channel offer per observation, not ten. Its
+// goroutine (running while any client is connected) drains the
+// subscription every sseTick and hands each client what its kinds select,
+// bounded per client; the clients filter, sample and encode on their own
+// request goroutines.
+type sseHub struct {
+	stream *observe.Stream
+	buffer int
+
+	mu      sync.Mutex
+	clients map[*sseClient]struct{}
+	sub     *observe.Subscription
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// sseClient is one live-stream client's mailbox in the hub.
+type sseClient struct {
+	kinds observe.Kind
+	wake  chan struct{} // cap 1: a pending wake-up coalesces the next
+
+	mu      sync.Mutex
+	pending []any
+	dropped uint64 // payloads the hub or this mailbox had no room for
+	max     int
+}
+
+func (c *sseClient) take() ([]any, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, d := c.pending, c.dropped
+	c.pending, c.dropped = nil, 0
+	return p, d
+}
+
+func (h *sseHub) join(kinds observe.Kind) *sseClient {
+	c := &sseClient{kinds: kinds, wake: make(chan struct{}, 1), max: h.buffer}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.clients == nil {
+		h.clients = map[*sseClient]struct{}{}
+	}
+	h.clients[c] = struct{}{}
+	if h.sub == nil {
+		h.sub = h.stream.Subscribe("sse", h.buffer, observe.All)
+		h.stop, h.done = make(chan struct{}), make(chan struct{})
+		go h.run(h.sub, h.stop, h.done)
+	}
+	return c
+}
+
+func (h *sseHub) leave(c *sseClient) {
+	h.mu.Lock()
+	delete(h.clients, c)
+	var stop, done chan struct{}
+	if len(h.clients) == 0 && h.sub != nil {
+		h.sub.Close()
+		stop, done = h.stop, h.done
+		h.sub = nil
+	}
+	h.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-done
+	}
+}
+
+func (h *sseHub) run(sub *observe.Subscription, stop, done chan struct{}) {
+	defer close(done)
+	tick := time.NewTicker(sseTick)
+	defer tick.Stop()
+	var seen uint64
+	batch := make([]any, 0, h.buffer)
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		batch = batch[:0]
 	drain:
-		for range s.o.Config.StreamBuffer {
+		for range h.buffer {
 			select {
 			case p := <-sub.C():
-				write(p)
+				batch = append(batch, p)
 			default:
 				break drain
 			}
 		}
-		if d := sub.Dropped(); d != dropped || over > 0 {
-			fmt.Fprintf(bw, "event: dropped\ndata: {\"dropped\":%d,\"over_limit\":%d}\n\n", d-dropped, over)
-			dropped, over = d, 0
-		}
-		if bw.Buffered() == wrote && time.Since(lastWrite) < sseKeepalive {
+		d := sub.Dropped()
+		lost := d - seen
+		seen = d
+		if len(batch) == 0 && lost == 0 {
 			continue
 		}
-		if bw.Buffered() == 0 {
-			bw.WriteString(": keepalive\n\n")
+		h.mu.Lock()
+		for c := range h.clients {
+			c.mu.Lock()
+			c.dropped += lost
+			for _, p := range batch {
+				if observe.KindOf(p)&c.kinds == 0 {
+					continue
+				}
+				if len(c.pending) >= c.max {
+					c.dropped++
+					continue
+				}
+				c.pending = append(c.pending, p)
+			}
+			c.mu.Unlock()
+			select {
+			case c.wake <- struct{}{}:
+			default:
+			}
 		}
-		lastWrite = time.Now()
-		if bw.Flush() != nil || rc.Flush() != nil {
-			return
-		}
+		h.mu.Unlock()
 	}
 }
