@@ -114,6 +114,10 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	// budget is only counted, never encoded (a flood costs a count).
 	write := func(p any) {
 		if m, ok := p.(*messages.EventsObserved); ok {
+			if sent >= limit && len(types) == 0 {
+				over += len(m.Events) // over the budget: a batch costs one addition
+				return
+			}
 			for _, oe := range m.Events {
 				if oe.Event == nil || (len(types) > 0 && !slices.Contains(types, oe.Event.Type)) {
 					continue
