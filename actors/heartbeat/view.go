@@ -1,6 +1,8 @@
 package heartbeat
 
 import (
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -50,7 +52,7 @@ func (v *View) Len() int {
 	return len(*v.p.Load())
 }
 
-// Zooids returns every zooid's current state, in no particular order.
+// Zooids returns every zooid's current state, by name.
 func (v *View) Zooids() []ZooidInfo {
 	if v == nil {
 		return nil
@@ -77,6 +79,8 @@ func (v *View) publish(zs map[string]*zooidState) {
 	for _, st := range zs {
 		list = append(list, st)
 	}
+	// By name, once per change of the set, so readers need not sort per request.
+	slices.SortFunc(list, func(a, b *zooidState) int { return strings.Compare(a.name, b.name) })
 	v.p.Store(&list)
 }
 

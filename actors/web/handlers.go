@@ -76,7 +76,10 @@ func (s *Server) snapshot() *snapshot {
 		}
 		n[row.State]++
 	}
-	slices.SortFunc(sn.rows, func(a, b zooidRow) int { return strings.Compare(a.Name, b.Name) })
+	byName := func(a, b zooidRow) int { return strings.Compare(a.Name, b.Name) }
+	if !slices.IsSortedFunc(sn.rows, byName) { // the registry's View is sorted already: one pass
+		slices.SortFunc(sn.rows, byName)
+	}
 	s.snap = sn
 	return sn
 }

@@ -35,8 +35,9 @@ type Zooid struct {
 
 // Zooids is the heartbeat registry.
 type Zooids interface {
-	// Zooids returns a snapshot of every zooid, in any order. It is called
-	// once per request (and cached briefly), with up to 100,000 zooids.
+	// Zooids returns a snapshot of every zooid (by name if it can: then no
+	// request sorts). It is called once per request (and cached briefly),
+	// with up to 100,000 zooids.
 	Zooids() []Zooid
 	// Forget drops a zooid now: its watcher stops, no gap is published for
 	// it, and it comes back as new if it beats again. ok is false for a
