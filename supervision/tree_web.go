@@ -1,6 +1,7 @@
 package supervision
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -76,6 +77,18 @@ func webSpecs(b *Builder) ([]ChildSpec, error) {
 		}}
 	if b.Deps.Metrics != nil {
 		o.Metrics = web.MetricsHandler(b.Deps.Metrics.Registry)
+	}
+	// POST /-/reload reloads the rules as SIGHUP does for them (the
+	// manager checks the whole new set first; a bad one keeps the old).
+	o.Reload = func() error {
+		res, err := b.System.Root.RequestFuture(b.PID("rules"), &messages.ReloadRules{Reason: "POST /-/reload"}, 30*time.Second).Result()
+		if err != nil {
+			return fmt.Errorf("the rules manager did not answer: %w", err)
+		}
+		if r, ok := res.(*messages.ReloadRulesResult); ok && !r.OK {
+			return errors.New(r.Err)
+		}
+		return nil
 	}
 	if c.ChemBus.Enabled {
 		st, err := b.silenceStore()
