@@ -29,14 +29,19 @@
 //     fail the actor: the goroutine retries with capped backoff, logs once per
 //     address and failure streak, and counts each attempt
 //     (kloros_observer_http_listen_failures_total); the rest of the daemon runs on.
-//   - Feed (feed.go) is the page's subscriber of the observation stream: one
-//     goroutine (Start to Stop) keeping bounded rings of recent events and
-//     intents, the last health of each source, per-rule and per-actor
-//     observations, per-second rates for an hour, and appending gap episodes
-//     to the availability history (one fsync per burst). Each live-stream
-//     client is a stream subscriber of its own ("sse"), served from its
-//     request goroutine; a slow client loses observations (counted by the
-//     stream), never slows the daemon.
+//   - Feed (feed.go) is the page's subscriber of the observation stream, subscribed when
+//     the tree is built (so it sees every source's first health report): one goroutine
+//     (Start to Stop) that takes gaps and zooid sightings as they come (subscription
+//     "web_history": they go to the availability history, one fsync per burst) and drains
+//     everything else every 100 ms (subscription "web": bounded rings of recent events
+//     and intents, each source's last health, per-rule and per-actor observations,
+//     per-second rates for an hour). A flood overflows "web", counted, never "web_history".
+//   - The live stream (sse.go): one hub subscription ("sse") shared by every client while
+//     any is connected, drained every 100 ms by the hub's goroutine and handed to each
+//     client bounded; each client filters, samples (?limit= per ?interval=, like vector
+//     tap) and encodes on its own request goroutine. A slow client loses observations
+//     (counted and told), never slows the daemon; ten clients cost the pipeline one
+//     channel offer per observation.
 //
 // Security: the server listens on loopback by default, where reading is open
 // and writes (silences, forget, reload) need a loopback Host and a
