@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -65,7 +67,7 @@ func webSpecs(b *Builder) ([]ChildSpec, error) {
 	hcfg := c.HTTP.History
 	hcfg.Path = filepath.Join(c.StateDir, "heartbeat", "history.jsonl")
 	o := web.Options{Config: c.HTTP, IntentsDir: c.IntentsDir, Version: Version(), Started: b.Deps.Clock.Now(),
-		Rules: rulesAdapter{c}, Tree: treeAdapter{b}, ChemBusEnabled: c.ChemBus.Enabled,
+		Rules: rulesAdapter{c}, Tree: treeAdapter{b}, Sources: sourcesAdapter{b}, ChemBusEnabled: c.ChemBus.Enabled,
 		Ready: func() error {
 			if b.Ready != nil && !b.Ready.Load() {
 				return fmt.Errorf("the supervision tree is still starting")
@@ -204,6 +206,66 @@ func (a treeAdapter) Actors() []web.Actor {
 	}
 	if a.b.web.root != nil {
 		walk("", a.b.web.root)
+	}
+	return out
+}
+
+// sourcesAdapter adds what the sources' metrics say to the health they
+// report on the stream: the journal's lag per source, each scrape endpoint's
+// up, the file-watch source's watched and pending paths.
+type sourcesAdapter struct{ b *Builder }
+
+// gaugeValues reads a gauge vector: label value of label -> value.
+func gaugeValues(c prometheus.Collector, label string) map[string]float64 {
+	ch := make(chan prometheus.Metric, 16)
+	go func() { c.Collect(ch); close(ch) }()
+	out := map[string]float64{}
+	for m := range ch {
+		var d dto.Metric
+		if m.Write(&d) != nil {
+			continue
+		}
+		for _, lp := range d.GetLabel() {
+			if lp.GetName() == label {
+				out[lp.GetValue()] = d.GetGauge().GetValue()
+			}
+		}
+	}
+	return out
+}
+
+func gaugeValue(g prometheus.Gauge) float64 {
+	var d dto.Metric
+	_ = g.Write(&d)
+	return d.GetGauge().GetValue()
+}
+
+func (a sourcesAdapter) Sources() []web.Source {
+	c, m := a.b.Config, a.b.Deps.Metrics
+	if m == nil {
+		return nil
+	}
+	var out []web.Source
+	if c.FSWatch.Enabled {
+		out = append(out, web.Source{Source: "fswatch", Target: strings.Join(c.FSWatch.Paths, ", "), Healthy: true,
+			Extra: map[string]any{"watched_directories": gaugeValue(m.FSWatch.Watches), "pending_paths": gaugeValue(m.FSWatch.Pending)}})
+	}
+	if c.Journald.Enabled {
+		for name, age := range gaugeValues(m.Journald.LastAge, "source") {
+			out = append(out, web.Source{Source: "journald", Target: name, Healthy: true,
+				Extra: map[string]any{"last_entry_age_seconds": age}})
+		}
+	}
+	if c.Scrape.Enabled {
+		up := gaugeValues(m.Scrape.Up, "endpoint")
+		for i, e := range c.Scrape.Endpoints {
+			v, seen := up[strconv.Itoa(i)]
+			src := web.Source{Source: "scrape", Target: e, Healthy: v == 1, Extra: map[string]any{"endpoint": i}}
+			if !seen {
+				src.Healthy, src.Detail = true, "not scraped yet"
+			}
+			out = append(out, src)
+		}
 	}
 	return out
 }

@@ -441,10 +441,7 @@ func (s *Server) sourceList() []SourceState {
 	if s.o.Sources != nil {
 		for _, src := range s.o.Sources.Sources() {
 			if st := byKey[[2]string{src.Source, src.Target}]; st != nil {
-				st.Healthy, st.Extra = src.Healthy, src.Extra
-				if src.Detail != "" {
-					st.Detail = src.Detail
-				}
+				st.Extra = src.Extra // the source's own report of its health stands
 				continue
 			}
 			out = append(out, SourceState{Source: src.Source, Target: src.Target, Healthy: src.Healthy, Detail: src.Detail, Extra: src.Extra})
