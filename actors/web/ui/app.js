@@ -243,7 +243,7 @@ async function loadSources() {
   try {
     st.sources = (await api("/api/v1/sources")).sources;
     $("sources").innerHTML = `<tr><th>source</th><th>target</th><th>health</th></tr>` + (st.sources.map((s) =>
-      `<tr><td>${esc(s.source)}</td><td>${esc(s.target)}</td><td class="${s.healthy ? "ok" : "bad"}">${s.healthy ? "ok" : "down"}${s.detail ? ` <span class="muted">${esc(s.detail)}</span>` : ""}${s.since ? ` <span class="muted">${esc(ago(s.since))}</span>` : ""}</td></tr>`).join("") || `<tr><td colspan="3" class="muted">no source has reported</td></tr>`);
+      `<tr><td>${esc(s.source)}</td><td>${esc(s.target)}</td><td class="${s.healthy ? "ok" : "bad"}">${s.healthy ? "ok" : "down"}${s.detail ? ` <span class="muted">${esc(s.detail)}</span>` : ""}${s.since ? ` <span class="muted">${esc(ago(s.since))}</span>` : ""}${s.extra ? `<br><span class="muted">${esc(Object.entries(s.extra).map(([k, v]) => `${k.replace(/_/g, " ")} ${typeof v === "number" && !Number.isInteger(v) ? v.toFixed(1) : v}`).join(" · "))}</span>` : ""}</td></tr>`).join("") || `<tr><td colspan="3" class="muted">no source has reported</td></tr>`);
     st.dirty = true; schedule();
   } catch (e) { console.warn("sources:", e.message); }
 }
