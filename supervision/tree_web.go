@@ -1,17 +1,20 @@
 package supervision
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/kloros/kloros-observer/actors/heartbeat"
 	"github.com/kloros/kloros-observer/actors/heartbeat/silence"
@@ -67,7 +70,7 @@ func webSpecs(b *Builder) ([]ChildSpec, error) {
 	hcfg := c.HTTP.History
 	hcfg.Path = filepath.Join(c.StateDir, "heartbeat", "history.jsonl")
 	o := web.Options{Config: c.HTTP, IntentsDir: c.IntentsDir, Version: Version(), Started: b.Deps.Clock.Now(),
-		Rules: rulesAdapter{c}, Tree: treeAdapter{b}, Sources: sourcesAdapter{b}, ChemBusEnabled: c.ChemBus.Enabled,
+		Rules: &rulesAdapter{c: c}, Tree: treeAdapter{b}, Sources: sourcesAdapter{b}, ChemBusEnabled: c.ChemBus.Enabled,
 		Ready: func() error {
 			if b.Ready != nil && !b.Ready.Load() {
 				return fmt.Errorf("the supervision tree is still starting")
@@ -165,23 +168,66 @@ func (a zooidsAdapter) Forget(name string) (bool, error) {
 	return r.Known, nil
 }
 
-// rulesAdapter lists the configured rules and the event types each takes.
-type rulesAdapter struct{ c *Config }
+// rulesAdapter lists the rules, the event types each takes, and each rule's
+// state (windows, cooldowns, per-group last firing) as the rules manager
+// last checkpointed it (<state_dir>/rules/state.json, every 10 s when it
+// changed).
+type rulesAdapter struct {
+	c *Config
 
-func (a rulesAdapter) Rules() []web.Rule {
+	mu     sync.Mutex
+	set    *rules.Set // the configured set, loaded at most every 10 s
+	loaded time.Time
+}
+
+func (a *rulesAdapter) Rules() []web.Rule {
+	states := map[string]map[string]any{}
+	var savedAt any
+	if b, err := readBounded(filepath.Join(a.c.StateDir, "rules", rules.CheckpointName), 4<<20); err == nil {
+		var f struct {
+			SavedAt any `json:"saved_at"`
+			Rules   []struct {
+				Name  string         `json:"name"`
+				State map[string]any `json:"state"`
+			} `json:"rules"`
+		}
+		if json.Unmarshal(b, &f) == nil {
+			savedAt = f.SavedAt
+			for _, r := range f.Rules {
+				states[r.Name] = r.State
+			}
+		}
+	}
+	a.mu.Lock()
+	if a.set == nil || time.Since(a.loaded) > 10*time.Second {
+		if set, err := loadRules(a.c.RulesFiles, a.c.Rules); err == nil {
+			a.set, a.loaded = set, time.Now()
+		}
+	}
+	set := a.set
+	a.mu.Unlock()
+	if set == nil {
+		return nil
+	}
 	var out []web.Rule
-	for _, name := range rules.Names() {
-		var node *yaml.Node
-		if n, ok := a.c.Rules[name]; ok {
-			node = &n
+	for _, r := range set.Rules() {
+		wr := web.Rule{Name: r.Name(), On: r.Subscribes()}
+		if st, ok := states[r.Name()]; ok {
+			st["checkpointed_at"] = savedAt
+			wr.State = st
 		}
-		r, err := rules.New(name, node)
-		if err != nil {
-			continue
-		}
-		out = append(out, web.Rule{Name: name, On: r.Subscribes()})
+		out = append(out, wr)
 	}
 	return out
+}
+
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, limit))
 }
 
 // treeAdapter lists the tree's actors with their mailbox depth (by actor

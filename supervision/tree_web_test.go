@@ -1,6 +1,8 @@
 package supervision
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -42,4 +44,27 @@ func TestWebAdapters(t *testing.T) {
 	require.Contains(t, byTarget, "journald journald_units")
 	require.EqualValues(t, 7, b.heartbeatsTotal())
 	require.EqualValues(t, 3, b.eventsTotal())
+}
+
+// The rules come from the configured set, with the state the rules manager
+// checkpointed.
+func TestWebRulesAdapter(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.StateDir = t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(cfg.StateDir, "rules"), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(cfg.StateDir, "rules", "state.json"), []byte(`{"version":1,"saved_at":"2026-11-30T03:49:33Z",
+ "rules":[{"name":"heartbeat_stall","hash":"x","state":{"groups":[{"key":"","state":{"seen":false}}]}}]}`), 0o600))
+	a := &rulesAdapter{c: &cfg}
+	rs := a.Rules()
+	require.NotEmpty(t, rs)
+	found := false
+	for _, r := range rs {
+		if r.Name == "heartbeat_stall" {
+			found = true
+			require.Equal(t, []string{"dream_heartbeat"}, r.On)
+			require.Len(t, r.State["groups"], 1)
+			require.Equal(t, "2026-11-30T03:49:33Z", r.State["checkpointed_at"])
+		}
+	}
+	require.True(t, found)
 }

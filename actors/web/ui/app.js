@@ -251,7 +251,8 @@ async function loadRules() {
   try {
     const rules = (await api("/api/v1/rules")).rules;
     $("rules").innerHTML = `<tr><th>rule</th><th>on</th><th>fired</th><th>last</th></tr>` + (rules.map((r) => {
-      const state = r.state ? Object.entries(r.state).map(([k, v]) => `${k}=${v}`).join(" ") : "";
+      const groups = (r.state && r.state.groups) || [];
+      const state = groups.length ? `state: ${groups.length} group${groups.length > 1 ? "s" : ""}` : "";
       const out = r.intent_type ? `→ ${r.intent_type}${r.priority ? " p" + r.priority : ""}` : "";
       return `<tr class="${r.fired ? "" : "idle"}"><td>${esc(r.name)}${state || out ? `<br><span class="muted">${esc([out, state].filter(Boolean).join(" · "))}</span>` : ""}</td><td class="muted">${esc((r.on || []).join(", "))}</td><td>${r.fired || ""}</td><td class="muted">${r.last_fired ? esc(ago(r.last_fired)) : "–"}</td></tr>`;
     }).join("") || `<tr><td colspan="4" class="muted">no rule</td></tr>`);
