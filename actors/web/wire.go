@@ -5,7 +5,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/kloros/kloros-observer/actors/observe"
 	"github.com/kloros/kloros-observer/messages"
 )
 
@@ -160,5 +159,3 @@ func typeOf(e Envelope) string {
 	}
 	return ""
 }
-
-var _ = observe.All
