@@ -8,6 +8,7 @@ import (
 
 	"github.com/kloros/kloros-observer/actors"
 	"github.com/kloros/kloros-observer/actors/chembus"
+	"github.com/kloros/kloros-observer/actors/rules"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -68,8 +69,9 @@ type Builder struct {
 	// does (exit 0); an actor that must end the daemon calls it (nil: no-op).
 	Stop func(reason string)
 
-	bus *chembus.Watermark // shared by the ChemBus actor and the registry
-	web webParts           // shared by the HTTP actor and the registry (tree_web.go)
+	bus  *chembus.Watermark // shared by the ChemBus actor and the registry
+	live *rules.Live        // the rules manager's running set, for the web API
+	web  webParts           // shared by the HTTP actor and the registry (tree_web.go)
 }
 
 // busWatermark returns the one watermark the ChemBus actor and the zooid
@@ -79,6 +81,14 @@ func (b *Builder) busWatermark() *chembus.Watermark {
 		b.bus = chembus.NewWatermark()
 	}
 	return b.bus
+}
+
+// rulesLive returns the one Live the rules manager and the web share.
+func (b *Builder) rulesLive() *rules.Live {
+	if b.live == nil {
+		b.live = &rules.Live{}
+	}
+	return b.live
 }
 
 // PID returns the PID of the actor at path below the root, e.g. "emitter"

@@ -59,6 +59,7 @@ func ruleSpecs(b *Builder) ([]ChildSpec, error) {
 			Emitter: b.PID("emitter"), Dispatcher: b.PID("dispatcher"), ChildProps: childProps,
 			CheckpointFile: filepath.Join(c.StateDir, "rules", rules.CheckpointName), Watch: true,
 			OnReload: func(ok bool, at time.Time) { metrics.Reloaded(ok, float64(at.UnixNano())/1e9) },
+			Live:     b.rulesLive(),
 		}, b.Deps))
 	manager.Drains = true
 	return []ChildSpec{

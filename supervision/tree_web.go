@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -70,7 +69,7 @@ func webSpecs(b *Builder) ([]ChildSpec, error) {
 	hcfg := c.HTTP.History
 	hcfg.Path = filepath.Join(c.StateDir, "heartbeat", "history.jsonl")
 	o := web.Options{Config: c.HTTP, IntentsDir: c.IntentsDir, Version: Version(), Started: b.Deps.Clock.Now(),
-		Rules: &rulesAdapter{c: c}, Tree: treeAdapter{b}, Sources: sourcesAdapter{b}, ChemBusEnabled: c.ChemBus.Enabled,
+		Rules: &rulesAdapter{live: b.rulesLive(), root: b.System.Root}, Tree: treeAdapter{b}, Sources: sourcesAdapter{b}, ChemBusEnabled: c.ChemBus.Enabled,
 		Ready: func() error {
 			if b.Ready != nil && !b.Ready.Load() {
 				return fmt.Errorf("the supervision tree is still starting")
@@ -168,52 +167,31 @@ func (a zooidsAdapter) Forget(name string) (bool, error) {
 	return r.Known, nil
 }
 
-// rulesAdapter lists the rules, the event types each takes, and each rule's
-// state (windows, cooldowns, per-group last firing) as the rules manager
-// last checkpointed it (<state_dir>/rules/state.json, every 10 s when it
-// changed).
+// rulesAdapter lists the running rules (after any reload), the event types
+// each takes, and each rule's live state (windows, cooldowns, per-group last
+// firing), asked of the rule actors themselves.
 type rulesAdapter struct {
-	c *Config
-
-	mu     sync.Mutex
-	set    *rules.Set // the configured set, loaded at most every 10 s
-	loaded time.Time
+	live *rules.Live
+	root *actor.RootContext
 }
 
 func (a *rulesAdapter) Rules() []web.Rule {
-	states := map[string]map[string]any{}
-	var savedAt any
-	if b, err := readBounded(filepath.Join(a.c.StateDir, "rules", rules.CheckpointName), 4<<20); err == nil {
-		var f struct {
-			SavedAt any `json:"saved_at"`
-			Rules   []struct {
-				Name  string         `json:"name"`
-				State map[string]any `json:"state"`
-			} `json:"rules"`
-		}
-		if json.Unmarshal(b, &f) == nil {
-			savedAt = f.SavedAt
-			for _, r := range f.Rules {
-				states[r.Name] = r.State
-			}
-		}
-	}
-	a.mu.Lock()
-	if a.set == nil || time.Since(a.loaded) > 10*time.Second {
-		if set, err := loadRules(a.c.RulesFiles, a.c.Rules); err == nil {
-			a.set, a.loaded = set, time.Now()
-		}
-	}
-	set := a.set
-	a.mu.Unlock()
+	set, pids := a.live.Current()
 	if set == nil {
 		return nil
+	}
+	states := map[string]map[string]any{}
+	collected, _ := rules.Collect(a.root, pids, time.Second) // a rule that does not answer is shown without state
+	for _, st := range collected {
+		var v map[string]any
+		if json.Unmarshal(st.State, &v) == nil {
+			states[st.Name] = v
+		}
 	}
 	var out []web.Rule
 	for _, r := range set.Rules() {
 		wr := web.Rule{Name: r.Name(), On: r.Subscribes()}
 		if st, ok := states[r.Name()]; ok {
-			st["checkpointed_at"] = savedAt
 			wr.State = st
 		}
 		out = append(out, wr)

@@ -1,13 +1,16 @@
 package supervision
 
 import (
-	"os"
-	"path/filepath"
+	"log/slog"
 	"testing"
+	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kloros/kloros-observer/actors"
+	"github.com/kloros/kloros-observer/actors/clock"
+	"github.com/kloros/kloros-observer/actors/rules"
 	"github.com/kloros/kloros-observer/actors/telemetry"
 	"github.com/kloros/kloros-observer/messages"
 )
@@ -46,24 +49,27 @@ func TestWebAdapters(t *testing.T) {
 	require.EqualValues(t, 3, b.eventsTotal())
 }
 
-// The rules come from the configured set, with the state the rules manager
-// checkpointed.
+// The rules are the running set, each with the live state its actor gives.
 func TestWebRulesAdapter(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.StateDir = t.TempDir()
-	require.NoError(t, os.MkdirAll(filepath.Join(cfg.StateDir, "rules"), 0o700))
-	require.NoError(t, os.WriteFile(filepath.Join(cfg.StateDir, "rules", "state.json"), []byte(`{"version":1,"saved_at":"2026-11-30T03:49:33Z",
- "rules":[{"name":"heartbeat_stall","hash":"x","state":{"groups":[{"key":"","state":{"seen":false}}]}}]}`), 0o600))
-	a := &rulesAdapter{c: &cfg}
+	system := actor.NewActorSystem()
+	t.Cleanup(system.Shutdown)
+	sink := system.Root.Spawn(actor.PropsFromFunc(func(actor.Context) {}))
+	live := &rules.Live{}
+	deps := actors.Deps{Logger: slog.New(slog.DiscardHandler), Metrics: telemetry.NewMetrics(), Clock: clock.Real{}}
+	mgr := system.Root.Spawn(actor.PropsFromProducer(rules.NewManager(rules.ManagerConfig{Initial: rules.Default(),
+		Emitter: sink, Dispatcher: sink, Live: live,
+		ChildProps: func(p actor.Producer) *actor.Props { return actor.PropsFromProducer(p) }}, deps)))
+	t.Cleanup(func() { _ = system.Root.StopFuture(mgr).Wait() })
+	require.Eventually(t, func() bool { set, _ := live.Current(); return set != nil }, 5*time.Second, 5*time.Millisecond)
+	a := &rulesAdapter{live: live, root: system.Root}
 	rs := a.Rules()
-	require.NotEmpty(t, rs)
+	require.Len(t, rs, len(rules.Default().Rules()))
 	found := false
 	for _, r := range rs {
 		if r.Name == "heartbeat_stall" {
 			found = true
 			require.Equal(t, []string{"dream_heartbeat"}, r.On)
-			require.Len(t, r.State["groups"], 1)
-			require.Equal(t, "2026-11-30T03:49:33Z", r.State["checkpointed_at"])
+			require.NotEmpty(t, r.State, "the absence rule's live state")
 		}
 	}
 	require.True(t, found)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -41,6 +42,32 @@ type ManagerConfig struct {
 	Debounce time.Duration
 	// OnReload, if set, is told the outcome of every reload (metrics).
 	OnReload func(ok bool, at time.Time)
+	// Live, if set, always holds the running set and its actors, for
+	// readers outside the actor system (the web API asks them for state).
+	Live *Live
+}
+
+// Live is the rules manager's current set and actors, published for
+// readers outside the actor (the web API). Safe for concurrent use.
+type Live struct{ p atomic.Pointer[liveView] }
+
+type liveView struct {
+	set  *Set
+	pids []*actor.PID // in set order
+}
+
+// Current returns the running set and its actors (nil before the start).
+func (l *Live) Current() (*Set, []*actor.PID) {
+	if v := l.p.Load(); v != nil {
+		return v.set, v.pids
+	}
+	return nil, nil
+}
+
+func (m *Manager) publish() {
+	if m.cfg.Live != nil {
+		m.cfg.Live.p.Store(&liveView{set: m.set, pids: m.current()})
+	}
 }
 
 // Manager owns the rule set and one child actor per rule.
@@ -191,6 +218,7 @@ func (m *Manager) start(ctx actor.Context) {
 	// The dispatcher was built with these routes; after a restart of this
 	// manager it must learn the new actors.
 	m.routes(ctx, nil)
+	m.publish()
 	if m.cfg.CheckpointFile != "" {
 		m.stopTick = timer.Every(ctx.ActorSystem(), m.cfg.CheckpointEvery, m.cfg.CheckpointEvery, ctx.Self(), checkpointTick{})
 	}
@@ -282,6 +310,7 @@ func (m *Manager) swap(ctx actor.Context, l *loaded) {
 	res := &messages.ReloadRulesResult{OK: true, Kept: kept, Changed: changed, Added: added, Removed: removed}
 	if len(changed)+len(added)+len(removed) == 0 {
 		m.set = l.set // same definitions; keep the actors
+		m.publish()
 		m.log.Info("rules reloaded: nothing changed", "reason", l.why, "rules", len(kept))
 		m.report(true, now)
 		m.answer(ctx, l.reply, res)
@@ -298,6 +327,7 @@ func (m *Manager) swap(ctx actor.Context, l *loaded) {
 		m.spawn(ctx, l.set.Rule(name), nil)
 	}
 	m.routes(ctx, retire)
+	m.publish()
 	m.lastSave = nil // the next checkpoint is written whatever it holds
 	m.log.Info("rules reloaded", "reason", l.why, "kept", strings.Join(kept, ","), "changed", strings.Join(changed, ","),
 		"added", strings.Join(added, ","), "removed", strings.Join(removed, ","))
