@@ -92,7 +92,10 @@ func (d *Dispatcher) Receive(ctx actor.Context) {
 		d.sweep(now)
 		pass := d.admit(m, now)
 		if d.deps.Stream.Wants(observe.Events) {
-			d.deps.Stream.Publish(&messages.EventsObserved{At: now, Events: []messages.ObservedEvent{{Event: m, Duplicate: !pass}}})
+			one := &observedOne{}
+			one.ev[0] = messages.ObservedEvent{Event: m, Duplicate: !pass}
+			one.EventsObserved = messages.EventsObserved{At: now, Events: one.ev[:]}
+			d.deps.Stream.Publish(&one.EventsObserved)
 		}
 		if pass {
 			for _, pid := range d.cfg.Routes[m.Type] {
@@ -123,6 +126,14 @@ func (d *Dispatcher) Receive(ctx actor.Context) {
 	default:
 		actors.Unhandled(d.log, m)
 	}
+}
+
+// observedOne publishes a single event in one allocation (the payload and
+// its one-element slice together): what the dispatcher does per event when
+// sources send one at a time and someone watches the stream.
+type observedOne struct {
+	messages.EventsObserved
+	ev [1]messages.ObservedEvent
 }
 
 func (d *Dispatcher) batch(ctx actor.Context, m *messages.EventBatch) {
