@@ -37,7 +37,9 @@ func BenchmarkPipelineObserved(b *testing.B) {
 						for {
 							select {
 							case p := <-sub.C():
-								seen[i] += len(p.(*messages.EventsObserved).Events)
+								if ev, ok := p.(*messages.EventsObserved); ok {
+									seen[i] += len(ev.Events)
+								}
 							case <-done:
 								return
 							}

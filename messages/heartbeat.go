@@ -25,3 +25,22 @@ type ZooidRecovered struct {
 	Zooid string
 	At    time.Time // when the beat that ended the silence arrived
 }
+
+// ForgetZooidRequest asks the registry to forget a zooid now: its watcher
+// stops, an open episode is dropped without a gap, and it comes back as new if
+// it beats again.
+//
+// Sent by: the web API (an operator's "forget this zooid"), as a request
+// future. Received by: the zooid registry, which answers ForgetZooidResponse.
+type ForgetZooidRequest struct {
+	Zooid string
+}
+
+// ForgetZooidResponse answers ForgetZooidRequest; Known is false for a zooid
+// the registry did not know.
+//
+// Sent by: the zooid registry. Received by: the requester.
+type ForgetZooidResponse struct {
+	Zooid string
+	Known bool
+}

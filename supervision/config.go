@@ -68,6 +68,9 @@ type Config struct {
 	// lines maps each key path of the loaded file to its line, so that a
 	// problem Validate finds names the line of the key.
 	lines config.Lines
+	// configDir is the loaded file's directory: its rules.d/ holds the rule
+	// files when rules_files is not set.
+	configDir string
 }
 
 // SupervisionConfig sets restart backoff and intensity for every supervisor.
@@ -150,7 +153,7 @@ func LoadConfigFile(path string, cfg *Config) error {
 		return fmt.Errorf("read config: %w", err)
 	}
 	lines, problems := config.Decode(b, cfg)
-	cfg.lines = lines
+	cfg.lines, cfg.configDir = lines, filepath.Dir(path)
 	return problems.Err()
 }
 
@@ -176,6 +179,14 @@ func (c *Config) Resolve() {
 	c.DeadLetter.File = expandHome(c.DeadLetter.File)
 	c.DeadLetter.Resolve(c.StateDir)
 	c.Scrape.Resolve()
+	if len(c.RulesFiles) == 0 && c.configDir != "" {
+		if st, err := os.Stat(filepath.Join(c.configDir, "rules.d")); err == nil && st.IsDir() {
+			c.RulesFiles = []string{filepath.Join(c.configDir, "rules.d")}
+		}
+	}
+	for i, f := range c.RulesFiles {
+		c.RulesFiles[i] = expandHome(f)
+	}
 	c.LogLevel = strings.ToLower(c.LogLevel)
 	if c.LogLevel == "warning" {
 		c.LogLevel = "warn"

@@ -29,7 +29,7 @@ func TestDefaultConfigIsValid(t *testing.T) {
 
 func TestLoadConfigFileOverridesDefaults(t *testing.T) {
 	c := DefaultConfig()
-	p := writeFile(t, "state_dir: /srv/kloros\nemitter:\n  retention: 3h\nheartbeat:\n  threshold: 45s\n  niche_thresholds:\n    slow: 2m\n")
+	p := writeFile(t, "state_dir: /srv/kloros\nemitter:\n  retention: 3h\nheartbeat:\n  threshold: 45s\n  niche_thresholds:\n    slow: 2m\nchembus:\n  subscriber: libzmq\n")
 	require.NoError(t, LoadConfigFile(p, &c))
 	c.Resolve()
 	require.NoError(t, c.Validate())
@@ -37,6 +37,8 @@ func TestLoadConfigFileOverridesDefaults(t *testing.T) {
 	require.Equal(t, 3*time.Hour, c.Emitter.Retention)
 	require.Equal(t, time.Hour, c.Emitter.DedupWindow, "unset keys keep their defaults")
 	require.Equal(t, 2*time.Minute, c.Heartbeat.NicheThresholds["slow"])
+	require.Equal(t, "libzmq", c.ChemBus.Subscriber)
+	require.Equal(t, "zmtp", DefaultConfig().ChemBus.Subscriber)
 }
 
 func TestLoadConfigFileEmptyKeepsDefaults(t *testing.T) {
@@ -80,6 +82,7 @@ func TestValidateNamesFieldAndValue(t *testing.T) {
 		"proxy":         {func(c *Config) { c.ChemBus.Proxy = "maybe" }, "chembus.proxy = maybe"},
 		"coalesce":      {func(c *Config) { c.ChemBus.Coalesce = 2 * time.Second }, "chembus.coalesce = 2s: must be between 0s and 1s"},
 		"on kill":       {func(c *Config) { c.ChemBus.OnKill = "panic" }, "chembus.on_kill = panic"},
+		"subscriber":    {func(c *Config) { c.ChemBus.Subscriber = "zmq" }, "chembus.subscriber = zmq: must be one of zmtp or libzmq"},
 		"threshold":     {func(c *Config) { c.Heartbeat.Threshold = 0 }, "heartbeat.threshold = 0s"},
 		"niche":         {func(c *Config) { c.Heartbeat.NicheThresholds = map[string]time.Duration{"x": -1} }, "heartbeat.niche_thresholds.x"},
 		"journal since": {func(c *Config) { c.Journald.Since = "yesterday" }, "journald.since = yesterday"},

@@ -34,6 +34,17 @@ type kindStats struct {
 	drops prometheus.Counter
 }
 
+// Depth is the current depth of every mailbox of an actor kind, summed.
+func (mb *Mailboxes) Depth(kind string) int64 {
+	mb.mu.Lock()
+	s := mb.kinds[kind]
+	mb.mu.Unlock()
+	if s == nil {
+		return 0
+	}
+	return s.depth.Load()
+}
+
 // NewMailboxes registers the depth collector on m's registry.
 func NewMailboxes(m *telemetry.Metrics) *Mailboxes {
 	mb := &Mailboxes{kinds: map[string]*kindStats{}, dropped: m.Core.MailboxDropped}

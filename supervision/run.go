@@ -5,18 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"runtime"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/kloros/kloros-observer/actors"
 	"github.com/kloros/kloros-observer/actors/clock"
 	"github.com/kloros/kloros-observer/actors/observe"
 	"github.com/kloros/kloros-observer/actors/telemetry"
+	"github.com/kloros/kloros-observer/messages"
 )
 
 // Hooks lets the caller (cmd, tests, the systemd notifier) observe the
@@ -28,6 +33,17 @@ type Hooks struct {
 	Stopping func()
 	// Metrics receives the run's metrics before the tree starts.
 	Metrics func(*telemetry.Metrics)
+	// Reload delivers each configuration re-read on SIGHUP (systemctl
+	// reload). A valid one reloads the rules and names the settings that
+	// cannot change live; a refused one (Err) is logged and counted as a
+	// failed reload, and the running configuration stays.
+	Reload <-chan Reread
+}
+
+// Reread is a configuration re-read on SIGHUP, or why it was refused.
+type Reread struct {
+	Config Config
+	Err    error
 }
 
 // Run starts the supervision tree described by cfg and blocks until ctx is
@@ -54,6 +70,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, hooks Hooks) erro
 		Mailboxes: NewMailboxes(metrics),
 		Hooks:     hooks,
 		Ready:     &atomic.Bool{},
+	}
+	stopAsked := make(chan string, 1)
+	b.Stop = func(reason string) {
+		select {
+		case stopAsked <- reason:
+		default: // one is pending already
+		}
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: telemetry.Namespace, Name: "build_info",
 		Help: "Always 1; labels say which build is running."}, []string{"version", "goversion"})
@@ -94,10 +117,26 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, hooks Hooks) erro
 	}
 
 	var runErr error
-	select {
-	case <-ctx.Done():
-		logger.Info("shutting down", "reason", context.Cause(ctx))
-	case runErr = <-fatal:
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			logger.Info("shutting down", "reason", context.Cause(ctx))
+			break wait
+		case reason := <-stopAsked:
+			logger.Info("shutting down", "reason", reason)
+			break wait
+		case runErr = <-fatal:
+			break wait
+		case rr := <-hooks.Reload:
+			if rr.Err != nil {
+				logger.Error("SIGHUP: configuration refused; the running configuration and rules stay", "err", rr.Err)
+				metrics.Rules.Reloaded(false, 0)
+				continue
+			}
+			reloadConfig(system, b, cfg, rr.Config, logger)
+			cfg.Rules, cfg.RulesFiles, cfg.LogLevel = rr.Config.Rules, rr.Config.RulesFiles, rr.Config.LogLevel
+		}
 	}
 	b.Ready.Store(false)
 	sd.stopping()
@@ -198,14 +237,18 @@ func countLeaves(t *ChildSpec) int {
 func stopTree(system *actor.ActorSystem, b *Builder, tree *ChildSpec, root *actor.PID, timeout time.Duration, logger *slog.Logger) {
 	deadline := time.Now().Add(timeout)
 	for p := PhaseInput; p <= PhaseSupport; p++ {
-		paths := tree.Leaves("", p)
-		futures := make([]*actor.Future, 0, len(paths))
-		for _, path := range paths {
-			futures = append(futures, system.Root.PoisonFuture(b.PID(path)))
+		leaves := tree.leaves("", p)
+		futures := make([]*actor.Future, 0, len(leaves))
+		for _, l := range leaves {
+			if l.spec.Drains {
+				futures = append(futures, system.Root.RequestFuture(b.PID(l.path), &messages.Drain{}, max(time.Until(deadline), time.Millisecond)))
+				continue
+			}
+			futures = append(futures, system.Root.PoisonFuture(b.PID(l.path)))
 		}
 		for i, f := range futures {
 			if err := waitFuture(f, time.Until(deadline)); err != nil {
-				logger.Warn("actor did not drain before the shutdown timeout", "actor", paths[i], "phase", p.String(), "err", err)
+				logger.Warn("actor did not drain before the shutdown timeout", "actor", leaves[i].path, "phase", p.String(), "err", err)
 			}
 		}
 	}
@@ -226,4 +269,65 @@ func waitFuture(f *actor.Future, d time.Duration) error {
 	case <-time.After(d):
 		return fmt.Errorf("timed out after %s", d.Round(time.Millisecond))
 	}
+}
+
+// liveSettings are the top-level settings a SIGHUP applies without a
+// restart: the rules (through the manager) and the log level (cmd's).
+var liveSettings = map[string]bool{"rules": true, "rules_files": true, "log_level": true}
+
+// reloadConfig applies what can change live from a re-read configuration and
+// names what cannot. It does not wait for the rules manager: its answer is
+// logged when it comes.
+func reloadConfig(system *actor.ActorSystem, b *Builder, old, next Config, logger *slog.Logger) {
+	var restart []string
+	for _, key := range ChangedSettings(old, next) {
+		if !liveSettings[key] {
+			restart = append(restart, key)
+		}
+	}
+	if len(restart) > 0 {
+		logger.Warn("configuration re-read: these settings changed and take effect at the next restart", "settings", strings.Join(restart, ","))
+	}
+	overrides, err := ruleOverrides(next.Rules)
+	if err != nil {
+		logger.Error("rules not reloaded", "err", err)
+		return
+	}
+	ReloadRules(system, b.PID("rules"), &messages.ReloadRules{Reason: "SIGHUP", Files: next.RulesFiles, SetFiles: true,
+		Overrides: overrides, SetOverrides: true}, logger)
+}
+
+// ReloadRules asks the rules manager to reload and logs its answer; it
+// returns at once. done, if not nil, gets the answer.
+func ReloadRules(system *actor.ActorSystem, manager *actor.PID, req *messages.ReloadRules, logger *slog.Logger) {
+	f := system.Root.RequestFuture(manager, req, 30*time.Second)
+	go func() {
+		res, err := f.Result()
+		if err != nil {
+			logger.Error("rule reload got no answer", "reason", req.Reason, "err", err)
+		}
+		_ = res // the manager logs the outcome itself
+	}()
+}
+
+// ChangedSettings names the top-level settings whose values differ.
+func ChangedSettings(a, b Config) []string {
+	ya, _ := yaml.Marshal(&a)
+	yb, _ := yaml.Marshal(&b)
+	var ma, mb map[string]any
+	_ = yaml.Unmarshal(ya, &ma)
+	_ = yaml.Unmarshal(yb, &mb)
+	var out []string
+	for k, va := range ma {
+		if !reflect.DeepEqual(va, mb[k]) {
+			out = append(out, k)
+		}
+	}
+	for k := range mb {
+		if _, ok := ma[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

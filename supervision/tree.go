@@ -8,6 +8,7 @@ import (
 
 	"github.com/kloros/kloros-observer/actors"
 	"github.com/kloros/kloros-observer/actors/chembus"
+	"github.com/kloros/kloros-observer/actors/rules"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -47,6 +48,10 @@ type ChildSpec struct {
 	Mailbox int
 	// Doc says in a few words what the node does (printed by --print-tree).
 	Doc string
+	// Drains: at shutdown the leaf is sent messages.Drain and answers
+	// Drained once its own children finished their work (the rules
+	// manager), instead of a PoisonPill that would stop them at once.
+	Drains bool
 }
 
 // Builder makes ChildSpecs with the daemon's mailboxes and restart policy.
@@ -60,8 +65,13 @@ type Builder struct {
 	Hooks Hooks
 	// Ready is set once every actor of the tree has started (/readyz).
 	Ready *atomic.Bool
+	// Stop asks Run to shut the tree down in order, as a cancelled context
+	// does (exit 0); an actor that must end the daemon calls it (nil: no-op).
+	Stop func(reason string)
 
-	bus *chembus.Watermark // shared by the ChemBus actor and the registry
+	bus  *chembus.Watermark // shared by the ChemBus actor and the registry
+	live *rules.Live        // the rules manager's running set, for the web API
+	web  webParts           // shared by the HTTP actor and the registry (tree_web.go)
 }
 
 // busWatermark returns the one watermark the ChemBus actor and the zooid
@@ -71,6 +81,14 @@ func (b *Builder) busWatermark() *chembus.Watermark {
 		b.bus = chembus.NewWatermark()
 	}
 	return b.bus
+}
+
+// rulesLive returns the one Live the rules manager and the web share.
+func (b *Builder) rulesLive() *rules.Live {
+	if b.live == nil {
+		b.live = &rules.Live{}
+	}
+	return b.live
 }
 
 // PID returns the PID of the actor at path below the root, e.g. "emitter"
@@ -119,15 +137,29 @@ func (g *group) Receive(ctx actor.Context) {
 // Leaves returns the paths (below the root) of every leaf in phase p.
 func (s *ChildSpec) Leaves(prefix string, p Phase) []string {
 	var out []string
-	for _, c := range s.Children {
+	for _, c := range s.leaves(prefix, p) {
+		out = append(out, c.path)
+	}
+	return out
+}
+
+type leaf struct {
+	path string
+	spec *ChildSpec
+}
+
+func (s *ChildSpec) leaves(prefix string, p Phase) []leaf {
+	var out []leaf
+	for i := range s.Children {
+		c := &s.Children[i]
 		path := c.Name
 		if prefix != "" {
 			path = prefix + "/" + c.Name
 		}
 		if c.Children != nil {
-			out = append(out, c.Leaves(path, p)...)
+			out = append(out, c.leaves(path, p)...)
 		} else if c.Phase == p {
-			out = append(out, path)
+			out = append(out, leaf{path, c})
 		}
 	}
 	return out
@@ -182,7 +214,9 @@ func BuildTree(b *Builder) (ChildSpec, error) {
 		}
 		children = append(children, cs...)
 	}
-	return b.Group(RootName, "root", children...), nil
+	root := b.Group(RootName, "root", children...)
+	b.web.root = &root
+	return root, nil
 }
 
 // sourceGroupSpecs groups every source under "sources", so a failing source

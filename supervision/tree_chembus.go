@@ -16,7 +16,7 @@ func chembusSpecs(b *Builder) ([]ChildSpec, error) {
 	}
 	cc := c.ChemBus
 	cc.Linger, cc.Registry, cc.ProcessStart, cc.Watermark = min(2*time.Second, c.ShutdownTimeout), b.PID("zooids"), processStart, b.busWatermark()
-	cc.ProxyActor = b.PID("chembus_proxy")
+	cc.ProxyActor, cc.Stop = b.PID("chembus_proxy"), b.Stop
 	return []ChildSpec{
 		b.Leaf("chembus_proxy", PhaseSupport, 0, "XSUB/XPUB proxy when none is bound (mode "+c.ChemBus.Proxy+")",
 			chembus.NewProxy(c.ChemBus.Proxy, c.ChemBus.XSub, c.ChemBus.XPub, b.Deps)),

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"go.yaml.in/yaml/v3"
@@ -32,30 +33,51 @@ func ruleSpecs(b *Builder) ([]ChildSpec, error) {
 		b.Deps.Logger.Warn("rule checkpoint ignored", "err", err)
 	}
 	states := rules.Applicable(saved, set, b.Deps.Logger)
+	b.Deps.Metrics.Rules.Reloaded(true, float64(time.Now().UnixNano())/1e9)
+	// The dispatcher starts with the routes to the first actors, whose
+	// PIDs are known now (rules/<name>); after a reload the manager sends it
+	// new ones.
 	routes := map[string][]*actor.PID{}
 	var pids []*actor.PID
-	var leaves []ChildSpec
-	emitter := b.PID("emitter")
 	for _, r := range set.Rules() {
-		name := r.Name()
-		pid := b.PID("rules/" + name)
+		pid := b.PID("rules/" + r.Name())
 		pids = append(pids, pid)
 		for _, typ := range r.Subscribes() {
 			routes[typ] = append(routes[typ], pid)
 		}
-		leaves = append(leaves, b.Leaf(name, PhaseRules, c.Supervision.MailboxSize,
-			fmt.Sprintf("%s on %v", r.Kind(), r.Subscribes()),
-			rules.NewActor(name, rules.Factory(r, states[name], b.Deps.Logger), emitter, b.Deps.Clock, b.Deps.Logger, b.Deps.Stream)))
 	}
+	overrides, _ := ruleOverrides(c.Rules) // checked by loadRules above
+	childProps := func(p actor.Producer) *actor.Props {
+		return actor.PropsFromProducer(p, actor.WithSupervisor(b.Policy),
+			actor.WithMailbox(b.Mailboxes.Bounded("rule", c.Supervision.MailboxSize)))
+	}
+	metrics := b.Deps.Metrics.Rules
+	manager := b.Leaf("rules", PhaseRules, 0, fmt.Sprintf("%d rules from %s; one child actor per rule; reload: SIGHUP, POST /-/reload, file change",
+		len(pids), describeRuleFiles(c.RulesFiles)),
+		rules.NewManager(rules.ManagerConfig{
+			Files: c.RulesFiles, Overrides: overrides, Initial: set, States: states,
+			Emitter: b.PID("emitter"), Dispatcher: b.PID("dispatcher"), ChildProps: childProps,
+			CheckpointFile: filepath.Join(c.StateDir, "rules", rules.CheckpointName), Watch: true,
+			OnReload: func(ok bool, at time.Time) { metrics.Reloaded(ok, float64(at.UnixNano())/1e9) },
+			Live:     b.rulesLive(),
+		}, b.Deps))
+	manager.Drains = true
 	return []ChildSpec{
-		b.Group("rules", "one actor per rule", leaves...),
+		manager,
 		b.Leaf("dispatcher", PhaseRoute, c.Supervision.MailboxSize, "dedup and route events to rules",
 			dispatch.New(dispatch.Config{DedupWindow: c.Dispatcher.DedupWindow, Routes: routes, Rules: pids}, b.Deps)),
 	}, nil
 }
 
-// loadRules loads the rule set with the config's rules.<name> overrides.
-func loadRules(files []string, settings map[string]yaml.Node) (*rules.Set, error) {
+func describeRuleFiles(files []string) string {
+	if len(files) == 0 {
+		return rules.DefaultName
+	}
+	return strings.Join(files, ", ")
+}
+
+// ruleOverrides decodes the rules.<name> settings for the rule loader.
+func ruleOverrides(settings map[string]yaml.Node) (map[string]any, error) {
 	overrides := map[string]any{}
 	for name, n := range settings {
 		var v any
@@ -63,6 +85,15 @@ func loadRules(files []string, settings map[string]yaml.Node) (*rules.Set, error
 			return nil, fmt.Errorf("rules.%s: %w", name, err)
 		}
 		overrides[name] = v
+	}
+	return overrides, nil
+}
+
+// loadRules loads the rule set with the config's rules.<name> overrides.
+func loadRules(files []string, settings map[string]yaml.Node) (*rules.Set, error) {
+	overrides, err := ruleOverrides(settings)
+	if err != nil {
+		return nil, err
 	}
 	return rules.Load(files, overrides)
 }

@@ -6,7 +6,9 @@ package actortest
 import (
 	"io"
 	"log/slog"
+	"net"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,4 +98,136 @@ func CounterValue(t *testing.T, m *telemetry.Metrics, name string, labels map[st
 		}
 	}
 	return total
+}
+
+// Forwarder is a TCP proxy in front of a real peer whose connections can be
+// frozen: a frozen connection stops passing bytes either way but stays
+// open, as a half-open path does (a peer host gone, a NAT entry dropped, a
+// proxy wedged). Connections made after Freeze pass bytes, so a client that
+// drops a frozen connection and connects again gets through.
+type Forwarder struct {
+	Addr  string // host:port to connect to instead of the peer
+	mu    sync.Mutex
+	gates []chan struct{} // one per connection; closed: passing
+}
+
+// NewForwarder listens on a loopback port and forwards to target
+// (host:port) until the test ends.
+func NewForwarder(t *testing.T, target string) *Forwarder {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	f := &Forwarder{Addr: ln.Addr().String()}
+	done := make(chan struct{})
+	var (
+		conns  sync.WaitGroup
+		openMu sync.Mutex
+		open   []net.Conn
+	)
+	t.Cleanup(func() {
+		close(done)
+		ln.Close()
+		openMu.Lock()
+		for _, c := range open {
+			c.Close()
+		}
+		openMu.Unlock()
+		conns.Wait()
+	})
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			openMu.Lock()
+			select {
+			case <-done: // the test is over
+				openMu.Unlock()
+				in.Close()
+				out.Close()
+				return
+			default:
+			}
+			open = append(open, in, out)
+			conns.Add(2)
+			openMu.Unlock()
+			f.mu.Lock()
+			id := len(f.gates)
+			g := make(chan struct{})
+			close(g)
+			f.gates = append(f.gates, g)
+			f.mu.Unlock()
+			pipe := func(dst, src net.Conn) {
+				defer conns.Done()
+				defer dst.Close()
+				defer src.Close()
+				buf := make([]byte, 64*1024)
+				for {
+					n, err := src.Read(buf)
+					if n > 0 {
+						select { // frozen: hold the bytes until thawed (or the end)
+						case <-f.gate(id):
+						case <-done:
+							return
+						}
+						if _, werr := dst.Write(buf[:n]); werr != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}
+			go pipe(out, in)
+			go pipe(in, out)
+		}
+	}()
+	return f
+}
+
+func (f *Forwarder) gate(id int) chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.gates[id]
+}
+
+// Connections is how many connections the forwarder accepted.
+func (f *Forwarder) Connections() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.gates)
+}
+
+// Freeze stops every open connection passing bytes; they stay open. New
+// connections pass.
+func (f *Forwarder) Freeze() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, g := range f.gates {
+		select {
+		case <-g:
+			f.gates[i] = make(chan struct{})
+		default: // frozen already
+		}
+	}
+}
+
+// Thaw lets frozen connections pass bytes again, held ones first.
+func (f *Forwarder) Thaw() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, g := range f.gates {
+		select {
+		case <-g:
+		default:
+			close(g)
+		}
+	}
 }

@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"os"
+	"runtime"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/kloros/kloros-observer/actors"
@@ -23,7 +22,8 @@ import (
 
 // ChemBus is this process's ChemBus citizen.
 //
-// It owns three goroutines: the SUB socket's (locked to its thread; hands
+// It owns three goroutines: the SUB side's (Config.Subscriber: our ZMTP
+// reader, or libzmq's SUB socket on a goroutine locked to its thread; hands
 // raw messages over in batches), a decoder (validates and decodes off the
 // socket thread, counts and rate-limits logs of bad messages, delivers
 // *messages.HeartbeatReceived to the registry and governance.kill to this
@@ -66,6 +66,9 @@ func New(cfg Config, deps actors.Deps) actor.Producer {
 	if cfg.Linger <= 0 {
 		cfg.Linger = 2 * time.Second
 	}
+	if cfg.Subscriber == "" {
+		cfg.Subscriber = DefaultSubscriber
+	}
 	return func() actor.Actor { return &ChemBus{cfg: cfg, deps: deps} }
 }
 
@@ -91,6 +94,13 @@ func (c *ChemBus) Receive(ctx actor.Context) {
 
 func (c *ChemBus) start(ctx actor.Context) {
 	c.log = c.deps.Logger.With("actor", "chembus")
+	if err := ValidateSubscriber(c.cfg.Subscriber); err != nil {
+		panic(&actors.ConfigError{Field: "chembus.subscriber", Value: c.cfg.Subscriber, Why: "must be zmtp or libzmq"})
+	}
+	subscriber := effectiveSubscriber(c.cfg.Subscriber)
+	if subscriber != c.cfg.Subscriber {
+		c.log.Warn("the zmtp subscriber is Linux-only; subscribing through libzmq", "goos", runtime.GOOS)
+	}
 	zctx, err := zmq.NewContext()
 	if err != nil {
 		panic(fmt.Errorf("zeromq context: %w", err))
@@ -139,8 +149,9 @@ func (c *ChemBus) start(ctx actor.Context) {
 			return
 		}
 		opts := subOptions{xpub: c.cfg.XPub, topics: []string{messages.TopicHeartbeat, messages.TopicKill}, maxFrame: c.cfg.MaxFrameBytes,
-			coalesce: c.cfg.Coalesce, wm: wm, log: c.log, inline: dec.batch, health: c.health}
-		subLoop(opts, raw, c.stopSub) // connection failures are retried and logged inside
+			coalesce: c.cfg.Coalesce, wm: wm, log: c.log, inline: dec.batch, health: c.health,
+			pingInterval: c.cfg.PingInterval, pingTimeout: c.cfg.PingTimeout}
+		runSubscriber(subscriber, opts, raw, c.stopSub) // connection failures are retried and logged inside
 	}()
 	go func() {
 		defer close(c.decDone)
@@ -150,7 +161,7 @@ func (c *ChemBus) start(ctx actor.Context) {
 		}
 	}()
 	c.stopBeat = timer.Every(ctx.ActorSystem(), 0, c.cfg.HeartbeatInterval, self, ownBeat{})
-	c.log.Info("on ChemBus", "xsub", c.cfg.XSub, "xpub", c.cfg.XPub, "zooid", c.cfg.Zooid)
+	c.log.Info("on ChemBus", "xsub", c.cfg.XSub, "xpub", c.cfg.XPub, "zooid", c.cfg.Zooid, "subscriber", subscriber)
 }
 
 // proxyReady returns a channel closed once the proxy actor has done its
@@ -287,10 +298,14 @@ func (c *ChemBus) kill(ctx actor.Context, m *messages.KillReceived) {
 	case "ignore":
 		c.log.Warn("governance.kill received; ignoring it (chembus.on_kill=ignore)", "facts", fmt.Sprint(m.Facts))
 	case "exit":
+		ctx.Send(c.cfg.Registry, m) // gaps stay paused while the tree drains
+		if c.cfg.Stop == nil {
+			c.log.Error("governance.kill received; chembus.on_kill=exit but nothing can stop the daemon here: pausing instead", "facts", fmt.Sprint(m.Facts))
+			return
+		}
 		c.log.Error("governance.kill received; shutting down (chembus.on_kill=exit)", "facts", fmt.Sprint(m.Facts))
-		ctx.Send(c.cfg.Registry, m)
 		// The same path as SIGTERM from systemd: an ordered shutdown, exit 0.
-		_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+		c.cfg.Stop("governance.kill (chembus.on_kill=exit)")
 	default:
 		ctx.Send(c.cfg.Registry, m) // the registry pauses gap publishing and says so
 	}

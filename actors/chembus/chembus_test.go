@@ -113,17 +113,31 @@ func subscribed(t *testing.T, p *testPub, ch chan any) {
 	t.Fatal("the ChemBus actor never received a heartbeat")
 }
 
+// subscribers is every chembus.subscriber; the tests that subscribe run
+// against each (eachSubscriber).
+var subscribers = []string{SubscriberZMTP, SubscriberLibzmq}
+
+// eachSubscriber runs test once per subscriber, as a subtest named after
+// it; sub sets that subscriber in a Config.
+func eachSubscriber(t *testing.T, test func(t *testing.T, sub func(*Config))) {
+	for _, kind := range subscribers {
+		t.Run(kind, func(t *testing.T) { test(t, func(c *Config) { c.Subscriber = kind }) })
+	}
+}
+
 func TestChemBusDeliversHeartbeatsThroughProxy(t *testing.T) {
-	xsub, xpub, _ := busProxy(t)
-	_, ch, _, _ := startChemBus(t, xsub, xpub)
-	p := newTestPub(t, xsub)
-	subscribed(t, p, ch)
-	p.send(t, "HEARTBEAT", heartbeatJSON("zooid_a", 42))
-	hb := actortest.Next[*messages.HeartbeatReceived](t, ch, 5*time.Second)
-	require.Equal(t, "zooid_a", hb.Zooid)
-	require.Equal(t, "n", hb.Niche)
-	require.Equal(t, int64(42), hb.ProcessedCount)
-	require.WithinDuration(t, time.Now(), hb.At, 5*time.Second)
+	eachSubscriber(t, func(t *testing.T, sub func(*Config)) {
+		xsub, xpub, _ := busProxy(t)
+		_, ch, _, _ := startChemBus(t, xsub, xpub, sub)
+		p := newTestPub(t, xsub)
+		subscribed(t, p, ch)
+		p.send(t, "HEARTBEAT", heartbeatJSON("zooid_a", 42))
+		hb := actortest.Next[*messages.HeartbeatReceived](t, ch, 5*time.Second)
+		require.Equal(t, "zooid_a", hb.Zooid)
+		require.Equal(t, "n", hb.Niche)
+		require.Equal(t, int64(42), hb.ProcessedCount)
+		require.WithinDuration(t, time.Now(), hb.At, 5*time.Second)
+	})
 }
 
 // With a coalescing window, while heartbeats keep coming the SUB side reads
@@ -184,86 +198,98 @@ func TestChemBusCoalescesButKeepsArrivalTimes(t *testing.T) {
 }
 
 // A proxy that goes away and comes back (a restart of the colony's proxy)
-// is subscribed to again; nothing else is needed.
+// is subscribed to again; nothing else is needed. (Only the zmtp side can
+// tell the watermark it is disconnected.)
 func TestChemBusResubscribesWhenProxyRestarts(t *testing.T) {
-	xsub, xpub, p := busProxy(t)
-	wm := NewWatermark()
-	_, ch, _, _ := startChemBus(t, xsub, xpub, func(c *Config) { c.Watermark = wm })
-	subscribed(t, newTestPub(t, xsub), ch)
-	require.False(t, wm.parked.Load(), "connected")
-	p.stop()
-	require.Eventually(t, wm.parked.Load, 5*time.Second, 10*time.Millisecond, "the SUB side noticed the proxy left")
-	time.Sleep(300 * time.Millisecond) // a few failed reconnects
-	p2, err := startProxy(xsub, xpub)
-	require.NoError(t, err)
-	t.Cleanup(p2.stop)
-	subscribed(t, newTestPub(t, xsub), ch)
+	eachSubscriber(t, func(t *testing.T, sub func(*Config)) {
+		xsub, xpub, p := busProxy(t)
+		wm := NewWatermark()
+		_, ch, _, _ := startChemBus(t, xsub, xpub, sub, func(c *Config) { c.Watermark = wm })
+		subscribed(t, newTestPub(t, xsub), ch)
+		var cfg Config
+		sub(&cfg)
+		zmtpSide := effectiveSubscriber(cfg.Subscriber) == SubscriberZMTP // libzmq never says it is disconnected
+		require.False(t, wm.parked.Load(), "connected")
+		p.stop()
+		if zmtpSide {
+			require.Eventually(t, wm.parked.Load, 5*time.Second, 10*time.Millisecond, "the SUB side noticed the proxy left")
+		}
+		time.Sleep(300 * time.Millisecond) // a few failed reconnects
+		p2, err := startProxy(xsub, xpub)
+		require.NoError(t, err)
+		t.Cleanup(p2.stop)
+		subscribed(t, newTestPub(t, xsub), ch)
+	})
 }
 
 func TestChemBusDropsMalformedByReason(t *testing.T) {
-	xsub, xpub, _ := busProxy(t)
-	_, ch, deps, _ := startChemBus(t, xsub, xpub)
-	p := newTestPub(t, xsub)
-	subscribed(t, p, ch)
-	cases := []struct {
-		reason string
-		frames []any
-	}{
-		{"frame_count", []any{"HEARTBEAT"}},
-		{"frame_count", []any{"HEARTBEAT", heartbeatJSON("x", 1), "extra"}},
-		{"oversize", []any{"HEARTBEAT", `{"facts":{"zooid":"` + strings.Repeat("x", 5000) + `"}}`}},
-		{"invalid_utf8", []any{"HEARTBEAT", []byte{'{', 0xff, '}'}}},
-		{"invalid_json", []any{"HEARTBEAT", `{"facts":`}},
-		{"not_object", []any{"HEARTBEAT", `[1,2]`}},
-		{"topic_mismatch", []any{"HEARTBEAT", `{"signal":"OTHER","facts":{"zooid":"x"}}`}},
-		{"facts_not_object", []any{"HEARTBEAT", `{"signal":"HEARTBEAT","facts":[1]}`}},
-		{"bad_zooid", []any{"HEARTBEAT", `{"facts":{"niche":"n"}}`}},
-		{"bad_zooid", []any{"HEARTBEAT", `{"facts":{"zooid":""}}`}},
-		{"bad_zooid", []any{"HEARTBEAT", `{"facts":{"zooid":"` + strings.Repeat("z", 300) + `"}}`}},
-		{"bad_zooid", []any{"HEARTBEAT", `{"facts":{"zooid":7}}`}},
-		{"bad_zooid", []any{"HEARTBEAT", `{"facts":{"zooid":"a\u0000b"}}`}},
-		{"bad_niche", []any{"HEARTBEAT", `{"facts":{"zooid":"a","niche":5}}`}},
-		{"bad_number", []any{"HEARTBEAT", `{"facts":{"zooid":"a","processed_count":"many"}}`}},
-		{"bad_number", []any{"HEARTBEAT", `{"facts":{"zooid":"a","uptime_s":true}}`}},
-		{"bad_incident_id", []any{"HEARTBEAT", `{"facts":{"zooid":"a"},"incident_id":5}`}},
-	}
-	want := map[string]float64{}
-	for _, c := range cases {
-		p.send(t, c.frames...)
-		want[c.reason]++
-	}
-	p.send(t, "HEARTBEAT", heartbeatJSON("after_garbage", 1)) // still works
-	require.Equal(t, "after_garbage", actortest.Next[*messages.HeartbeatReceived](t, ch, 5*time.Second).Zooid)
-	for reason, n := range want {
-		require.Equal(t, n, actortest.CounterValue(t, deps.Metrics, "kloros_observer_chembus_messages_dropped_total", map[string]string{"reason": reason}), reason)
-	}
+	eachSubscriber(t, func(t *testing.T, sub func(*Config)) {
+		xsub, xpub, _ := busProxy(t)
+		_, ch, deps, _ := startChemBus(t, xsub, xpub, sub)
+		p := newTestPub(t, xsub)
+		subscribed(t, p, ch)
+		cases := []struct {
+			reason string
+			frames []any
+		}{
+			{"frame_count", []any{"HEARTBEAT"}},
+			{"frame_count", []any{"HEARTBEAT", heartbeatJSON("x", 1), "extra"}},
+			{"oversize", []any{"HEARTBEAT", `{"facts":{"zooid":"` + strings.Repeat("x", 5000) + `"}}`}},
+			{"invalid_utf8", []any{"HEARTBEAT", []byte{'{', 0xff, '}'}}},
+			{"invalid_json", []any{"HEARTBEAT", `{"facts":`}},
+			{"not_object", []any{"HEARTBEAT", `[1,2]`}},
+			{"topic_mismatch", []any{"HEARTBEAT", `{"signal":"OTHER","facts":{"zooid":"x"}}`}},
+			{"facts_not_object", []any{"HEARTBEAT", `{"signal":"HEARTBEAT","facts":[1]}`}},
+			{"bad_zooid", []any{"HEARTBEAT", `{"facts":{"niche":"n"}}`}},
+			{"bad_zooid", []any{"HEARTBEAT", `{"facts":{"zooid":""}}`}},
+			{"bad_zooid", []any{"HEARTBEAT", `{"facts":{"zooid":"` + strings.Repeat("z", 300) + `"}}`}},
+			{"bad_zooid", []any{"HEARTBEAT", `{"facts":{"zooid":7}}`}},
+			{"bad_zooid", []any{"HEARTBEAT", `{"facts":{"zooid":"a\u0000b"}}`}},
+			{"bad_niche", []any{"HEARTBEAT", `{"facts":{"zooid":"a","niche":5}}`}},
+			{"bad_number", []any{"HEARTBEAT", `{"facts":{"zooid":"a","processed_count":"many"}}`}},
+			{"bad_number", []any{"HEARTBEAT", `{"facts":{"zooid":"a","uptime_s":true}}`}},
+			{"bad_incident_id", []any{"HEARTBEAT", `{"facts":{"zooid":"a"},"incident_id":5}`}},
+		}
+		want := map[string]float64{}
+		for _, c := range cases {
+			p.send(t, c.frames...)
+			want[c.reason]++
+		}
+		p.send(t, "HEARTBEAT", heartbeatJSON("after_garbage", 1)) // still works
+		require.Equal(t, "after_garbage", actortest.Next[*messages.HeartbeatReceived](t, ch, 5*time.Second).Zooid)
+		for reason, n := range want {
+			require.Equal(t, n, actortest.CounterValue(t, deps.Metrics, "kloros_observer_chembus_messages_dropped_total", map[string]string{"reason": reason}), reason)
+		}
+	})
 }
 
 func TestChemBusSurvivesGarbageFlood(t *testing.T) {
-	xsub, xpub, _ := busProxy(t)
-	_, ch, deps, _ := startChemBus(t, xsub, xpub)
-	p := newTestPub(t, xsub)
-	subscribed(t, p, ch)
-	runtime.GC()
-	var before runtime.MemStats
-	runtime.ReadMemStats(&before)
-	const n = 100000
-	junk := []byte(`{"facts":{"zooid":""},"x":"` + strings.Repeat("j", 200) + `"}`)
-	for i := range n {
-		if i%3 == 0 {
-			p.send(t, "HEARTBEAT", junk, "x")
-		} else {
-			p.send(t, "HEARTBEAT", junk)
+	eachSubscriber(t, func(t *testing.T, sub func(*Config)) {
+		xsub, xpub, _ := busProxy(t)
+		_, ch, deps, _ := startChemBus(t, xsub, xpub, sub)
+		p := newTestPub(t, xsub)
+		subscribed(t, p, ch)
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		const n = 100000
+		junk := []byte(`{"facts":{"zooid":""},"x":"` + strings.Repeat("j", 200) + `"}`)
+		for i := range n {
+			if i%3 == 0 {
+				p.send(t, "HEARTBEAT", junk, "x")
+			} else {
+				p.send(t, "HEARTBEAT", junk)
+			}
 		}
-	}
-	p.send(t, "HEARTBEAT", heartbeatJSON("survivor", 1))
-	require.Equal(t, "survivor", actortest.Next[*messages.HeartbeatReceived](t, ch, 30*time.Second).Zooid)
-	runtime.GC()
-	var after runtime.MemStats
-	runtime.ReadMemStats(&after)
-	require.Less(t, int64(after.HeapAlloc)-int64(before.HeapAlloc), int64(32<<20), "memory stays bounded")
-	dropped := actortest.CounterValue(t, deps.Metrics, "kloros_observer_chembus_messages_dropped_total", nil)
-	require.Equal(t, float64(n), dropped, "every garbage message is dropped and counted")
+		p.send(t, "HEARTBEAT", heartbeatJSON("survivor", 1))
+		require.Equal(t, "survivor", actortest.Next[*messages.HeartbeatReceived](t, ch, 30*time.Second).Zooid)
+		runtime.GC()
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		require.Less(t, int64(after.HeapAlloc)-int64(before.HeapAlloc), int64(32<<20), "memory stays bounded")
+		dropped := actortest.CounterValue(t, deps.Metrics, "kloros_observer_chembus_messages_dropped_total", nil)
+		require.Equal(t, float64(n), dropped, "every garbage message is dropped and counted")
+	})
 }
 
 // A Python peer (python3-zmq) receives what we publish and reads it.
@@ -322,13 +348,15 @@ func requirePython(t *testing.T) {
 
 // The proxy is down when we start, then comes up: ZeroMQ reconnects.
 func TestChemBusSurvivesProxyDownAtStart(t *testing.T) {
-	xsub, xpub := freeEndpoint(t), freeEndpoint(t)
-	_, ch, _, _ := startChemBus(t, xsub, xpub)
-	time.Sleep(300 * time.Millisecond) // the actor runs with nothing to connect to
-	p, err := startProxy(xsub, xpub)
-	require.NoError(t, err)
-	t.Cleanup(p.stop)
-	subscribed(t, newTestPub(t, xsub), ch)
+	eachSubscriber(t, func(t *testing.T, sub func(*Config)) {
+		xsub, xpub := freeEndpoint(t), freeEndpoint(t)
+		_, ch, _, _ := startChemBus(t, xsub, xpub, sub)
+		time.Sleep(300 * time.Millisecond) // the actor runs with nothing to connect to
+		p, err := startProxy(xsub, xpub)
+		require.NoError(t, err)
+		t.Cleanup(p.stop)
+		subscribed(t, newTestPub(t, xsub), ch)
+	})
 }
 
 func TestProxyAutoModeEmbedsOnlyWhenFree(t *testing.T) {
@@ -421,4 +449,68 @@ func TestChemBusWaitsForTheEmbeddedProxy(t *testing.T) {
 		require.NoError(t, s.Root.StopFuture(bus).Wait())
 		require.NoError(t, s.Root.StopFuture(proxy).Wait())
 	}
+}
+
+// on_kill=exit asks whoever runs the actor to stop (Config.Stop: the
+// supervision tree's shutdown path), after telling the registry to pause;
+// it never signals its own process. Without a Stop it pauses and says so.
+func TestChemBusKillExitAsksToStop(t *testing.T) {
+	eachSubscriber(t, func(t *testing.T, sub func(*Config)) {
+		xsub, xpub, _ := busProxy(t)
+		stops := make(chan string, 4)
+		_, ch, _, _ := startChemBus(t, xsub, xpub, sub, func(c *Config) {
+			c.OnKill = "exit"
+			c.Stop = func(reason string) { stops <- reason }
+		})
+		p := newTestPub(t, xsub)
+		subscribed(t, p, ch)
+		p.send(t, messages.TopicKill, `{"signal":"governance.kill","ecosystem":"governance","intensity":1.0,"facts":{"reason":"test"},"incident_id":null,"trace":null,"ts":1795408000.5,"schema_version":1,"channel":"legacy"}`)
+		kill := actortest.Next[*messages.KillReceived](t, ch, 5*time.Second)
+		require.Equal(t, "test", kill.Facts["reason"], "the registry is told first: gaps pause while the tree drains")
+		select {
+		case reason := <-stops:
+			require.Contains(t, reason, "governance.kill")
+		case <-time.After(5 * time.Second):
+			t.Fatal("on_kill=exit did not ask the tree to stop")
+		}
+	})
+}
+
+// A path to the proxy that goes silent while staying open (a frozen TCP
+// proxy: a half-open connection) is dropped once an idle PING goes
+// unanswered — PingInterval + PingTimeout after the last byte — and the
+// SUB side connects again and receives: with our reader (ZMTP PING) and
+// with libzmq's SUB socket (ZMQ_HEARTBEAT_IVL/TIMEOUT).
+func TestChemBusDropsASilentPathAndReconnects(t *testing.T) {
+	const ivl, timeout = 300 * time.Millisecond, 300 * time.Millisecond
+	eachSubscriber(t, func(t *testing.T, sub func(*Config)) {
+		xsub, xpub, _ := busProxy(t)
+		fw := actortest.NewForwarder(t, strings.TrimPrefix(xpub, "tcp://"))
+		_, ch, _, _ := startChemBus(t, xsub, "tcp://"+fw.Addr, sub, func(c *Config) {
+			c.PingInterval, c.PingTimeout = ivl, timeout
+		})
+		p := newTestPub(t, xsub)
+		subscribed(t, p, ch)
+		conns := fw.Connections()
+		fw.Freeze()
+		frozen := time.Now()
+		// Heartbeats keep coming; none gets through the frozen connection.
+		var got *messages.HeartbeatReceived
+		for got == nil {
+			require.Less(t, time.Since(frozen), 10*time.Second, "never reconnected")
+			p.send(t, "HEARTBEAT", heartbeatJSON("after_freeze", 1))
+			select {
+			case m := <-ch:
+				if hb, ok := m.(*messages.HeartbeatReceived); ok && hb.Zooid == "after_freeze" {
+					got = hb
+				}
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		took := time.Since(frozen)
+		require.Greater(t, fw.Connections(), conns, "through a new connection")
+		require.Greater(t, took, ivl, "the silent connection was not dropped before its PING went unanswered")
+		require.Less(t, took, ivl+timeout+2*time.Second, "dropped and reconnected within PingInterval + PingTimeout (+ reconnect)")
+		t.Logf("%s: a silent path was replaced after %s", fw.Addr, took.Round(time.Millisecond))
+	})
 }

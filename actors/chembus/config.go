@@ -31,6 +31,10 @@ type Config struct {
 	// next message wake it at once. Costs no accuracy: arrival times are
 	// recovered and a watcher at its deadline has the socket read at once.
 	Coalesce time.Duration `yaml:"coalesce"`
+	// Subscriber is the SUB side: zmtp (our reader, the default) or libzmq
+	// (libzmq's SUB socket, a fallback if our reader misreads a peer; no
+	// coalescing). See subscriber.go.
+	Subscriber string `yaml:"subscriber"`
 
 	// Set by the tree.
 	Linger       time.Duration `yaml:"-"` // how long queued publishes may take at stop
@@ -40,6 +44,15 @@ type Config struct {
 	// Watermark, shared with the registry, tells watchers when every
 	// heartbeat that arrived before their deadline has been applied.
 	Watermark *Watermark `yaml:"-"`
+	// PingInterval, PingTimeout: an idle SUB connection is PINGed after
+	// PingInterval, and dropped and reconnected when nothing answers
+	// within PingTimeout (0: zmtp.DefaultPingInterval/DefaultPingTimeout).
+	PingInterval time.Duration `yaml:"-"`
+	PingTimeout  time.Duration `yaml:"-"`
+	// Stop asks whoever runs this actor to stop the daemon in order (the
+	// supervision tree's shutdown path, exit 0): what on_kill=exit calls.
+	// It must not block. nil: on_kill=exit behaves as pause, and says so.
+	Stop func(reason string) `yaml:"-"`
 }
 
 // DefaultConfig is the chembus section when nothing is set: the colony's
@@ -47,7 +60,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{Enabled: true, XSub: "tcp://127.0.0.1:5558", XPub: "tcp://127.0.0.1:5559", Proxy: "auto",
 		HeartbeatInterval: 10 * time.Second, Zooid: "kloros_observer", Niche: "monitoring",
-		OnKill: "pause", MaxFrameBytes: 64 * 1024, Coalesce: time.Second}
+		OnKill: "pause", MaxFrameBytes: 64 * 1024, Coalesce: time.Second, Subscriber: SubscriberZMTP}
 }
 
 // Validate checks the section.
@@ -60,6 +73,7 @@ func (c *Config) Validate(v *config.Checker) {
 	}
 	v.OneOf("proxy", c.Proxy, "auto", "embedded", "external")
 	v.OneOf("on_kill", c.OnKill, "ignore", "pause", "exit")
+	v.OneOf("subscriber", c.Subscriber, SubscriberZMTP, SubscriberLibzmq)
 	v.Positive("heartbeat_interval", c.HeartbeatInterval)
 	v.NotEmpty("zooid", c.Zooid)
 	v.AtLeast("max_frame_bytes", c.MaxFrameBytes, 256)

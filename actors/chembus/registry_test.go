@@ -36,12 +36,3 @@ func gapOf(t *testing.T, ch chan any, timeout time.Duration) (*messages.Publish,
 		}
 	}
 }
-
-func noPublish(t *testing.T, ch chan any, d time.Duration) {
-	t.Helper()
-	select {
-	case m := <-ch:
-		t.Fatalf("unexpected publish %#v", m)
-	case <-time.After(d):
-	}
-}

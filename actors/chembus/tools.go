@@ -41,7 +41,7 @@ func TailLog(ctx context.Context, xpub string, topics []string, log *slog.Logger
 	out := make(chan rawBatch, 64)
 	stop := make(chan struct{})
 	opts := subOptions{xpub: xpub, topics: topics, maxFrame: 16 << 20, log: log}
-	go func() { subLoop(opts, out, stop); close(out) }()
+	go func() { runSubscriber(DefaultSubscriber, opts, out, stop); close(out) }()
 	for {
 		select {
 		case <-ctx.Done():

@@ -37,7 +37,8 @@ func (c *Config) Validate(v *config.Checker) { v.Positive("dedup_window", c.Dedu
 // Dispatcher counts, deduplicates, publishes and routes events.
 //
 // Receives: *messages.Event and *messages.EventBatch from sources;
-// *messages.Flush from a source; *messages.Flushed from the stream's barrier
+// *messages.Flush from a source; *messages.RoutesChanged from the rules
+// manager after a reload; *messages.Flushed from the stream's barrier
 // subscribers (the spool) and the rules. Publishes every event, with its
 // dedup verdict, as *messages.EventsObserved on the observation stream (the
 // spool writes them all). Sends events whose dedup key
@@ -92,7 +93,10 @@ func (d *Dispatcher) Receive(ctx actor.Context) {
 		d.sweep(now)
 		pass := d.admit(m, now)
 		if d.deps.Stream.Wants(observe.Events) {
-			d.deps.Stream.Publish(&messages.EventsObserved{At: now, Events: []messages.ObservedEvent{{Event: m, Duplicate: !pass}}})
+			one := &observedOne{}
+			one.ev[0] = messages.ObservedEvent{Event: m, Duplicate: !pass}
+			one.EventsObserved = messages.EventsObserved{At: now, Events: one.ev[:]}
+			d.deps.Stream.Publish(&one.EventsObserved)
 		}
 		if pass {
 			for _, pid := range d.cfg.Routes[m.Type] {
@@ -103,6 +107,14 @@ func (d *Dispatcher) Receive(ctx actor.Context) {
 		d.batch(ctx, m)
 	case *messages.Flush:
 		d.flush(ctx, m)
+	case *messages.RoutesChanged:
+		// Every event before this message went to the old routes; every one
+		// after goes to the new. A retired rule gets its PoisonPill behind
+		// what it was already sent, so it finishes that work first.
+		d.cfg.Routes, d.cfg.Rules = m.Routes, m.Rules
+		for _, pid := range m.Retire {
+			ctx.Poison(pid)
+		}
 	case *messages.Flushed:
 		b, ok := d.pending[m.ID]
 		if !ok {
@@ -115,6 +127,14 @@ func (d *Dispatcher) Receive(ctx actor.Context) {
 	default:
 		actors.Unhandled(d.log, m)
 	}
+}
+
+// observedOne publishes a single event in one allocation (the payload and
+// its one-element slice together): what the dispatcher does per event when
+// sources send one at a time and someone watches the stream.
+type observedOne struct {
+	messages.EventsObserved
+	ev [1]messages.ObservedEvent
 }
 
 func (d *Dispatcher) batch(ctx actor.Context, m *messages.EventBatch) {

@@ -7,6 +7,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/kloros/kloros-observer/actors/config"
+	"github.com/kloros/kloros-observer/actors/heartbeat/silence"
 )
 
 // Config is the heartbeat section of the daemon's configuration, and what
@@ -38,6 +39,13 @@ type Config struct {
 	// Watermark, shared with the ChemBus actor, lets watchers wait for
 	// heartbeats still in our own pipeline (nil: none in front of us).
 	Watermark Pipeline `yaml:"-"`
+	// Silences, if set, holds back CAPABILITY_GAP for the zooids they
+	// match: the episode opens (and is logged and observed, Published
+	// false) but is announced only if still open when no silence covers it.
+	Silences *silence.Store `yaml:"-"`
+	// View, if set, is where the registry publishes its zooids for readers
+	// outside the actor system (the web API).
+	View *View `yaml:"-"`
 }
 
 // DefaultConfig is the heartbeat section when nothing is set.

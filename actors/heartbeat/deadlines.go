@@ -2,6 +2,7 @@ package heartbeat
 
 import (
 	"container/heap"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -37,6 +38,7 @@ import (
 // zooids, instead of one per zooid per threshold.
 type deadlines struct {
 	root *actor.RootContext
+	clk  clock.Clock // its time, and its timer's (clock.NewTimer)
 
 	mu   sync.Mutex
 	h    deadlineHeap
@@ -46,6 +48,10 @@ type deadlines struct {
 	done     chan struct{}
 	exit     chan struct{}
 	stopOnce sync.Once
+	// idleAt is the time (ns since clock.Base) up to which every due
+	// deadline has been delivered, stored each time the goroutine parks:
+	// a test that moved a fake clock waits for it (see settle in tests).
+	idleAt atomic.Int64
 }
 
 // deadlineSlot is one watcher's handle: its PID and its arming generation.
@@ -82,8 +88,12 @@ func (h *deadlineHeap) Pop() any {
 	return e
 }
 
-func startDeadlines(root *actor.RootContext, report func(*actors.GoroutineFailed)) *deadlines {
-	d := &deadlines{root: root, wake: make(chan struct{}, 1), done: make(chan struct{}), exit: make(chan struct{})}
+func startDeadlines(root *actor.RootContext, clk clock.Clock, report func(*actors.GoroutineFailed)) *deadlines {
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	d := &deadlines{root: root, clk: clk, wake: make(chan struct{}, 1), done: make(chan struct{}), exit: make(chan struct{})}
+	d.idleAt.Store(math.MinInt64)
 	go func() {
 		defer close(d.exit)
 		defer actors.Recover("deadline timer", report)
@@ -133,13 +143,13 @@ const (
 )
 
 func (d *deadlines) run() {
-	t := time.NewTimer(time.Hour)
+	t := clock.NewTimer(d.clk, time.Hour)
 	defer t.Stop()
 	var due, keep []deadlineEntry
-	nextRefresh := int64(0)
+	nextRefresh := int64(math.MinInt64)
 	for {
 		d.mu.Lock()
-		now := int64(time.Since(clock.Base))
+		now := int64(d.clk.Now().Sub(clock.Base))
 		if len(d.h) > 0 && now >= nextRefresh {
 			keep = d.refresh(now, keep[:0])
 			// On the process's 1 s grid, with its other periodic work.
@@ -175,8 +185,9 @@ func (d *deadlines) run() {
 		var timer <-chan time.Time
 		if wait > 0 {
 			t.Reset(wait)
-			timer = t.C
+			timer = t.C()
 		}
+		d.idleAt.Store(now)
 		select {
 		case <-timer:
 		case <-d.wake:

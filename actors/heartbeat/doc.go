@@ -18,4 +18,19 @@
 // starvation) and re-arms deadlines instead of reporting every zooid.
 // heartbeat does not import chembus: it asks the bus in front of it only
 // through the Pipeline interface.
+//
+// Time: the registry, the watchers, the deadline heap and the lag probe read
+// and wait for time only through Deps.Clock (clock.NewTimer for their
+// timers), so tests drive them with a clock.Fake and check a gap to the
+// nanosecond instead of sleeping. What still runs on real time: the
+// registry's once-a-second sweep and its checkpoint timers (the shared
+// timer grid; tests send sweepTick themselves), the checkpoint writer's
+// retry backoff, and the bus watermark's emptyAt (the ChemBus actor's
+// socket time; a fake clock is only used without one).
+//
+// A zooid restart is inferred only from a heartbeat whose uptime_s went
+// down and is shorter than the time since its previous heartbeat (the
+// process says it started after we last heard from it). processed_count
+// never counts: the colony's is the size of its 60 s duplicate window, and
+// its uptime_s is wall-clock time, so no restart is ever inferred for it.
 package heartbeat

@@ -22,6 +22,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/kloros/kloros-observer/actors/clock"
+	"github.com/kloros/kloros-observer/actors/heartbeat/silence"
 	"github.com/kloros/kloros-observer/actors/intentfile"
 	"github.com/kloros/kloros-observer/actors/telemetry"
 	"github.com/kloros/kloros-observer/actors/timer"
@@ -101,7 +102,10 @@ type Registry struct {
 	released  bool
 	soon      bool // a checkpointTick is queued
 
-	gaugesStale        bool // zooid gauges are refreshed by the 1 s sweep
+	gaugesStale        bool                   // zooid gauges are refreshed by the 1 s sweep
+	viewStale          bool                   // View is republished by the 1 s sweep
+	held               map[string]*zooidState // open episodes a silence keeps unannounced
+	spawns             int
 	logWindow          time.Time
 	logged, suppressed int
 	lastRefuse         time.Time
@@ -120,16 +124,18 @@ type zooidState struct {
 	name      string
 	shared    *monitorShared
 	nicheP    atomic.Pointer[string]
-	threshN   atomic.Int64 // time.Duration
-	lastBeatN atomic.Int64 // monotonic: nanoseconds since clock.Base
-	lastSeenN atomic.Int64 // wall clock UnixNano of the last heartbeat
-	restored  atomic.Bool  // known from the checkpoint, not heard since our start
-	announced atomic.Bool  // an episode is open and was announced
-	waiting   atomic.Bool  // the watcher waits for a beat: send it *watchBeat
-	slot      deadlineSlot // the watcher's deadline
+	threshN   atomic.Int64                // time.Duration
+	lastBeatN atomic.Int64                // monotonic: nanoseconds since clock.Base
+	lastSeenN atomic.Int64                // wall clock UnixNano of the last heartbeat
+	restored  atomic.Bool                 // known from the checkpoint, not heard since our start
+	announced atomic.Bool                 // an episode is open and was announced
+	waiting   atomic.Bool                 // the watcher waits for a beat: send it *watchBeat
+	ep        atomic.Pointer[episodeView] // the open episode, for View
+	slot      deadlineSlot                // the watcher's deadline
 
 	// Registry only.
 	processed int64
+	uptime    float64 // the last heartbeat's uptime_s (0: none)
 	episode   *episode
 	pid       *actor.PID
 }
@@ -162,10 +168,12 @@ func (s *zooidState) missing(now time.Time) time.Duration {
 
 // monitorShared is what the registry and its watchers share.
 type monitorShared struct {
+	clk       clock.Clock // Deps.Clock: every time the monitor reads or waits for
 	lag       *lagProbe
 	deadlines *deadlines
 	paused    atomic.Bool
 	bus       Pipeline
+	silences  *silence.Store
 	chembus   *actor.PID
 	metrics   *telemetry.HeartbeatMetrics
 }
@@ -184,7 +192,7 @@ func (sh *monitorShared) publishGap(ctx actor.Context, st *zooidState, id string
 	}
 	ctx.Send(sh.chembus, &messages.Publish{Topic: messages.TopicGap, Signal: messages.Signal{
 		Signal: messages.TopicGap, Ecosystem: "monitoring", Intensity: 1.0, Facts: facts, IncidentID: &id,
-		TS: intentfile.Epoch(time.Now()),
+		TS: intentfile.Epoch(sh.clk.Now()),
 	}})
 }
 
@@ -208,6 +216,9 @@ func (checkpointTick) NotInfluenceReceiveTimeout() {}
 func NewRegistry(cfg Config, deps actors.Deps) actor.Producer {
 	if cfg.ProbeEvery <= 0 {
 		cfg.ProbeEvery = time.Second
+	}
+	if deps.Clock == nil {
+		deps.Clock = clock.Real{}
 	}
 	return func() actor.Actor { return &Registry{cfg: cfg, deps: deps} }
 }
@@ -236,6 +247,8 @@ func (r *Registry) Receive(ctx actor.Context) {
 		r.wentSilent(ctx, m)
 	case *messages.ZooidRecovered:
 		r.recovered(ctx, m)
+	case *messages.ForgetZooidRequest:
+		ctx.Respond(&messages.ForgetZooidResponse{Zooid: m.Zooid, Known: r.forget(ctx, m.Zooid)})
 	case *messages.KillReceived:
 		if r.cfg.OnKill != "ignore" && !r.paused {
 			r.paused = true
@@ -268,8 +281,9 @@ func (r *Registry) start(ctx actor.Context) {
 	if bus == nil {
 		bus = noPipeline{}
 	}
-	r.shared = &monitorShared{chembus: r.cfg.ChemBus, metrics: m, bus: bus}
-	r.lag = startLagProbe(r.cfg.ProbeEvery, grace, func(gap time.Duration) {
+	r.shared = &monitorShared{clk: r.deps.Clock, chembus: r.cfg.ChemBus, metrics: m, bus: bus, silences: r.cfg.Silences}
+	r.held = map[string]*zooidState{}
+	r.lag = startLagProbe(r.deps.Clock, r.cfg.ProbeEvery, grace, func(gap time.Duration) {
 		m.StallsDetected.Inc()
 		log.Warn("this process was not running (paused or starved); re-arming zooid deadlines instead of reporting them",
 			"stalled_seconds", gap.Seconds(), "grace_seconds", grace.Seconds())
@@ -277,9 +291,10 @@ func (r *Registry) start(ctx actor.Context) {
 	r.shared.lag = r.lag
 	root, self := ctx.ActorSystem().Root, ctx.Self()
 	r.root = root
-	r.shared.deadlines = startDeadlines(root, func(f *actors.GoroutineFailed) { root.Send(self, f) })
+	r.shared.deadlines = startDeadlines(root, r.deps.Clock, func(f *actors.GoroutineFailed) { root.Send(self, f) })
 	go r.writeCheckpoints(func(f *actors.GoroutineFailed) { root.Send(self, f) })
 	r.restore(ctx)
+	r.cfg.View.publish(r.zooids)
 	r.gauges() // zooids{state} exist from the start, at 0
 	r.cancels = []timer.Cancel{
 		timer.Every(ctx.ActorSystem(), time.Second, time.Second, self, sweepTick{}),
@@ -318,6 +333,11 @@ func (r *Registry) thresholdFor(niche string) time.Duration {
 
 func (r *Registry) spawn(ctx actor.Context, st *zooidState) {
 	pid, err := ctx.SpawnNamed(r.watcherProps(st), "watcher:"+url.PathEscape(st.name))
+	if errors.Is(err, actor.ErrNameExists) {
+		// A forgotten zooid beat again before its old watcher was gone.
+		r.spawns++
+		pid, err = ctx.SpawnNamed(r.watcherProps(st), fmt.Sprintf("watcher:%s~%d", url.PathEscape(st.name), r.spawns))
+	}
 	if err != nil {
 		panic(fmt.Errorf("spawn watcher for %s: %w", st.name, err))
 	}
@@ -347,14 +367,14 @@ func (r *Registry) beat(ctx actor.Context, hb *messages.HeartbeatReceived) {
 	if !ok {
 		if len(r.zooids) >= r.cfg.MaxZooids {
 			m.Refused.Inc()
-			if time.Since(r.lastRefuse) > time.Minute {
-				r.lastRefuse = time.Now()
+			if now := r.deps.Clock.Now(); now.Sub(r.lastRefuse) > time.Minute {
+				r.lastRefuse = now
 				r.log.Warn("too many zooids tracked; refusing new ones", "max_zooids", r.cfg.MaxZooids, "zooid", hb.Zooid)
 			}
 			return
 		}
 		st = newZooidState(hb.Zooid, r.shared)
-		st.processed = hb.ProcessedCount
+		st.processed, st.uptime = hb.ProcessedCount, hb.UptimeS
 		st.setNiche(hb.Niche)
 		st.threshN.Store(int64(r.thresholdFor(hb.Niche)))
 		st.setSeen(hb.At)
@@ -362,17 +382,19 @@ func (r *Registry) beat(ctx actor.Context, hb *messages.HeartbeatReceived) {
 		r.spawn(ctx, st)
 		r.gauges()
 		r.dirty = true
+		r.viewStale = true
 		r.log.Info("zooid first seen", "zooid", hb.Zooid, "niche", hb.Niche, "threshold_seconds", st.thresh().Seconds())
 		r.deps.Stream.Publish(&messages.ZooidObserved{At: hb.At, Change: messages.ZooidFirstSeen, Zooid: hb.Zooid, Niche: hb.Niche})
 		return
 	}
-	m.HeartbeatAge.Observe(hb.At.Sub(st.lastBeat()).Seconds())
-	if hb.ProcessedCount < st.processed {
+	since := hb.At.Sub(st.lastBeat())
+	m.HeartbeatAge.Observe(since.Seconds())
+	if restarted(st, hb, since) {
 		m.Restarts.Inc()
-		r.log.Info("zooid restarted (processed_count went down)", "zooid", hb.Zooid,
-			"processed_count", hb.ProcessedCount, "previous", st.processed)
+		r.log.Info("zooid restarted (its uptime_s is shorter than the time since its previous heartbeat)", "zooid", hb.Zooid,
+			"uptime_seconds", hb.UptimeS, "previous_uptime_seconds", st.uptime, "since_previous_seconds", since.Seconds())
 	}
-	st.processed = hb.ProcessedCount
+	st.processed, st.uptime = hb.ProcessedCount, hb.UptimeS
 	rearm := false
 	if hb.Niche != st.niche() {
 		st.setNiche(hb.Niche)
@@ -390,6 +412,21 @@ func (r *Registry) beat(ctx actor.Context, hb *messages.HeartbeatReceived) {
 	}
 }
 
+// restarted reports whether hb proves its zooid restarted since its
+// previous heartbeat: uptime_s went down and is shorter than the time that
+// passed between the two, i.e. the process says it started after we last
+// heard from it. Nothing else counts. processed_count is the size of the
+// colony's 60 s duplicate window and goes down in normal operation, and the
+// colony's producers put wall-clock time in uptime_s (SPEC §1.3): a
+// wall-clock value (~1.8e9) is never shorter than the time between two
+// heartbeats, and a clock stepped back makes it go down but not that far,
+// so no restart is ever inferred for them. A zooid only known from our
+// checkpoint has no previous uptime here (0): nothing is inferred either.
+func restarted(st *zooidState, hb *messages.HeartbeatReceived, since time.Duration) bool {
+	return !st.restored.Load() && hb.UptimeS > 0 && st.uptime > 0 &&
+		hb.UptimeS < st.uptime && hb.UptimeS < since.Seconds()
+}
+
 // wentSilent records an episode a watcher opened (and, unless paused,
 // already published).
 func (r *Registry) wentSilent(ctx actor.Context, m *messages.ZooidWentSilent) {
@@ -397,10 +434,16 @@ func (r *Registry) wentSilent(ctx actor.Context, m *messages.ZooidWentSilent) {
 	if !ok || st.episode != nil {
 		return
 	}
-	now := time.Now()
+	now := r.deps.Clock.Now()
 	st.episode = &episode{IncidentID: m.IncidentID, Since: now, Announced: m.Published}
+	st.ep.Store(&episodeView{id: m.IncidentID, since: now})
 	if m.Published && r.cfg.GapRepeat > 0 {
 		st.episode.nextRepeat = now.Add(r.cfg.GapRepeat)
+	}
+	if sl := r.cfg.Silences.Match(st.name, st.niche(), now); sl != nil && !m.Published {
+		r.held[st.name] = st
+		r.log.Info("zooid went silent while silenced; no CAPABILITY_GAP", "zooid", st.name, "niche", st.niche(),
+			"incident_id", m.IncidentID, "silence_id", sl.ID, "silenced_until", sl.End(), "comment", sl.Comment)
 	}
 	r.silent++
 	r.gaugesStale = true
@@ -441,22 +484,25 @@ func (r *Registry) recovered(ctx actor.Context, m *messages.ZooidRecovered) {
 	}
 	ep := st.episode
 	st.episode = nil
+	st.ep.Store(nil)
+	delete(r.held, st.name)
 	st.announced.Store(false)
 	defer r.checkpointSoon(ctx)
 	r.silent--
 	r.gaugesStale = true
 	r.deps.Metrics.Heartbeat.Recoveries.Inc()
+	now := r.deps.Clock.Now()
 	r.log.Info("zooid recovered", "zooid", st.name, "niche", st.niche(), "incident_id", ep.IncidentID,
-		"silent_seconds", time.Since(ep.Since).Seconds())
+		"silent_seconds", now.Sub(ep.Since).Seconds())
 	r.deps.Stream.Publish(&messages.GapObserved{At: m.At, Change: messages.GapClosed, Zooid: st.name, Niche: st.niche(),
-		IncidentID: ep.IncidentID, LastSeen: st.lastBeat(), Missing: time.Since(ep.Since), Published: ep.Announced})
+		IncidentID: ep.IncidentID, LastSeen: st.lastBeat(), Missing: now.Sub(ep.Since), Published: ep.Announced})
 	if r.cfg.PublishRecovery && ep.Announced && !r.paused {
 		id := ep.IncidentID
 		r.send(&messages.Publish{Topic: r.cfg.RecoveryTopic, Signal: messages.Signal{
 			Signal: r.cfg.RecoveryTopic, Ecosystem: "monitoring", Intensity: 1.0, IncidentID: &id,
 			Facts: map[string]any{"gap_type": "heartbeat_missing", "gap_name": "heartbeat_" + st.name, "zooid": st.name,
-				"niche": st.niche(), "silent_seconds": time.Since(ep.Since).Seconds(), "last_seen": intentfile.Epoch(st.lastSeen())},
-			TS: intentfile.Epoch(time.Now()),
+				"niche": st.niche(), "silent_seconds": now.Sub(ep.Since).Seconds(), "last_seen": intentfile.Epoch(st.lastSeen())},
+			TS: intentfile.Epoch(now),
 		}})
 	}
 }
@@ -485,7 +531,7 @@ func (r *Registry) flushSuppressed() {
 }
 
 func (r *Registry) sweep(ctx actor.Context) {
-	now := time.Now()
+	now := r.deps.Clock.Now()
 	r.sweeps++
 	if now.Sub(r.logWindow) >= time.Second {
 		r.flushSuppressed()
@@ -493,6 +539,11 @@ func (r *Registry) sweep(ctx actor.Context) {
 	if r.gaugesStale {
 		r.gauges()
 	}
+	if r.viewStale {
+		r.viewStale = false
+		r.cfg.View.publish(r.zooids)
+	}
+	r.releaseHeld(ctx, now)
 	for _, st := range r.zooids {
 		if r.cfg.GapRepeat <= 0 || r.silent == 0 || r.paused {
 			break // nothing to repeat: no walk over every zooid each second
@@ -500,6 +551,9 @@ func (r *Registry) sweep(ctx actor.Context) {
 		ep := st.episode
 		if ep != nil && ep.Announced && !ep.nextRepeat.IsZero() && now.After(ep.nextRepeat) {
 			ep.nextRepeat = now.Add(r.cfg.GapRepeat)
+			if r.cfg.Silences.Match(st.name, st.niche(), now) != nil {
+				continue // silenced since it was announced: no repeat
+			}
 			r.shared.publishGap(ctx, st, ep.IncidentID, st.missing(now), true)
 			r.deps.Stream.Publish(&messages.GapObserved{At: now, Change: messages.GapRepeated, Zooid: st.name, Niche: st.niche(),
 				IncidentID: ep.IncidentID, LastSeen: st.lastBeat(), Missing: st.missing(now), Published: true})
@@ -512,8 +566,10 @@ func (r *Registry) sweep(ctx actor.Context) {
 		if st.episode != nil && now.Round(0).Sub(st.lastSeen()) > r.cfg.Retention {
 			ctx.Stop(st.pid)
 			delete(r.zooids, name)
+			delete(r.held, name)
 			r.silent--
 			r.dirty = true
+			r.viewStale = true
 			r.deps.Metrics.Heartbeat.Forgotten.Inc()
 			r.log.Info("forgetting zooid silent longer than the retention", "zooid", name, "retention_seconds", r.cfg.Retention.Seconds())
 			r.deps.Stream.Publish(&messages.ZooidObserved{At: now, Change: messages.ZooidForgotten, Zooid: name, Niche: st.niche()})
@@ -567,7 +623,7 @@ func (r *Registry) checkpoint() {
 	if r.ckpt == nil || r.cfg.StateFile == "" {
 		return
 	}
-	f := checkpointFile{Version: 1, SavedAt: time.Now().Round(0), Zooids: make([]checkpointZooid, 0, len(r.zooids))}
+	f := checkpointFile{Version: 1, SavedAt: r.deps.Clock.Now().Round(0), Zooids: make([]checkpointZooid, 0, len(r.zooids))}
 	for _, st := range r.zooids {
 		z := checkpointZooid{Zooid: st.name, Niche: st.niche(), LastSeen: st.lastSeen(), ProcessedCount: st.processed}
 		if st.episode != nil {
@@ -630,13 +686,19 @@ func (r *Registry) restore(ctx actor.Context) {
 		r.log.Error("registry checkpoint unreadable; starting empty", "file", r.cfg.StateFile, "err", err)
 		return
 	}
-	now := time.Now()
+	now := r.deps.Clock.Now()
 	for _, z := range f.Zooids {
 		if len(r.zooids) >= r.cfg.MaxZooids {
 			break
 		}
 		st := newZooidState(z.Zooid, r.shared)
 		st.processed, st.episode = z.ProcessedCount, z.Episode
+		if st.episode != nil {
+			st.ep.Store(&episodeView{id: st.episode.IncidentID, since: st.episode.Since})
+			if !st.episode.Announced && r.cfg.Silences.Match(z.Zooid, z.Niche, now) != nil {
+				r.held[z.Zooid] = st // announced when its silence ends
+			}
+		}
 		st.setNiche(z.Niche)
 		st.threshN.Store(int64(r.thresholdFor(z.Niche)))
 		st.lastSeenN.Store(z.LastSeen.UnixNano())
@@ -663,6 +725,7 @@ func (r *Registry) restore(ctx actor.Context) {
 // registry, so a registry busy with thousands of expiries is not mistaken
 // for a stalled process.
 type lagProbe struct {
+	clk     clock.Clock
 	every   time.Duration
 	grace   time.Duration
 	onStall func(gap time.Duration)
@@ -672,26 +735,30 @@ type lagProbe struct {
 	stopped chan struct{}
 }
 
-func startLagProbe(every, grace time.Duration, onStall func(time.Duration)) *lagProbe {
-	p := &lagProbe{every: every, grace: grace, onStall: onStall, done: make(chan struct{}), stopped: make(chan struct{})}
-	p.last.Store(int64(time.Since(clock.Base)))
-	go p.run()
+func startLagProbe(clk clock.Clock, every, grace time.Duration, onStall func(time.Duration)) *lagProbe {
+	p := &lagProbe{clk: clk, every: every, grace: grace, onStall: onStall, done: make(chan struct{}), stopped: make(chan struct{})}
+	now := clk.Now()
+	p.last.Store(int64(now.Sub(clock.Base)))
+	// On the process's grid (timer.NextTick), so the probe wakes with the
+	// SUB side's reads and the deadline refresh rather than on its own.
+	// Armed here, not in the goroutine: the first tick is one period at
+	// most after last, however late the goroutine starts.
+	t := clock.NewTimer(clk, time.Hour)
+	t.ResetAt(timer.NextTick(now, every))
+	go p.run(t)
 	return p
 }
 
-func (p *lagProbe) run() {
+func (p *lagProbe) run(t clock.Timer) {
 	defer close(p.stopped)
-	// On the process's grid (timer.NextTick), so the probe wakes with the
-	// SUB side's reads and the deadline refresh rather than on its own.
-	t := time.NewTimer(time.Until(timer.NextTick(time.Now(), p.every)))
 	defer t.Stop()
 	for {
 		select {
 		case <-p.done:
 			return
-		case <-t.C:
-			now := time.Now()
-			t.Reset(time.Until(timer.NextTick(now, p.every)))
+		case <-t.C():
+			now := p.clk.Now()
+			t.ResetAt(timer.NextTick(now, p.every))
 			if gap := p.overdue(now); gap > 0 {
 				p.stalled(now, gap)
 			}
@@ -726,4 +793,56 @@ func (p *lagProbe) graceUntil() time.Time { return clock.Base.Add(time.Duration(
 func (p *lagProbe) stop() {
 	close(p.done)
 	<-p.stopped
+}
+
+// forget drops a zooid an operator asked to forget: its watcher stops, an
+// open episode is dropped (no gap, no recovery), and it is new if it beats
+// again.
+func (r *Registry) forget(ctx actor.Context, name string) bool {
+	st, ok := r.zooids[name]
+	if !ok {
+		return false
+	}
+	ctx.Stop(st.pid)
+	delete(r.zooids, name)
+	delete(r.held, name)
+	if st.episode != nil {
+		r.silent--
+	}
+	r.gaugesStale = true
+	r.cfg.View.publish(r.zooids)
+	r.viewStale = false
+	r.deps.Metrics.Heartbeat.Forgotten.Inc()
+	r.log.Info("zooid forgotten by an operator", "zooid", name, "niche", st.niche(), "open_incident", st.episode != nil)
+	r.deps.Stream.Publish(&messages.ZooidObserved{At: r.deps.Clock.Now(), Change: messages.ZooidForgotten, Zooid: name, Niche: st.niche()})
+	r.checkpointSoon(ctx)
+	return true
+}
+
+// releaseHeld announces the episodes a silence held back once no silence
+// covers them any more (the silence expired or was expired while the zooid
+// was still silent).
+func (r *Registry) releaseHeld(ctx actor.Context, now time.Time) {
+	for name, st := range r.held {
+		ep := st.episode
+		if ep == nil || ep.Announced {
+			delete(r.held, name)
+			continue
+		}
+		if r.paused || r.cfg.Silences.Match(st.name, st.niche(), now) != nil {
+			continue
+		}
+		delete(r.held, name)
+		ep.Announced = true
+		st.announced.Store(true)
+		if r.cfg.GapRepeat > 0 {
+			ep.nextRepeat = now.Add(r.cfg.GapRepeat)
+		}
+		r.shared.publishGap(ctx, st, ep.IncidentID, st.missing(now), false)
+		r.deps.Stream.Publish(&messages.GapObserved{At: now, Change: messages.GapRepeated, Zooid: st.name, Niche: st.niche(),
+			IncidentID: ep.IncidentID, LastSeen: st.lastBeat(), Missing: st.missing(now), Published: true})
+		r.log.Warn("silence over, zooid still silent: CAPABILITY_GAP published", "zooid", st.name, "incident_id", ep.IncidentID,
+			"missing_seconds", st.missing(now).Seconds())
+		r.dirty = true
+	}
 }

@@ -78,7 +78,7 @@ func (w *Watcher) Receive(ctx actor.Context) {
 
 func (w *Watcher) expired(ctx actor.Context) {
 	st, sh := w.st, w.st.shared
-	now := time.Now()
+	now := sh.clk.Now()
 	if since := now.Sub(st.lastBeat()); since < st.thresh() {
 		w.armIn(st.thresh() - since) // a heartbeat raced the deadline
 		return
@@ -104,7 +104,7 @@ func (w *Watcher) expired(ctx actor.Context) {
 	// stored after our first look either shows up here or finds waiting set
 	// and is sent to us (sequentially consistent atomics on both sides).
 	st.waiting.Store(true)
-	if since := time.Since(st.lastBeat()); since < st.thresh() {
+	if since := sh.clk.Now().Sub(st.lastBeat()); since < st.thresh() {
 		st.waiting.Store(false)
 		w.armIn(st.thresh() - since)
 		return
@@ -112,7 +112,9 @@ func (w *Watcher) expired(ctx actor.Context) {
 	w.silent = true
 	id := newIncidentID()
 	missing := st.missing(now)
-	published := !sh.paused.Load()
+	// A silence holds the gap back; the registry announces the episode if it
+	// is still open when no silence covers it.
+	published := !sh.paused.Load() && sh.silences.Match(st.name, st.niche(), now) == nil
 	if published {
 		st.announced.Store(true)
 		sh.publishGap(ctx, st, id, missing, false)
@@ -127,7 +129,7 @@ func (w *Watcher) arm() {
 
 // armIn sets the deadline d from now (at least a millisecond).
 func (w *Watcher) armIn(d time.Duration) {
-	w.st.shared.deadlines.arm(&w.st.slot, time.Now().Add(max(d, time.Millisecond)))
+	w.st.shared.deadlines.arm(&w.st.slot, w.st.shared.clk.Now().Add(max(d, time.Millisecond)))
 }
 
 // PipelineWait bounds how long a watcher waits for heartbeats still in our

@@ -54,7 +54,7 @@ func newHeartbeatMetrics(reg prometheus.Registerer) *HeartbeatMetrics {
 		Gaps:           c("capability_gaps_published_total", "CAPABILITY_GAP messages published (one per outage episode, plus repeats)."),
 		Recoveries:     c("zooid_recoveries_total", "Outage episodes closed by a zooid beating again."),
 		Refused:        c("zooids_refused_total", "Heartbeats from new zooids refused because heartbeat.max_zooids are tracked."),
-		Restarts:       c("zooid_restarts_detected_total", "Zooid restarts detected by a drop in processed_count."),
+		Restarts:       c("zooid_restarts_detected_total", "Zooid restarts detected: a heartbeat whose uptime_s went down to less than the time since the previous one (never for wall-clock uptime_s)."),
 		Rearmed:        c("zooid_deadlines_rearmed_total", "Deadlines re-armed instead of reported because this process had stalled."),
 		StallsDetected: c("self_stalls_detected_total", "Times this process was found not running for a while (SIGSTOP, VM pause, clock jump)."),
 		Forgotten:      c("zooids_forgotten_total", "Zooids forgotten after being silent longer than heartbeat.retention."),

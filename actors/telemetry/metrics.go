@@ -21,6 +21,7 @@ type Metrics struct {
 	FSWatch   *FSWatchMetrics
 	ChemBus   *ChemBusMetrics
 	Heartbeat *HeartbeatMetrics
+	Rules     *RulesMetrics
 	Scrape    *ScrapeMetrics
 	Journald  *JournaldMetrics
 }
@@ -36,6 +37,7 @@ func NewMetrics() *Metrics {
 		FSWatch:   newFSWatchMetrics(reg),
 		ChemBus:   newChemBusMetrics(reg),
 		Heartbeat: newHeartbeatMetrics(reg),
+		Rules:     newRulesMetrics(reg),
 		Scrape:    newScrapeMetrics(reg),
 		Journald:  newJournaldMetrics(reg),
 	}

@@ -19,9 +19,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kloros/kloros-observer/actors/config"
-	"github.com/kloros/kloros-observer/supervision/buildinfo"
 	"github.com/kloros/kloros-observer/cmd/internal/cli"
 	"github.com/kloros/kloros-observer/supervision"
+	"github.com/kloros/kloros-observer/supervision/buildinfo"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -108,7 +108,7 @@ tree fails past its restart limits, 2 on bad flags or configuration.`,
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			logger.Info("starting kloros-observer", "version", supervision.Version(), "state_dir", cfg.StateDir, "intents_dir", cfg.IntentsDir)
-			if err := supervision.Run(ctx, cfg, logger, supervision.Hooks{}); err != nil {
+			if err := supervision.Run(ctx, cfg, logger, supervision.Hooks{Reload: reloadOnHUP(ctx, args, logger)}); err != nil {
 				code = exitFailed
 				logger.Error("kloros-observer stopped on failure", "err", err)
 				return nil
@@ -117,6 +117,7 @@ tree fails past its restart limits, 2 on bad flags or configuration.`,
 			return nil
 		},
 	}
+	cmd.AddCommand(operatorCommands(&cfg, stdout, &code)...) // operator.go: tap, status, silence
 	cmd.SetArgs(args)
 	cli.AddDocs(cmd) // hidden __gendocs: man page and completions for make install
 	cmd.SetOut(stdout)
@@ -178,12 +179,15 @@ func defineFlags(f *pflag.FlagSet, c *supervision.Config, o *options) {
 	f.Var(dur(&c.Scrape.Interval), "metrics-interval", "scrape interval: seconds (30) or a duration (30s)")
 	f.BoolVar(&c.Scrape.Enabled, "scrape-enabled", c.Scrape.Enabled, "run the Prometheus scrape sources")
 
-	f.StringVar(&c.HTTP.Listen, "http-listen", c.HTTP.Listen, "address for /metrics, /healthz and /readyz")
-	f.BoolVar(&c.HTTP.Enabled, "http-enabled", c.HTTP.Enabled, "serve /metrics, /healthz and /readyz")
+	f.StringVar(&c.HTTP.Listen, "http-listen", c.HTTP.Listen, "address for the dashboard, /api/v1, /metrics, /healthz and /readyz")
+	f.BoolVar(&c.HTTP.Enabled, "http-enabled", c.HTTP.Enabled, "serve the dashboard, /api/v1, /metrics, /healthz and /readyz")
+	f.StringVar(&c.HTTP.WebConfigFile, "web.config.file", c.HTTP.WebConfigFile,
+		"Prometheus exporter-toolkit web config (TLS, basic auth); needed for writes on a non-loopback --http-listen")
 
 	f.StringVar(&c.ChemBus.XSub, "chem-xsub", c.ChemBus.XSub, "ChemBus (UMN) XSUB endpoint publishers connect to (env KLR_UMN_XSUB, else KLR_CHEM_XSUB)")
 	f.StringVar(&c.ChemBus.XPub, "chem-xpub", c.ChemBus.XPub, "ChemBus (UMN) XPUB endpoint subscribers connect to (env KLR_UMN_XPUB, else KLR_CHEM_XPUB)")
 	f.StringVar(&c.ChemBus.Proxy, "chembus-proxy", c.ChemBus.Proxy, "auto (embed a proxy if none is bound), embedded, or external")
+	f.StringVar(&c.ChemBus.Subscriber, "chembus-subscriber", c.ChemBus.Subscriber, "the SUB side: zmtp (our reader) or libzmq (libzmq's SUB socket, a fallback)")
 	f.StringVar(&c.ChemBus.OnKill, "on-kill", c.ChemBus.OnKill, "on governance.kill: ignore, pause (stop publishing gaps) or exit")
 	f.BoolVar(&c.ChemBus.Enabled, "chembus-enabled", c.ChemBus.Enabled, "run the ChemBus heartbeat monitor")
 	f.Var(dur(&c.ChemBus.HeartbeatInterval), "chem-heartbeat-interval", "how often this daemon sends its own HEARTBEAT")
@@ -273,15 +277,87 @@ func joinProblems(errs ...error) error {
 	return all.Err()
 }
 
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+// reloadOnHUP re-reads the configuration — the file, then the environment
+// and the same command line — on each SIGHUP (systemctl reload). A valid one
+// is handed to the tree (which reloads the rules and names the settings that
+// need a restart) and its log level applied; an invalid one is logged with
+// every problem and the running configuration stays. Without this, SIGHUP's
+// default action ended the daemon.
+func reloadOnHUP(ctx context.Context, args []string, logger *slog.Logger) <-chan supervision.Reread {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	out := make(chan supervision.Reread, 1)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+			}
+			logger.Info("SIGHUP: re-reading the configuration and the rules")
+			cfg, warnings, err := rereadConfig(args)
+			if err != nil {
+				select {
+				case out <- supervision.Reread{Err: err}:
+				case <-ctx.Done():
+					return
+				}
+				continue
+			}
+			for _, w := range warnings {
+				logger.Warn("configuration warning", "setting", w.Path, "value", fmt.Sprint(w.Value), "why", w.Why)
+			}
+			if l, err := parseLevel(cfg.LogLevel); err == nil && l != logLevel.Level() {
+				logger.Info("SIGHUP: log level changed", "from", logLevel.Level().String(), "to", l.String())
+				logLevel.Set(l)
+			}
+			select {
+			case out <- supervision.Reread{Config: cfg}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// rereadConfig builds the configuration as at start, from the same args.
+func rereadConfig(args []string) (supervision.Config, config.Problems, error) {
+	cfg := supervision.DefaultConfig()
+	preErr := preloadConfig(args, &cfg)
+	fs := pflag.NewFlagSet("reload", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var o options
+	defineFlags(fs, &cfg, &o)
+	if err := fs.Parse(args); err != nil {
+		return cfg, nil, err
+	}
+	_, warnings, err := finishConfig(fs, &cfg)
+	return cfg, warnings, joinProblems(preErr, err)
+}
+
+// logLevel is the daemon's level; a SIGHUP that re-reads log_level sets it.
+var logLevel slog.LevelVar
+
+func parseLevel(level string) (slog.Level, error) {
 	var l slog.Level
 	if level = strings.ToLower(level); level == "warning" {
 		level = "warn"
 	}
 	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+		return 0, fmt.Errorf("--log-level %q: %w", level, err)
 	}
-	opts := &slog.HandlerOptions{Level: l}
+	return l, nil
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	l, err := parseLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	logLevel.Set(l)
+	opts := &slog.HandlerOptions{Level: &logLevel}
 	switch format {
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, opts)), nil

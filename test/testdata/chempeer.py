@@ -11,7 +11,8 @@ one JSON line on stdout:
   {"ev": "stopped", "zooid": z, "last": epoch}  z will beat no more
   {"ev": "recv", "topic": T, "t": epoch, "payload": {...}}
 
-Commands on stdin, one per line: "start ZOOID", "stop ZOOID", "quit".
+Commands on stdin, one per line: "start ZOOID [NICHE]", "stop ZOOID", "quit"
+(the niche defaults to test_niche).
 
 Usage: chempeer.py XSUB XPUB INTERVAL_S
 """
@@ -41,6 +42,7 @@ for t in ("CAPABILITY_GAP", "CAPABILITY_RESTORED", "HEARTBEAT"):
     sub.setsockopt_string(zmq.SUBSCRIBE, t)
 
 zooids = {}  # name -> processed count
+niches = {}  # name -> niche
 first_sent = set()
 state = threading.Lock()
 stop_all = threading.Event()
@@ -49,7 +51,7 @@ stop_all = threading.Event()
 def signal(zooid, n):
     return {
         "signal": "HEARTBEAT", "ecosystem": "colony", "intensity": 1.0,
-        "facts": {"zooid": zooid, "niche": "test_niche", "uptime_s": time.time(), "processed_count": n},
+        "facts": {"zooid": zooid, "niche": niches.get(zooid, "test_niche"), "uptime_s": time.time(), "processed_count": n},
         "incident_id": None, "trace": None, "ts": time.time(), "schema_version": 1,
     }
 
@@ -98,6 +100,8 @@ for line in sys.stdin:
     if cmd[0] == "start":
         with state:
             zooids.setdefault(cmd[1], 0)
+            if len(cmd) > 2:
+                niches[cmd[1]] = cmd[2]
     elif cmd[0] == "stop":
         with state:
             zooids.pop(cmd[1], None)

@@ -12,7 +12,22 @@
 // costs a few reads a second instead of one wake-up per heartbeat.
 //
 // A Conn belongs to one goroutine, except Interrupt, which any goroutine may
-// call. Publishing stays on libzmq (see actors/chembus_sockets.go).
+// call. Publishing stays on libzmq (see actors/chembus/sockets.go).
+//
+// Conn (conn_linux.go) is Linux-only: its wait relies on Linux's poll(2)
+// honouring SO_RCVLOWAT for TCP and on POLLRDHUP. The handshake and the frame
+// parser are portable, so they build and are fuzzed everywhere; elsewhere
+// the chembus package subscribes through libzmq instead.
+//
+// Liveness: a connection on which nothing has arrived for PingInterval gets
+// a ZMTP 3.1 PING (TTL 0, so the peer never times us out on its side; libzmq
+// answers a PING with a PONG whatever revision we greeted with, and its
+// XPUB does). If nothing at all — PONG or data — arrives within PingTimeout
+// after it, Drain returns ErrPeerSilent and the caller reconnects. A peer
+// that stops answering (a half-open connection: a proxy frozen, a host
+// gone, a NAT entry dropped) is therefore found at most PingInterval +
+// PingTimeout after the last byte it sent, instead of when TCP gives up
+// (minutes to hours).
 package zmtp
 
 import (
@@ -22,13 +37,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Message is one multipart message.
@@ -54,6 +64,46 @@ type Options struct {
 	RcvLowat int
 	// HandshakeTimeout bounds the greeting exchange (0: 5 s).
 	HandshakeTimeout time.Duration
+	// PingInterval: after this long with nothing received, send a PING
+	// (0: DefaultPingInterval; negative: never).
+	PingInterval time.Duration
+	// PingTimeout: a connection that received nothing within this long
+	// after a PING is dead (0: DefaultPingTimeout).
+	PingTimeout time.Duration
+}
+
+// Defaults of Options.PingInterval and PingTimeout: a silent peer is found
+// within 20 s of its last byte. ChemBus is never quiet that long on a live
+// bus (every zooid, this daemon included, beats every 10 s), so on a live
+// bus no PING is ever sent.
+const (
+	DefaultPingInterval = 10 * time.Second
+	DefaultPingTimeout  = 10 * time.Second
+)
+
+// ErrPeerSilent is returned by Drain when the peer answered neither a PING
+// nor anything else within PingTimeout.
+var ErrPeerSilent = errors.New("zmtp: the peer answered no PING: connection dropped as half-open")
+
+// ping encodes a ZMTP 3.1 PING with TTL 0 and context ctx.
+func ping(ctx []byte) []byte {
+	return command("PING", append([]byte{0, 0}, ctx...))
+}
+
+// defaults fills o's zero values.
+func (o *Options) defaults() {
+	if o.MaxFrame <= 0 {
+		o.MaxFrame = 64 * 1024
+	}
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = 5 * time.Second
+	}
+	if o.PingInterval == 0 {
+		o.PingInterval = DefaultPingInterval
+	}
+	if o.PingTimeout <= 0 {
+		o.PingTimeout = DefaultPingTimeout
+	}
 }
 
 // ErrInterrupted is returned by Wait when Interrupt ended it.
@@ -85,60 +135,6 @@ func Endpoint(ep string) (network, addr string, err error) {
 	default:
 		return "", "", fmt.Errorf("%q: transport %s:// is not supported for subscribing (tcp:// and ipc:// are)", ep, scheme)
 	}
-}
-
-// Conn is one subscribed connection.
-type Conn struct {
-	nc    net.Conn
-	rc    syscall.RawConn
-	o     Options
-	buf   []byte
-	p     parser
-	intr  atomic.Bool
-	lowat int
-	Peer  string // the peer's Socket-Type (PUB or XPUB)
-	Pings int    // PINGs answered
-}
-
-// Dial connects to endpoint, performs the ZMTP handshake as a SUB socket
-// and sends the subscriptions.
-func Dial(ctx context.Context, endpoint string, o Options) (*Conn, error) {
-	network, addr, err := Endpoint(endpoint)
-	if err != nil {
-		return nil, err
-	}
-	if o.MaxFrame <= 0 {
-		o.MaxFrame = 64 * 1024
-	}
-	if o.HandshakeTimeout <= 0 {
-		o.HandshakeTimeout = 5 * time.Second
-	}
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	c := &Conn{nc: nc, o: o, buf: make([]byte, 256*1024)}
-	c.p.maxFrame = o.MaxFrame
-	if err := c.handshake(ctx); err != nil {
-		nc.Close()
-		return nil, err
-	}
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		nc.Close()
-		return nil, fmt.Errorf("zmtp: %T has no file descriptor", nc)
-	}
-	if c.rc, err = sc.SyscallConn(); err != nil {
-		nc.Close()
-		return nil, err
-	}
-	c.lowat = 1
-	if err := c.SetLowat(o.RcvLowat); err != nil {
-		nc.Close()
-		return nil, err
-	}
-	return c, nil
 }
 
 // greeting is ZMTP 3.0's, as a SUB client with the NULL mechanism.
@@ -183,47 +179,53 @@ func property(name, value string) []byte {
 	return append(out, value...)
 }
 
-func (c *Conn) handshake(ctx context.Context) error {
-	deadline := time.Now().Add(c.o.HandshakeTimeout)
+// handshake performs the ZMTP 3.0 handshake on nc as a SUB socket with the
+// NULL mechanism and sends the subscriptions; it returns the peer's
+// Socket-Type (PUB or XPUB). It is bounded by o.HandshakeTimeout and ctx.
+// Every byte it reads comes from the peer: whatever they are, it returns an
+// error or a valid peer, never panics, and never allocates more than 64 KiB
+// for one command (FuzzHandshake).
+func handshake(ctx context.Context, nc net.Conn, o Options) (peer string, err error) {
+	deadline := time.Now().Add(o.HandshakeTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	_ = c.nc.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(time.Unix(1, 0)) })
+	_ = nc.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	defer c.nc.SetDeadline(time.Time{})
+	defer nc.SetDeadline(time.Time{})
 
 	// Subscriptions go out only after the peer's READY: libzmq drops a
 	// connection that sends a message while it is still handshaking.
 	out := append(greeting(), command("READY", property("Socket-Type", "SUB"))...)
-	if _, err := c.nc.Write(out); err != nil {
-		return fmt.Errorf("zmtp: send greeting: %w", err)
+	if _, err := nc.Write(out); err != nil {
+		return "", fmt.Errorf("zmtp: send greeting: %w", err)
 	}
 	g := make([]byte, 64)
-	if n, err := readFull(c.nc, g[:11]); err != nil && n < 10 {
-		return fmt.Errorf("zmtp: read greeting: %w", err)
+	if n, err := readFull(nc, g[:11]); err != nil && n < 10 {
+		return "", fmt.Errorf("zmtp: read greeting: %w", err)
 	} else if err != nil && (g[0] != 0xFF || g[9]&1 != 1) {
-		return fmt.Errorf("zmtp: peer is not a ZeroMQ socket (greeting % x)", g[:10])
+		return "", fmt.Errorf("zmtp: peer is not a ZeroMQ socket (greeting % x)", g[:10])
 	} else if err != nil {
-		return fmt.Errorf("zmtp: the peer closed the handshake after its signature; does it require CURVE or PLAIN security? (only NULL is spoken): %w", err)
+		return "", fmt.Errorf("zmtp: the peer closed the handshake after its signature; does it require CURVE or PLAIN security? (only NULL is spoken): %w", err)
 	}
 	if g[0] != 0xFF || g[9]&1 != 1 {
-		return fmt.Errorf("zmtp: peer is not a ZeroMQ socket (greeting % x)", g[:10])
+		return "", fmt.Errorf("zmtp: peer is not a ZeroMQ socket (greeting % x)", g[:10])
 	}
 	if g[10] < 3 {
-		return fmt.Errorf("zmtp: peer speaks ZMTP revision %d; ZMTP 3 (libzmq >= 4.0) is needed", g[10])
+		return "", fmt.Errorf("zmtp: peer speaks ZMTP revision %d; ZMTP 3 (libzmq >= 4.0) is needed", g[10])
 	}
-	if _, err := readFull(c.nc, g[11:]); err != nil {
+	if _, err := readFull(nc, g[11:]); err != nil {
 		// libzmq closes here when our mechanism is not the one it requires.
-		return fmt.Errorf("zmtp: the peer closed the handshake after its signature; does it require CURVE or PLAIN security? (only NULL is spoken): %w", err)
+		return "", fmt.Errorf("zmtp: the peer closed the handshake after its signature; does it require CURVE or PLAIN security? (only NULL is spoken): %w", err)
 	}
 	if mech := string(bytes.TrimRight(g[12:32], "\x00")); mech != "NULL" {
-		return fmt.Errorf("zmtp: peer requires the %s security mechanism; only NULL is supported", mech)
+		return "", fmt.Errorf("zmtp: peer requires the %q security mechanism; only NULL is supported", mech)
 	}
 	// The peer's READY (or ERROR).
-	name, body, err := readCommand(c.nc)
+	name, body, err := readCommand(nc)
 	if err != nil {
-		return fmt.Errorf("zmtp: read READY: %w", err)
+		return "", fmt.Errorf("zmtp: read READY: %w", err)
 	}
 	switch name {
 	case "READY":
@@ -232,28 +234,28 @@ func (c *Conn) handshake(ctx context.Context) error {
 		if len(body) > 0 && int(body[0]) <= len(body)-1 {
 			reason = string(body[1 : 1+body[0]])
 		}
-		return fmt.Errorf("zmtp: peer refused the connection: %q", reason)
+		return "", fmt.Errorf("zmtp: peer refused the connection: %q", reason)
 	default:
-		return fmt.Errorf("zmtp: expected READY from the peer, got %q", name)
+		return "", fmt.Errorf("zmtp: expected READY from the peer, got %q", name)
 	}
 	props, err := properties(body)
 	if err != nil {
-		return fmt.Errorf("zmtp: peer's READY: %w", err)
+		return "", fmt.Errorf("zmtp: peer's READY: %w", err)
 	}
-	c.Peer = props["socket-type"]
-	if c.Peer != "PUB" && c.Peer != "XPUB" {
-		return fmt.Errorf("zmtp: peer is a %q socket; a SUB socket needs PUB or XPUB", c.Peer)
+	peer = props["socket-type"]
+	if peer != "PUB" && peer != "XPUB" {
+		return "", fmt.Errorf("zmtp: peer is a %q socket; a SUB socket needs PUB or XPUB", peer)
 	}
 	var subs []byte
-	for _, t := range c.o.Topics {
+	for _, t := range o.Topics {
 		subs = append(subs, frame(append([]byte{1}, t...))...)
 	}
 	if len(subs) > 0 {
-		if _, err := c.nc.Write(subs); err != nil {
-			return fmt.Errorf("zmtp: send subscriptions: %w", err)
+		if _, err := nc.Write(subs); err != nil {
+			return "", fmt.Errorf("zmtp: send subscriptions: %w", err)
 		}
 	}
-	return nil
+	return peer, nil
 }
 
 func readFull(nc net.Conn, b []byte) (int, error) {
@@ -317,127 +319,6 @@ func properties(b []byte) (map[string]string, error) {
 	return m, nil
 }
 
-// Drain reads what the kernel holds, without waiting, and appends each
-// complete message to msgs. It stops when the socket is empty (empty true;
-// emptyAt is the instant just before the read that found it empty: every
-// byte that reached the socket before then has been read) or when max
-// messages were appended (empty false). err is ErrClosed when the peer
-// closed the connection.
-func (c *Conn) Drain(msgs []Message, max int) (out []Message, empty bool, emptyAt time.Time, err error) {
-	for {
-		if len(msgs) >= max {
-			return msgs, false, time.Time{}, nil
-		}
-		t := time.Now()
-		var n int
-		var rerr error
-		if err := c.rc.Control(func(fd uintptr) {
-			for {
-				n, rerr = syscall.Read(int(fd), c.buf)
-				if rerr != syscall.EINTR {
-					return
-				}
-			}
-		}); err != nil {
-			return msgs, false, time.Time{}, err
-		}
-		switch {
-		case rerr == syscall.EAGAIN:
-			return msgs, true, t, nil
-		case rerr != nil:
-			return msgs, false, time.Time{}, fmt.Errorf("zmtp: read: %w", rerr)
-		case n == 0:
-			return msgs, false, time.Time{}, ErrClosed
-		}
-		var perr error
-		msgs, perr = c.p.feed(c.buf[:n], msgs, c.pong)
-		if perr != nil {
-			return msgs, false, time.Time{}, perr
-		}
-	}
-}
-
-// ErrClosed is returned by Drain when the peer closed the connection.
-var ErrClosed = errors.New("zmtp: the peer closed the connection")
-
-// pong answers a PING (ZMTP 3.1 heartbeats, if the peer enabled them).
-func (c *Conn) pong(ctx []byte) error {
-	c.Pings++
-	_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
-	_, err := c.nc.Write(command("PONG", ctx))
-	_ = c.nc.SetWriteDeadline(time.Time{})
-	if err != nil {
-		return fmt.Errorf("zmtp: send PONG: %w", err)
-	}
-	return nil
-}
-
-// Wait parks the goroutine (in Go's netpoller: no thread, no P) until at
-// least RcvLowat bytes are queued or the peer closed (nil), until passes
-// (ErrTimeout; a zero until waits without limit) or Interrupt is called
-// (ErrInterrupted). Call it after Drain found the socket empty.
-func (c *Conn) Wait(until time.Time) error {
-	_ = c.nc.SetReadDeadline(until)
-	if c.intr.Swap(false) { // an Interrupt before the deadline was set
-		return ErrInterrupted
-	}
-	first := true
-	err := c.rc.Read(func(fd uintptr) bool {
-		if !first {
-			return true
-		}
-		first = false
-		// The poller's readiness was just reset: whatever came before (data
-		// past SO_RCVLOWAT, which poll honours for TCP, or the peer closing)
-		// would not wake us, so look.
-		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLRDHUP}}
-		n, err := unix.Poll(pfd, 0)
-		return err != nil || (n > 0 && pfd[0].Revents != 0)
-	})
-	if err == nil {
-		return nil
-	}
-	if c.intr.Swap(false) {
-		return ErrInterrupted
-	}
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return ErrTimeout
-	}
-	return err
-}
-
-// SetLowat changes RcvLowat. Lowering it wakes a waiter if enough is
-// already queued (the kernel re-checks), so nothing queued is left behind.
-func (c *Conn) SetLowat(n int) error {
-	n = max(n, 1)
-	if n == c.lowat {
-		return nil
-	}
-	var serr error
-	if err := c.rc.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVLOWAT, n)
-	}); err != nil {
-		return err
-	}
-	if serr != nil {
-		return fmt.Errorf("zmtp: SO_RCVLOWAT %d: %w", n, serr)
-	}
-	c.lowat = n
-	return nil
-}
-
-// Interrupt ends a Wait now, or the next one at once. Any goroutine may
-// call it.
-func (c *Conn) Interrupt() {
-	if c.intr.Swap(true) {
-		return // one is pending: the next Wait ends at once, or this one will
-	}
-	_ = c.nc.SetReadDeadline(time.Unix(1, 0))
-}
-
-// Close closes the connection.
-func (c *Conn) Close() error { return c.nc.Close() }
-
 // parser decodes the ZMTP 3.0 frame stream incrementally: a read may end
 // anywhere, even inside a frame's size.
 type parser struct {
@@ -450,6 +331,7 @@ type parser struct {
 	more     bool   // the current frame has MORE set
 	skip     bool   // the current frame is not stored
 	msg      Message
+	pongs    int // PONG commands seen
 }
 
 func (p *parser) feed(b []byte, out []Message, pong func([]byte) error) ([]Message, error) {
@@ -549,7 +431,10 @@ func (p *parser) end(out []Message, pong func([]byte) error) ([]Message, error) 
 				return out, err
 			}
 		}
-		return out, nil // PONG and unknown commands: nothing to do
+		if len(body) >= 5 && body[0] == 4 && string(body[1:5]) == "PONG" {
+			p.pongs++
+		}
+		return out, nil // PONG and unknown commands: nothing else to do
 	}
 	if body != nil { // nil: skipped (oversize, or past KeepFrames)
 		p.msg.Frames = append(p.msg.Frames, body)
