@@ -26,6 +26,10 @@ type Config struct {
 	Routes map[string][]*actor.PID `yaml:"-"`
 	// Rules lists every rule (Flush barriers go to all of them).
 	Rules []*actor.PID `yaml:"-"`
+	// AwaitRoutes holds every event and barrier, in order, until the first
+	// *messages.RoutesChanged: the rules manager spawns its rule actors in
+	// its own start, and an event routed before they exist would be lost.
+	AwaitRoutes bool `yaml:"-"`
 }
 
 // DefaultConfig is the dispatcher section when nothing is set (SPEC §2.1).
@@ -62,7 +66,15 @@ type Dispatcher struct {
 
 	nextID  uint64
 	pending map[uint64]*barrier
+
+	// held keeps what came before the first routes (AwaitRoutes).
+	held    []any
+	waiting bool
 }
+
+// maxHeld bounds what waits for the first routes; past it, events are
+// routed with the routes the dispatcher was built with.
+const maxHeld = 100000
 
 type barrier struct {
 	orig    *messages.Flush
@@ -80,13 +92,42 @@ func New(cfg Config, deps actors.Deps) actor.Producer {
 	return func() actor.Actor {
 		return &Dispatcher{cfg: cfg, deps: deps, log: deps.Logger.With("actor", "dispatcher"),
 			seen: map[messages.DedupID]time.Time{}, counters: map[[2]string]prometheus.Counter{},
-			deduped: map[[2]string]prometheus.Counter{}, pending: map[uint64]*barrier{}}
+			deduped: map[[2]string]prometheus.Counter{}, pending: map[uint64]*barrier{}, waiting: cfg.AwaitRoutes}
 	}
 }
 
 // Receive implements actor.Actor.
 func (d *Dispatcher) Receive(ctx actor.Context) {
-	switch m := ctx.Message().(type) {
+	if d.waiting {
+		switch m := ctx.Message().(type) {
+		case *messages.Event, *messages.EventBatch, *messages.Flush:
+			if len(d.held) < maxHeld {
+				d.held = append(d.held, m)
+				return
+			}
+			d.log.Warn("no routes from the rules manager yet; routing with the ones at start", "held", len(d.held))
+			d.release(ctx)
+		case *messages.RoutesChanged:
+			d.receive(ctx, m)
+			d.release(ctx)
+			return
+		}
+	}
+	d.receive(ctx, ctx.Message())
+}
+
+// release handles, in order, what was held waiting for the first routes.
+func (d *Dispatcher) release(ctx actor.Context) {
+	d.waiting = false
+	held := d.held
+	d.held = nil
+	for _, m := range held {
+		d.receive(ctx, m)
+	}
+}
+
+func (d *Dispatcher) receive(ctx actor.Context, msg any) {
+	switch m := msg.(type) {
 	case *actor.Started, *actor.Stopping, *actor.Restarting, *actor.Stopped:
 	case *messages.Event:
 		now := d.deps.Clock.Now()

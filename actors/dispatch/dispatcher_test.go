@@ -128,3 +128,29 @@ func TestDispatcherBatchesPerRule(t *testing.T) {
 	require.Equal(t, "/a", b.Events[0].Data["path"])
 	require.Equal(t, "/b", b.Events[1].Data["path"])
 }
+
+// With AwaitRoutes, events and barriers wait, in order, for the rules
+// manager's first routes: nothing is routed to rule actors that do not exist
+// yet, and a barrier is not answered ahead of the events before it.
+func TestDispatcherAwaitsFirstRoutes(t *testing.T) {
+	s := actortest.NewSystem(t)
+	rule, ch := actortest.Probe(t, s)
+	src, srcCh := actortest.Probe(t, s)
+	d := s.Root.Spawn(actor.PropsFromProducer(New(Config{DedupWindow: time.Minute, AwaitRoutes: true}, actortest.Deps(t, nil))))
+	s.Root.Send(d, ev("promotion_new", "/p/1.json"))
+	s.Root.Send(d, &messages.Flush{ID: 7, ReplyTo: src})
+	s.Root.Send(d, &messages.EventBatch{Events: []*messages.Event{ev("promotion_new", "/p/2.json")}})
+	select {
+	case m := <-srcCh:
+		t.Fatalf("barrier answered before the routes came: %#v", m)
+	case m := <-ch:
+		t.Fatalf("routed before the routes came: %#v", m)
+	case <-time.After(100 * time.Millisecond):
+	}
+	s.Root.Send(d, &messages.RoutesChanged{Routes: map[string][]*actor.PID{"promotion_new": {rule}}, Rules: []*actor.PID{rule}})
+	require.Equal(t, "/p/1.json", actortest.Next[*messages.Event](t, ch, 5*time.Second).Data["path"])
+	f := actortest.Next[*messages.Flush](t, ch, 5*time.Second) // the barrier reaches the rule after the first event
+	s.Root.Send(f.ReplyTo, &messages.Flushed{ID: f.ID})
+	require.Equal(t, uint64(7), actortest.Next[*messages.Flushed](t, srcCh, 5*time.Second).ID)
+	require.Equal(t, "/p/2.json", actortest.Next[*messages.EventBatch](t, ch, 5*time.Second).Events[0].Data["path"])
+}
