@@ -29,7 +29,12 @@ func NextTick(t time.Time, period time.Duration) time.Time {
 	if period <= 0 {
 		return t
 	}
-	return origin.Add((t.Sub(origin)/period + 1) * period)
+	d := t.Sub(origin)
+	n := d / period
+	if d < 0 && d%period != 0 {
+		n-- // floor, not Go's truncation toward zero: t before the origin (a fake clock's past epoch)
+	}
+	return origin.Add((n + 1) * period)
 }
 
 // Every sends msg to pid after delay, then on every tick of interval's grid

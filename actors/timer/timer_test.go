@@ -72,3 +72,16 @@ func TestEveryTicksOnTheGrid(t *testing.T) {
 		require.Less(t, late, 30*time.Millisecond, "tick at %v is %v past the grid", at, late)
 	}
 }
+
+// A time before the grid's origin (a fake clock set in the past) still gets
+// the next tick of the grid, strictly after it and within one period: Go's
+// division truncates toward zero, which once put it up to two periods away.
+func TestNextTickBeforeOrigin(t *testing.T) {
+	for _, back := range []time.Duration{time.Hour + 250*time.Millisecond, 3 * time.Second, 10 * time.Millisecond} {
+		at := origin.Add(-back)
+		next := NextTick(at, time.Second)
+		require.True(t, next.After(at), "%s", back)
+		require.LessOrEqual(t, next.Sub(at), time.Second, "%s", back)
+		require.Zero(t, next.Sub(origin)%time.Second, "on the grid")
+	}
+}
