@@ -1,6 +1,6 @@
 // Package test holds the whole-daemon tests: they start the built binaries
 // (bin/kloros-observer, bin/intentctl, bin/chembus) against real peers. This
-// file only documents them (moved here from the README).
+// file only documents them.
 //
 // Real components throughout: real files and fsync; inotify on temp dirs;
 // ZeroMQ on loopback ephemeral ports through a real XSUB/XPUB proxy (the

@@ -44,7 +44,7 @@
 // to 500 ms after its last send (a proxy drops what it has not yet forwarded
 // when its publisher disconnects).
 //
-// Why our own SUB reader (moved here from the README): libzmq reads TCP on its
+// Why our own SUB reader: libzmq reads TCP on its
 // own I/O thread, which wakes for every message the proxy writes — at 100
 // heartbeats/s that thread alone cost ~0.45% of a core on the 2-core VM, and
 // nothing on our side can batch another process's writes. With our own socket,

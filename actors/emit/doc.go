@@ -14,7 +14,7 @@
 // rename, one directory fsync per batch — with capped backoff on failure),
 // drained within a bound on Stopping and Restarting.
 //
-// Failure handling (moved here from the README). Each intent is written as
+// Failure handling. Each intent is written as
 // .tmp, fsynced, renamed and the directory fsynced; bursts share one directory
 // fsync (group commit) and a requester hears "written" only once its file is
 // durable. A failing directory (deleted, replaced by a file, full) is retried

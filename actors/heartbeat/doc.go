@@ -34,7 +34,7 @@
 // never counts: the colony's is the size of its 60 s duplicate window, and
 // its uptime_s is wall-clock time, so no restart is ever inferred for it.
 //
-// Deadlines (moved here from the README). One watcher actor per zooid keeps
+// Deadlines. One watcher actor per zooid keeps
 // that zooid's deadline — no periodic scan — so CAPABILITY_GAP goes out at
 // the threshold, not up to 15 s later as in the seed (10,000 zooids expiring
 // in the same instant: p99 under 45 ms on the 2-core VM). Deadlines are armed

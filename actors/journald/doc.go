@@ -8,7 +8,7 @@
 // released on Stopping and Restarting. One Source runs per journal input
 // (the units, the kernel transport).
 //
-// Never lose, never repeat (moved here from the README). The cursor is
+// Never lose, never repeat. The cursor is
 // checkpointed to <state_dir>/journald/<source>.cursor (atomically) only after
 // a barrier sent behind the entries' events comes back from the dispatcher —
 // once every event before it is spooled and every intent it caused is

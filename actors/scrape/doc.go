@@ -5,7 +5,7 @@
 // the dispatcher. Releases its timer and any scrape in flight on Stopping
 // and Restarting.
 //
-// Details (moved here from the README). The timeout is shorter than the
+// Details. The timeout is shorter than the
 // interval (scrape.timeout; unset, ¾ of the interval, at most 10 s, so
 // --metrics-interval 5 alone gets 3.75 s and a hanging endpoint is cut off
 // before the next tick). The source asks for the Prometheus text format first
