@@ -14,11 +14,15 @@
 //	scrape/        the Prometheus scrape source and its checks
 //	dispatch/      the dispatcher: counts, deduplicates, publishes and routes events
 //	emit/          the emitter (intent files), the spool (event files) and their shared writer
-//	rules/         the rule actors
-//	web/           the HTTP server: /metrics, /healthz, /readyz
+//	rules/         the rules engine (kinds, expr-lang expressions, templates), the rules manager and one actor per rule
+//	deadletter/    the intent router's dead-letter file source
+//	systemdaudit/  the daily audit of disabled units over D-Bus
+//	archive/       the intent archive and quarantine (not an actor: the emitter and intentctl call it)
+//	web/           the HTTP server: the dashboard, /api/v1, the live stream, /metrics, /healthz, /readyz
 //	housekeeping/  the periodic stats line
 //	observe/       the observation stream every output subscribes to
 //	intentfile/    the intent file format (Python-compatible bytes, verify)
+//	config/        YAML decoding with key paths and lines, and the Checker every Validate uses
 //	clock/, timer/, telemetry/, logbuf/, actortest/: time, the tick grid, metrics, test helpers
 //
 // The shape of every actor: Receive is a type switch with lifecycle first;

@@ -37,4 +37,48 @@
 // heartbeat.Pipeline): it lets a watcher at its deadline ask whether a
 // heartbeat is still in our own pipeline. tools.go holds what the chembus
 // CLI uses (Tail, Publisher, RunProxy); wire.go the payload encoder.
+//
+// Publishing is a libzmq PUB socket (github.com/pebbe/zmq4) owned by one
+// goroutine locked to its OS thread; actors hand it messages on a channel. At
+// shutdown it lingers so queued messages still go out, and stays connected up
+// to 500 ms after its last send (a proxy drops what it has not yet forwarded
+// when its publisher disconnects).
+//
+// Why our own SUB reader: libzmq reads TCP on its
+// own I/O thread, which wakes for every message the proxy writes — at 100
+// heartbeats/s that thread alone cost ~0.45% of a core on the 2-core VM, and
+// nothing on our side can batch another process's writes. With our own socket,
+// while heartbeats keep coming SO_RCVLOWAT is set high, so the kernel queues
+// them without waking anyone, and the SUB goroutine reads them all once per
+// chembus.coalesce (--chem-coalesce, 1 s) on the process's timer grid
+// (actors/timer.NextTick); after a read that found nothing it lowers
+// SO_RCVLOWAT to one byte, so a quiet bus costs nothing and the next message
+// (a governance.kill, a recovery) is read at once. It reconnects whenever the
+// connection fails (100 ms doubling to 5 s, as libzmq does), logging at most
+// once a minute while the proxy is down. It is tested against real libzmq
+// XPUB/PUB sockets, the proxy and a Python peer.
+//
+// Coalescing costs no accuracy. Each heartbeat is stamped with its arrival
+// time (the sender's ts, clamped into the window in which it must have
+// arrived), and a watcher whose deadline passes first has the socket read at
+// once and waits until every heartbeat that arrived before its deadline has
+// been applied — the Watermark over socket, decoder and registry, bounded at
+// 1 s — so a heartbeat still in our own queues never causes a false gap.
+//
+// Validation. Decoding runs inline on the SUB goroutine when nothing is
+// pending and on its own goroutine under load, with a single-pass validating
+// scanner (scan.go). Every message is checked — exactly two frames, size
+// limit (chembus.max_frame_bytes, 64 KiB; a larger frame is skipped as it
+// streams, never stored), a known topic matching the payload's signal, a
+// valid UTF-8 JSON object, facts.zooid a printable non-empty string of at most
+// 256 bytes, numbers numeric — and a bad one is dropped, counted by reason
+// (kloros_observer_chembus_messages_dropped_total{reason}) and logged at most
+// once per reason per minute. Unknown payload fields (the colony's "channel")
+// are accepted and ignored.
+//
+// One wake-up a second: the SUB side's reads, the lag probe, the deadline
+// refresh and the registry's sweep all tick on one process-wide grid, so with
+// 1,000 zooids beating the whole daemon wakes about once a second (0.30–0.47%
+// of a core on the 2-core VM with an external proxy; bench/RESULTS.md, "CPU
+// with 1,000 zooids beating every 10 s").
 package chembus

@@ -35,4 +35,8 @@
 // Its metrics (kloros_observer_deadletter_*) are registered by New on the
 // daemon's registry, here rather than in actors/telemetry, so that the
 // source is its folder, one wiring line and its config section.
+//
+// Metrics: kloros_observer_deadletter_lines_total, …_events_total,
+// …_unparsed_lines_total, …_resets_total{kind=truncated|rotated},
+// …_checkpoints_total, …_errors_total{kind}.
 package deadletter

@@ -32,4 +32,8 @@
 // Its metrics (kloros_observer_systemd_audit_*) are registered by New on
 // the daemon's registry, here rather than in actors/telemetry, so that the
 // source is its folder, one wiring line and its config section.
+//
+// Other metrics: kloros_observer_systemd_audit_audits_total, …_events_total,
+// …_disabled_units, …_next_audit_timestamp_seconds. The retry backoff runs
+// from retry_initial (1 s) to retry_max (5 min).
 package systemdaudit
