@@ -94,11 +94,16 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, hooks Hooks) erro
 	guardian := &rootGuardian{logger: logger, fatal: func(err error) {
 		fatalOnce.Do(func() { fatal <- err })
 	}}
+	// A configuration error an actor finds at start (a port the embedded
+	// proxy cannot bind) stops that actor; the daemon cannot work without
+	// it, and restarting cannot fix it: end the process with the error, so
+	// cmd exits 2 and systemd does not restart it (RestartPreventExitStatus).
+	b.Policy.Fatal = guardian.fatal
 	root, err := system.Root.SpawnNamed(tree.Props.Configure(actor.WithGuardian(guardian)), RootName)
 	if err != nil {
 		return fmt.Errorf("spawn supervision tree: %w", err)
 	}
-	if err := waitStarted(system, b, &tree, 10*time.Second); err != nil {
+	if err := waitStarted(system, b, &tree, 10*time.Second, fatal); err != nil {
 		stopTree(system, b, &tree, root, cfg.ShutdownTimeout, logger)
 		return err
 	}
@@ -187,11 +192,16 @@ func (h minLevel) WithGroup(n string) slog.Handler { return minLevel{h.Handler.W
 
 // waitStarted touches every leaf: protoactor runs Started before any user
 // message, so an answer means the actor (and the groups above it) started.
-func waitStarted(system *actor.ActorSystem, b *Builder, tree *ChildSpec, timeout time.Duration) error {
+func waitStarted(system *actor.ActorSystem, b *Builder, tree *ChildSpec, timeout time.Duration, fatal chan error) error {
 	deadline := time.Now().Add(timeout)
 	var errs []error
 	for p := PhaseInput; p <= PhaseSupport; p++ {
 		for _, path := range tree.Leaves("", p) {
+			select {
+			case err := <-fatal:
+				return err
+			default:
+			}
 			pid := b.PID(path)
 			// Groups spawn their children in their own Started; a Touch sent
 			// before the child exists would only go to the dead letters.

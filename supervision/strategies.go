@@ -9,6 +9,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/kloros/kloros-observer/actors"
 	"github.com/kloros/kloros-observer/actors/observe"
 	"github.com/kloros/kloros-observer/actors/telemetry"
 	"github.com/kloros/kloros-observer/messages"
@@ -35,6 +36,9 @@ type RestartPolicy struct {
 	Metrics        *telemetry.CoreMetrics
 	// Stream receives an *messages.ActorObserved per failure and decision.
 	Stream *observe.Stream
+	// Fatal, if set, is told of an actor stopped for a configuration error:
+	// the daemon ends with it (exit 2) rather than run without that actor.
+	Fatal func(error)
 }
 
 func (p *RestartPolicy) observe(change, name string, reason any) {
@@ -99,6 +103,9 @@ func (p *RestartPolicy) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor
 		p.Logger.Error("actor failed and cannot be restarted, stopping it", "actor", name, "err", reason)
 		sup.StopChildren(child)
 		p.observe(messages.ActorStopped, name, reason)
+		if err, ok := reason.(error); ok && p.Fatal != nil && actors.IsConfigError(reason) {
+			p.Fatal(fmt.Errorf("actor %s: %w", name, err))
+		}
 	case actor.EscalateDirective:
 		p.observe(messages.ActorEscalated, name, reason)
 		sup.EscalateFailure(reason, message)

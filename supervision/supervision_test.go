@@ -70,7 +70,7 @@ func spawnRoot(t *testing.T, b *Builder, children ...ChildSpec) (*actor.PID, cha
 	g := &rootGuardian{logger: quietLogger(), fatal: func(err error) { fatal <- err }}
 	pid, err := b.System.Root.SpawnNamed(tree.Props.Configure(actor.WithGuardian(g)), RootName)
 	require.NoError(t, err)
-	require.NoError(t, waitStarted(b.System, b, &tree, 5*time.Second))
+	require.NoError(t, waitStarted(b.System, b, &tree, 5*time.Second, nil))
 	return pid, fatal
 }
 

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,4 +73,20 @@ func TestIntegrationSeedCommandLineAndUMN(t *testing.T) {
 	require.True(t, strings.Contains(d.logs.String(), "xpub="+xpub), "%s", d.logs.String())
 	d.signal(15)
 	require.Equal(t, 0, d.waitExit(10*time.Second))
+}
+
+// TestIntegrationRuntimeConfigErrorExitsTwo: a configuration error an actor
+// finds only when it starts — the embedded proxy asked for a port someone
+// else holds — ends the daemon with exit status 2 (systemd does not restart
+// it) instead of running without that actor.
+func TestIntegrationRuntimeConfigErrorExitsTwo(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	xsub := "tcp://" + l.Addr().String()
+	xpub := "tcp://127.0.0.1:" + strconv.Itoa(freePort(t))
+	d := startDaemon(t, "--state-dir", t.TempDir(), "--chembus-proxy", "embedded", "--chem-xsub", xsub, "--chem-xpub", xpub,
+		"--fswatch-enabled=false", "--journald-enabled=false", "--scrape-enabled=false", "--http-enabled=false")
+	require.Equal(t, 2, d.waitExit(15*time.Second))
+	require.Contains(t, d.logs.String(), "chembus.proxy = embedded: cannot run the embedded proxy")
 }

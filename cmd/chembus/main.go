@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kloros/kloros-observer/actors/chembus"
+	"github.com/kloros/kloros-observer/actors/config"
 
 	"github.com/spf13/cobra"
 
@@ -28,9 +29,13 @@ func main() {
 	os.Exit(code)
 }
 
-func env(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
+// env returns the first of names set in the environment, else def: the
+// colony's current KLR_UMN_* names win over the older KLR_CHEM_* ones.
+func env(def string, names ...string) string {
+	for _, name := range names {
+		if v := os.Getenv(name); v != "" {
+			return v
+		}
 	}
 	return def
 }
@@ -40,14 +45,14 @@ func env(name, def string) string {
 var connectingAfter, stillConnectingEvery = 3 * time.Second, 30 * time.Second
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	xsub := env("KLR_CHEM_XSUB", "tcp://127.0.0.1:5558")
-	xpub := env("KLR_CHEM_XPUB", "tcp://127.0.0.1:5559")
+	xsub := env("tcp://127.0.0.1:5558", "KLR_UMN_XSUB", "KLR_CHEM_XSUB")
+	xpub := env("tcp://127.0.0.1:5559", "KLR_UMN_XPUB", "KLR_CHEM_XPUB")
 	root := &cobra.Command{
 		Use:   "chembus",
 		Short: "ChemBus developer tool: proxy, tail, pub, load",
 		Long: `chembus talks to a ChemBus (ZeroMQ XSUB/XPUB proxy). Publishers connect to the
-XSUB endpoint (--xsub, env KLR_CHEM_XSUB, default tcp://127.0.0.1:5558);
-subscribers to the XPUB endpoint (--xpub, env KLR_CHEM_XPUB, default
+XSUB endpoint (--xsub, env KLR_UMN_XSUB or KLR_CHEM_XSUB, default tcp://127.0.0.1:5558);
+subscribers to the XPUB endpoint (--xpub, env KLR_UMN_XPUB or KLR_CHEM_XPUB, default
 tcp://127.0.0.1:5559). Messages are two frames [topic, compact JSON payload].`,
 		SilenceUsage: true, SilenceErrors: true,
 	}
@@ -136,7 +141,8 @@ Example: chembus pub HEARTBEAT '{"zooid":"z1","niche":"test","uptime_s":1.0,"pro
 	}
 	pub.Flags().IntVar(&pubCount, "count", 1, "how many times to send it")
 	pub.Flags().BoolVar(&noValidate, "no-validate", false, "send even what consumers would drop (e.g. a HEARTBEAT without zooid)")
-	pub.Flags().DurationVar(&pubEvery, "every", time.Second, "interval between sends with --count")
+	pubEvery = time.Second
+	pub.Flags().Var(config.DurationFlag{D: &pubEvery}, "every", "interval between sends with --count")
 	root.AddCommand(pub)
 
 	var zooids int
@@ -181,8 +187,10 @@ Example: chembus pub HEARTBEAT '{"zooid":"z1","niche":"test","uptime_s":1.0,"pro
 		},
 	}
 	load.Flags().IntVar(&zooids, "zooids", 100, "number of zooids")
-	load.Flags().DurationVar(&interval, "interval", 10*time.Second, "each zooid's heartbeat interval")
-	load.Flags().DurationVar(&duration, "duration", 30*time.Second, "how long to run")
+	interval = 10 * time.Second
+	load.Flags().Var(config.DurationFlag{D: &interval}, "interval", "each zooid's heartbeat interval")
+	duration = 30 * time.Second
+	load.Flags().Var(config.DurationFlag{D: &duration}, "duration", "how long to run")
 	load.Flags().StringVar(&prefix, "prefix", "load_zooid_", "zooid name prefix")
 	root.AddCommand(load)
 

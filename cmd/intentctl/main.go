@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kloros/kloros-observer/actors/archive"
+	"github.com/kloros/kloros-observer/actors/config"
 	"github.com/kloros/kloros-observer/actors/intentfile"
 	"github.com/kloros/kloros-observer/cmd/internal/cli"
 	"github.com/kloros/kloros-observer/messages"
@@ -426,7 +427,8 @@ Nothing is deleted. The archive's own retention is applied by the daemon
 			return nil
 		},
 	}
-	c.Flags().DurationVar(&olderThan, "older-than", 24*time.Hour, "age past which intents are archived")
+	olderThan = 24 * time.Hour
+	c.Flags().Var(config.DurationFlag{D: &olderThan}, "older-than", "age past which intents are archived: seconds (86400) or a duration (24h)")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "print what would be archived or quarantined")
 	return c
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/kloros/kloros-observer/actors"
 	"github.com/kloros/kloros-observer/actors/config"
 	"github.com/kloros/kloros-observer/cmd/internal/cli"
 	"github.com/kloros/kloros-observer/supervision"
@@ -59,7 +60,8 @@ Heartbeat monitor: subscribes to HEARTBEAT on ChemBus (ZeroMQ), keeps one
 watcher per zooid and publishes CAPABILITY_GAP when a zooid falls silent.
 
 Settings come from the defaults, then --config FILE (YAML, strict), then the
-environment (KLR_OBSERVER_SPOOL_EVENTS=1, KLR_CHEM_XSUB, KLR_CHEM_XPUB), then
+environment (KLR_OBSERVER_SPOOL_EVENTS=1, KLR_UMN_XSUB/KLR_UMN_XPUB or the older
+KLR_CHEM_XSUB/KLR_CHEM_XPUB), then
 flags. Exit status: 0 after a clean SIGINT/SIGTERM, 1 when the supervision
 tree fails past its restart limits, 2 on bad flags or configuration.`,
 		SilenceUsage:  true,
@@ -110,7 +112,11 @@ tree fails past its restart limits, 2 on bad flags or configuration.`,
 			logger.Info("starting kloros-observer", "version", supervision.Version(), "state_dir", cfg.StateDir, "intents_dir", cfg.IntentsDir)
 			if err := supervision.Run(ctx, cfg, logger, supervision.Hooks{Reload: reloadOnHUP(ctx, args, logger)}); err != nil {
 				code = exitFailed
-				logger.Error("kloros-observer stopped on failure", "err", err)
+				var ce *actors.ConfigError
+				if errors.As(err, &ce) {
+					code = exitUsage // restarting cannot fix it
+				}
+				logger.Error("kloros-observer stopped on failure", "err", err, "exit_status", code)
 				return nil
 			}
 			logger.Info("kloros-observer stopped")
