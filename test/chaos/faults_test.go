@@ -318,7 +318,7 @@ func TestChaosChemBus(t *testing.T) {
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	d := startDaemon(t, httpAddr, "--config", cfg, "--state-dir", filepath.Join(base, "state"), "--journald-enabled=false",
 		"--watch-enabled=false", "--scrape-enabled=false", "--chem-xsub", xsub, "--chem-xpub", xpub, "--chembus-proxy", "external",
-		"--heartbeat-threshold", "3s", "--chem-coalesce", "0", "--log-level", "info")
+		"--heartbeat-threshold", "3s", "--log-level", "info")
 	d.waitReady(30 * time.Second)
 	alive := func() float64 { return d.metric(`kloros_observer_zooids{state="alive"}`) }
 	waitFor(t, 20*time.Second, func() string { return fmt.Sprintf("20 live zooids (have %v)", alive()) }, func() bool { return alive() >= 20 })
@@ -365,7 +365,17 @@ func TestChaosChemBus(t *testing.T) {
 			time.Sleep(5 * time.Millisecond) // let the proxy keep up (its HWM drops the rest, which is fine but uncounted)
 		}
 	}
-	waitFor(t, 30*time.Second, func() string { return "every malformed kind dropped and counted" }, func() bool {
+	missing := func() []string {
+		m := d.metrics()
+		var out []string
+		for _, k := range names {
+			if m[fmt.Sprintf(`kloros_observer_chembus_messages_dropped_total{reason="%s"}`, k)] < 1 {
+				out = append(out, k)
+			}
+		}
+		return out
+	}
+	waitFor(t, 30*time.Second, func() string { return fmt.Sprintf("every malformed kind dropped and counted; not counted: %v", missing()) }, func() bool {
 		m := d.metrics()
 		for _, k := range names {
 			if m[fmt.Sprintf(`kloros_observer_chembus_messages_dropped_total{reason="%s"}`, k)] < 1 {

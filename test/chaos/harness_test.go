@@ -330,6 +330,9 @@ func (d *daemon) waitReady(timeout time.Duration) {
 	var code int
 	var body string
 	waitFor(d.t, timeout, func() string { return fmt.Sprintf("/readyz 200 (last %d %q)", code, body) }, func() bool {
+		if !d.alive() {
+			d.t.Fatalf("daemon exited (%v) before it was ready:\n%s", d.err, tail(d.logs.String(), 4000))
+		}
 		code, body = d.readyz()
 		return code == 200
 	})
