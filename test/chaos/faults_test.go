@@ -375,7 +375,9 @@ func TestChaosChemBus(t *testing.T) {
 		}
 		return out
 	}
-	waitFor(t, 30*time.Second, func() string { return fmt.Sprintf("every malformed kind dropped and counted; not counted: %v", missing()) }, func() bool {
+	waitFor(t, 30*time.Second, func() string {
+		return fmt.Sprintf("every malformed kind dropped and counted; not counted: %v", missing())
+	}, func() bool {
 		m := d.metrics()
 		for _, k := range names {
 			if m[fmt.Sprintf(`kloros_observer_chembus_messages_dropped_total{reason="%s"}`, k)] < 1 {
