@@ -18,7 +18,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/kloros/kloros-observer/actors"
+	"github.com/kloros/kloros-observer/actors/chembus"
 	"github.com/kloros/kloros-observer/messages"
 )
 
@@ -333,7 +333,7 @@ func TestChaosChemBus(t *testing.T) {
 	require.Zero(t, d.metric("kloros_observer_capability_gaps_published_total"), "no gap storm after our own stall")
 
 	// Malformed flood.
-	p, err := actors.NewPublisher(xsub, time.Second)
+	p, err := chembus.NewPublisher(xsub, time.Second)
 	require.NoError(t, err)
 	defer p.Close()
 	deep := `{"signal":"HEARTBEAT","facts":{"zooid":"deep","x":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}}`
@@ -391,7 +391,7 @@ func TestChaosChemBus(t *testing.T) {
 	// Name flood past max_zooids.
 	names2 := scale(20000, 200000)
 	for i := range names2 {
-		b, _ := actors.EncodeSignal(testHeartbeat(fmt.Sprintf("flood_%07d", i)))
+		b, _ := chembus.EncodeSignal(testHeartbeat(fmt.Sprintf("flood_%07d", i)))
 		p.Send("HEARTBEAT", b)
 		if i%1000 == 0 {
 			time.Sleep(5 * time.Millisecond)
