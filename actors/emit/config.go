@@ -15,8 +15,9 @@ type EmitterConfig struct {
 	RetryInitial time.Duration `yaml:"retry_initial"`
 	RetryMax     time.Duration `yaml:"retry_max"`
 	MaxBatch     int           `yaml:"max_batch"` // intents sharing one directory fsync
-	// MaxQueued bounds the intents held in memory, beyond the writer's
-	// channel, while the directory fails; past it new intents are refused
+	// MaxQueued bounds the intents accepted and not yet durable (waiting in
+	// memory, in the writer's channel or in its hands) while the directory
+	// fails; past it new intents are refused
 	// and counted (intents_lost_total{reason="queue_full"}). 0: 100000.
 	MaxQueued int `yaml:"max_queued"`
 	// Archive receives intents past Retention (and its quarantine those that
@@ -60,8 +61,8 @@ type SpoolConfig struct {
 	Enabled   bool          `yaml:"enabled"`
 	Dir       string        `yaml:"dir"` // "" = <state_dir>/events
 	Retention time.Duration `yaml:"retention"`
-	// MaxQueued bounds the events held in memory, beyond the writer's
-	// channel, while the directory fails; past it new events are not spooled
+	// MaxQueued bounds the events accepted and not yet durable (in memory, the writer's
+	// channel or its hands) while the directory fails; past it new events are not spooled
 	// and counted (spool_events_lost_total{reason="queue_full"}). 0: 100000.
 	MaxQueued int `yaml:"max_queued"`
 
