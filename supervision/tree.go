@@ -8,6 +8,7 @@ import (
 
 	"github.com/kloros/kloros-observer/actors"
 	"github.com/kloros/kloros-observer/actors/chembus"
+	"github.com/kloros/kloros-observer/actors/emit"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -61,7 +62,8 @@ type Builder struct {
 	// Ready is set once every actor of the tree has started (/readyz).
 	Ready *atomic.Bool
 
-	bus *chembus.Watermark // shared by the ChemBus actor and the registry
+	bus    *chembus.Watermark // shared by the ChemBus actor and the registry
+	health *emit.Health       // shared by the emitter and /readyz
 }
 
 // busWatermark returns the one watermark the ChemBus actor and the zooid

@@ -28,6 +28,7 @@ type EmitterConfig struct {
 	Dir          string        `yaml:"-"` // the intents directory (top-level intents_dir)
 	PruneEvery   time.Duration `yaml:"-"` // 0: Retention/24, at most 10 min
 	DrainTimeout time.Duration `yaml:"-"` // bound on finishing queued writes at stop (0: 5 s)
+	Health       *Health       `yaml:"-"` // where the writer reports failing/ok, for /readyz (nil: nowhere)
 }
 
 // DefaultMaxQueued is the default of MaxQueued for intents and events:

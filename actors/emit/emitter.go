@@ -126,12 +126,13 @@ func (e *Emitter) start(ctx actor.Context) {
 	ac.Resolve(filepath.Dir(e.cfg.Dir))
 	e.archive = archive.New(ac)
 	self := ctx.Self()
-	bw := &batchWriter{dir: e.cfg.Dir, what: "intent", maxBatch: e.cfg.MaxBatch,
+	bw := &batchWriter{dir: e.cfg.Dir, what: "intent", maxBatch: e.cfg.MaxBatch, health: e.cfg.Health,
 		retryInitial: e.cfg.RetryInitial, retryMax: e.cfg.RetryMax, log: e.log,
 		failed: func(reason string) { e.deps.Metrics.Core.EmitFailures.WithLabelValues(reason).Inc() }}
 	bound := queueBound{max: e.cfg.MaxQueued, lost: e.deps.Metrics.Core.IntentsLost, queued: e.deps.Metrics.Core.IntentsQueued}
 	e.writer = startWriter(bw, 4*e.cfg.MaxBatch, bound, func() { e.root.Send(self, writerFreed{}) },
 		func(f *actors.GoroutineFailed) { e.root.Send(self, f) })
+	e.cfg.Health.attach(e.writer.pending.Load)
 	e.writer.submit(writeJob{chore: func() { e.removeStale(); e.prune() }}) // before any write
 	e.stopTimers = timer.Every(ctx.ActorSystem(), e.cfg.PruneEvery, e.cfg.PruneEvery, self, pruneTick{})
 }

@@ -39,6 +39,7 @@ type batchWriter struct {
 	retryMax     time.Duration
 	log          *slog.Logger
 	failed       func(reason string) // counts one failed attempt
+	health       *Health             // nil: not reported (the spool)
 }
 
 // run serves jobs until the channel is closed (after finishing what is
@@ -103,6 +104,7 @@ func (w *batchWriter) commit(ctx context.Context, batch []writeJob) []writeJob {
 				continue
 			}
 			w.failed(failureReason(err))
+			w.health.failing(failureReason(err))
 			if attempt == 1 || attempt%10 == 0 {
 				w.log.Error(w.what+" write failed, retrying", "file", files[k].Name, "attempt", attempt,
 					"retry_in_seconds", delay.Seconds(), "err", err)
@@ -112,6 +114,7 @@ func (w *batchWriter) commit(ctx context.Context, batch []writeJob) []writeJob {
 		}
 		files, owners = failed, failedOwners
 		if len(files) == 0 {
+			w.health.ok()
 			if attempt > 1 {
 				w.log.Info(w.what+" writes recovered", "attempts", attempt)
 			}

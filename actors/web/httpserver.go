@@ -28,6 +28,10 @@ type HTTPConfig struct {
 	IntentsDir string `yaml:"-"`
 	// Ready is set once the whole supervision tree has started.
 	Ready *atomic.Bool `yaml:"-"`
+	// NotReady are asked on every /readyz; each returns why the daemon is
+	// not ready ("" when it is): e.g. the emitter failing to write, with
+	// intents waiting in memory.
+	NotReady []func() string `yaml:"-"`
 	// OnListen, if set, is told the bound address (tests listen on :0).
 	OnListen func(addr string) `yaml:"-"`
 }
@@ -116,6 +120,12 @@ func (h *HTTPServer) ready(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "not ready: the supervision tree is still starting", http.StatusServiceUnavailable)
 		return
 	}
+	for _, f := range h.cfg.NotReady {
+		if why := f(); why != "" {
+			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
+			return
+		}
+	}
 	if err := probeWritable(h.cfg.IntentsDir); err != nil {
 		http.Error(w, "not ready: intents directory not writable: "+err.Error(), http.StatusServiceUnavailable)
 		return
@@ -123,7 +133,9 @@ func (h *HTTPServer) ready(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintln(w, "ready")
 }
 
-// probeWritable creates and removes a file in dir (creating dir if needed).
+// probeWritable creates, writes an intent's worth of bytes into, and removes
+// a file in dir (creating dir if needed). An empty file can still be created
+// on a full filesystem (issue 15 #3); a write of data cannot.
 func probeWritable(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -132,10 +144,18 @@ func probeWritable(dir string) error {
 	if err != nil {
 		return err
 	}
-	name := f.Name()
-	f.Close()
-	return os.Remove(filepath.Clean(name))
+	name := filepath.Clean(f.Name())
+	_, err = f.Write(probeBytes[:])
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if rerr := os.Remove(name); err == nil {
+		err = rerr
+	}
+	return err
 }
+
+var probeBytes [1024]byte
 
 func (h *HTTPServer) release() {
 	if h.srv == nil {
