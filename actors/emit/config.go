@@ -29,6 +29,11 @@ type EmitterConfig struct {
 	PruneEvery   time.Duration `yaml:"-"` // 0: Retention/24, at most 10 min
 	DrainTimeout time.Duration `yaml:"-"` // bound on finishing queued writes at stop (0: 5 s)
 	Health       *Health       `yaml:"-"` // where the writer reports failing/ok, for /readyz (nil: nowhere)
+	// DedupFile is where the dedup is checkpointed (see dedup.go); "":
+	// in memory only. Set by supervision to <state_dir>/emitter/dedup.json.
+	DedupFile string `yaml:"-"`
+	// DedupSaveEvery debounces the checkpoint (0: 1 s).
+	DedupSaveEvery time.Duration `yaml:"-"`
 }
 
 // DefaultMaxQueued is the default of MaxQueued for intents and events:

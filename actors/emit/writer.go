@@ -311,8 +311,8 @@ func (o *ownedWriter) waiting() int { return len(o.overflow) - o.head }
 
 // stop finishes the writer (see drain) and reports what it could not write:
 // the files not written are logged once with their count and kinds, counted
-// as lost (reason shutdown) and no longer as queued.
-func (o *ownedWriter) stop(timeout time.Duration) {
+// as lost (reason shutdown) and no longer as queued. It returns how many.
+func (o *ownedWriter) stop(timeout time.Duration) (lost int) {
 	what := o.w.what
 	if o.refused > 0 {
 		o.w.log.Error("stopping; "+what+"s were refused while the queue was full", "count", o.refused)
@@ -320,7 +320,7 @@ func (o *ownedWriter) stop(timeout time.Duration) {
 	}
 	left := o.drain(timeout)
 	if len(left) == 0 {
-		return
+		return 0
 	}
 	kinds := map[string]int{}
 	for _, j := range left {
@@ -331,6 +331,7 @@ func (o *ownedWriter) stop(timeout time.Duration) {
 	o.pending.Add(-int64(len(left)))
 	o.w.log.Error(what+"s not written before the drain timeout; they are lost", "count", len(left),
 		what+"_types", actors.CountsByName(kinds), "timeout_seconds", timeout.Seconds(), "dir", o.w.dir)
+	return len(left)
 }
 
 // drain hands the overflow to the writer, closes the queue and waits for the
