@@ -189,7 +189,9 @@ func TestChaosKill9UnderLoad(t *testing.T) {
 	for msg, c := range spooled {
 		require.Equal(t, 1, c, "%q spooled %d times", msg, c)
 	}
-	require.GreaterOrEqual(t, sum(m, "kloros_observer_journal_entries_read_total"), 1.0, "journal counter moved")
+	// The last run's counters: nothing failed, nothing lost.
+	require.Zero(t, sum(m, "kloros_observer_intents_lost_total"))
+	require.Zero(t, sum(m, "kloros_observer_actor_failures_total"))
 	t.Logf("RESULT kill9 kills=%d duration=%s lines=%d intents=%d duplicates=%d lost=0 peak_vmhwm_mb=%.1f",
 		n, killTime.Round(time.Second), total, len(files), dups, float64(max(peak, d.hwm))/1024)
 }
