@@ -2,8 +2,10 @@ package heartbeat
 
 import (
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/kloros/kloros-observer/actors/actortest"
 
 	"github.com/kloros/kloros-observer/actors"
+	"github.com/kloros/kloros-observer/actors/logbuf"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/require"
@@ -218,4 +221,27 @@ func TestRegistryShorterNicheThresholdRearms(t *testing.T) {
 	g, at := gapOf(t, ch, 5*time.Second)
 	require.Equal(t, "fast", g.Signal.Facts["niche"])
 	require.InDelta(t, 1.0, at.Sub(last).Seconds(), 0.25, "the default 1 s threshold, not the slow niche's 3 s")
+}
+
+// A burst of new names logs at most 20 "zooid first seen" lines a second and
+// one line summing up the rest (issue 15 #8: 100,000 lines for 100,000 names).
+func TestRegistryFirstSeenLinesRateLimited(t *testing.T) {
+	s := actortest.NewSystem(t)
+	bus, _ := actortest.Probe(t, s)
+	logs := &logbuf.Buffer{}
+	deps := actortest.Deps(t, nil)
+	deps.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	cfg := regCfg(t, bus, t.TempDir())
+	cfg.MaxZooids = 5000
+	reg := spawnReg(t, s, cfg, deps)
+	for i := range 1000 {
+		beat(reg, s, "burst_"+strconv.Itoa(i), 1)
+	}
+	require.Eventually(t, func() bool {
+		return strings.Contains(logs.String(), "more zooids first seen (individual lines suppressed)")
+	}, 5*time.Second, 10*time.Millisecond, "a summary line")
+	lines := strings.Count(logs.String(), `msg="zooid first seen"`)
+	require.LessOrEqual(t, lines, 40, "at most 20 a second")
+	require.Positive(t, lines)
+	require.Contains(t, logs.String(), "count=")
 }
