@@ -62,7 +62,7 @@ func TestChaosDiskFullAndReadOnly(t *testing.T) {
 	cfg := writeConfig(t, base, "emitter:\n  max_queued: 300\n  retry_initial: 50ms\n  retry_max: 200ms\n")
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	d := startDaemon(t, httpAddr, "--config", cfg, "--state-dir", state, "--journal-dir", jdir, "--journal-unit", "kloros.service",
-		"--journal-kernel=false", "--watch-enabled=false", "--scrape-enabled=false", "--chembus-enabled=false", "--log-level", "warn")
+		"--journal-kernel=false", "--fswatch-enabled=false", "--scrape-enabled=false", "--chembus-enabled=false", "--log-level", "warn")
 	d.waitReady(30 * time.Second)
 
 	line := 0
@@ -152,7 +152,7 @@ func TestChaosJournalDirRecreated(t *testing.T) {
 	jw := startJournalWriter(t, filepath.Join(jdir, "a.journal"))
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	d := startDaemon(t, httpAddr, "--state-dir", state, "--spool-events", "--journal-dir", jdir, "--journal-unit", "kloros.service",
-		"--journal-kernel=false", "--watch-enabled=false", "--scrape-enabled=false", "--chembus-enabled=false", "--log-level", "info")
+		"--journal-kernel=false", "--fswatch-enabled=false", "--scrape-enabled=false", "--chembus-enabled=false", "--log-level", "info")
 	d.waitReady(30 * time.Second)
 	line := 0
 	write := func(w *journalWriter, n int) {
@@ -274,7 +274,7 @@ func TestChaosHostileScrapes(t *testing.T) {
 	defer gz.Close()
 
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	d := startDaemon(t, httpAddr, "--state-dir", t.TempDir(), "--journald-enabled=false", "--watch-enabled=false",
+	d := startDaemon(t, httpAddr, "--state-dir", t.TempDir(), "--journald-enabled=false", "--fswatch-enabled=false",
 		"--chembus-enabled=false", "--metrics-interval", "2s", "--log-level", "warn",
 		"--metrics-endpoint", huge.URL, "--metrics-endpoint", slow.URL, "--metrics-endpoint", junk.URL, "--metrics-endpoint", gz.URL)
 	d.waitReady(30 * time.Second)
@@ -314,10 +314,10 @@ func TestChaosChemBus(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	runBG(t, ctx, binary(t, "chembus"), "load", "--xsub", xsub, "--zooids", "20", "--interval", "500ms", "--duration", "24h", "--prefix", "live_")
-	cfg := writeConfig(t, base, "heartbeat:\n  max_zooids: 5000\n")
+	cfg := writeConfig(t, base, "heartbeat:\n  max_zooids: 5000\n  peer_interval: 500ms\n")
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	d := startDaemon(t, httpAddr, "--config", cfg, "--state-dir", filepath.Join(base, "state"), "--journald-enabled=false",
-		"--watch-enabled=false", "--scrape-enabled=false", "--chem-xsub", xsub, "--chem-xpub", xpub, "--chembus-proxy", "external",
+		"--fswatch-enabled=false", "--scrape-enabled=false", "--chem-xsub", xsub, "--chem-xpub", xpub, "--chembus-proxy", "external",
 		"--heartbeat-threshold", "3s", "--log-level", "info")
 	d.waitReady(30 * time.Second)
 	alive := func() float64 { return d.metric(`kloros_observer_zooids{state="alive"}`) }
@@ -433,8 +433,8 @@ func TestChaosCheckConfigDevZero(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		cmd := exec.CommandContext(ctx, binary(t, "kloros-observer"), "--check-config", file)
 		out, err := cmd.CombinedOutput()
-		cancel()
 		require.NoError(t, ctx.Err(), "--check-config %s did not end", file)
+		cancel()
 		var ee *exec.ExitError
 		require.ErrorAs(t, err, &ee, "%s", out)
 		require.Equal(t, 2, ee.ExitCode(), "%s", out)
