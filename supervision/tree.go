@@ -85,7 +85,7 @@ func (b *Builder) PID(path string) *actor.PID {
 // size (use b.Config.Supervision.MailboxSize for anything a source can flood).
 // The actor also supervises any children it spawns with the daemon's policy.
 func (b *Builder) Leaf(name string, phase Phase, bound int, doc string, producer actor.Producer) ChildSpec {
-	opts := []actor.PropsOption{actor.WithSupervisor(b.Policy)}
+	opts := append([]actor.PropsOption{actor.WithSupervisor(b.Policy)}, chaosOptions()...)
 	if bound > 0 {
 		opts = append(opts, actor.WithMailbox(b.Mailboxes.Bounded(KindOf(name), bound)))
 	}

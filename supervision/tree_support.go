@@ -12,6 +12,7 @@ func supportSpecs(b *Builder) ([]ChildSpec, error) {
 	hc := c.HTTP
 	hc.IntentsDir, hc.Ready = c.IntentsDir, b.Ready
 	hc.NotReady = append(hc.NotReady, b.emitHealth().NotReady)
+	hc.Handlers = chaosHandlers(b) // none in a normal build
 	return []ChildSpec{b.Leaf("http", PhaseSupport, 0, "/metrics, /healthz, /readyz on "+c.HTTP.Listen,
 		web.NewHTTPServer(hc, b.Deps))}, nil
 }

@@ -32,6 +32,9 @@ type HTTPConfig struct {
 	// not ready ("" when it is): e.g. the emitter failing to write, with
 	// intents waiting in memory.
 	NotReady []func() string `yaml:"-"`
+	// Handlers are served besides the three above (the chaos build's
+	// failure-on-demand endpoint; nil in a normal build).
+	Handlers map[string]http.Handler `yaml:"-"`
 	// OnListen, if set, is told the bound address (tests listen on :0).
 	OnListen func(addr string) `yaml:"-"`
 }
@@ -98,6 +101,9 @@ func (h *HTTPServer) start(ctx actor.Context) {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/readyz", h.ready)
+	for path, handler := range h.cfg.Handlers {
+		mux.Handle(path, handler)
+	}
 	h.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
 	h.done = make(chan struct{})
