@@ -66,7 +66,7 @@ test: deps-build deps-test
 
 ## chaos: the full chaos campaign (test/chaos, as root: ≥ 1,000 kill -9s, tmpfs, floods); `make test` runs its short form
 chaos: deps-build deps-test
-	$(GO) test -count=1 -timeout 120m -v -run 'TestChaos' ./test/chaos/ -args -chaos.full 2>&1 | tee test/chaos/last-run.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|RESULT|VmHWM'
+	set -o pipefail; $(GO) test -count=1 -timeout 120m -v -run 'TestChaos' ./test/chaos/ -args -chaos.full 2>&1 | tee test/chaos/last-run.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|RESULT|VmHWM'
 
 ## bench: benchmarks into bench/new.txt (compare runs with benchstat)
 bench: deps-build deps-test
