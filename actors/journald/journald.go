@@ -55,10 +55,19 @@ type Source struct {
 	done   chan struct{}
 	stop   timer.Cancel
 
-	nextID     uint64
-	pending    map[uint64]string // flush id -> cursor it makes durable
-	lastRead   string            // cursor of the last entry read
-	lastSent   string            // cursor covered by the last Flush sent
+	nextID  uint64
+	pending map[uint64]string // flush id -> cursor it makes durable
+	// credits bounds the batches of events in flight (sent and not yet
+	// answered by their Flush): the reader takes one before sending a batch
+	// with events, the actor gives it back when the batch's Flush is
+	// answered. Without it a backlog (30,000 critical lines after a restart)
+	// overran the emitter's bounded mailbox: 14,889 intents dropped there
+	// while the barrier behind them passed, so the cursor was checkpointed
+	// past intents never written.
+	credits    chan struct{}
+	credited   map[uint64]bool // flush ids that hold a credit
+	lastRead   string          // cursor of the last entry read
+	lastSent   string          // cursor covered by the last Flush sent
 	lastFlush  time.Time
 	ckptWriter chan string
 	ckptDone   chan struct{}
@@ -88,6 +97,7 @@ func (s *Source) Receive(ctx actor.Context) {
 		if len(m.events) > 0 {
 			ctx.Send(s.cfg.Dispatcher, &messages.EventBatch{Events: m.events})
 			s.flush(ctx)
+			s.credited[s.nextID] = true
 		}
 	case journalTick:
 		// A quiet source: make the cursor of entries read (even unmatched)
@@ -103,6 +113,13 @@ func (s *Source) Receive(ctx actor.Context) {
 		for id := range s.pending { // barriers are answered in order; older ones are covered
 			if id <= m.ID {
 				delete(s.pending, id)
+				if s.credited[id] {
+					delete(s.credited, id)
+					select {
+					case <-s.credits:
+					default:
+					}
+				}
 			}
 		}
 		s.checkpoint(cur)
@@ -113,6 +130,11 @@ func (s *Source) Receive(ctx actor.Context) {
 	}
 }
 
+// maxInflightBatches bounds the batches of up to 256 events a source has
+// sent and not yet seen acknowledged (see Source.credits): 2,048 events,
+// well under the dispatcher's, rules' and emitter's mailbox bound (10,000).
+const maxInflightBatches = 8
+
 func (s *Source) flush(ctx actor.Context) {
 	s.nextID++
 	s.pending[s.nextID] = s.lastRead
@@ -122,7 +144,9 @@ func (s *Source) flush(ctx actor.Context) {
 
 func (s *Source) start(ctx actor.Context) {
 	s.log = s.deps.Logger.With("actor", "sources/journald_"+s.cfg.Name)
-	s.pending = map[uint64]string{}
+	s.pending, s.credited = map[uint64]string{}, map[uint64]bool{}
+	credits := make(chan struct{}, maxInflightBatches)
+	s.credits = credits
 	s.ckptWriter, s.ckptDone = make(chan string, 1), make(chan struct{})
 	go s.writeCheckpoints()
 	rctx, cancel := context.WithCancel(context.Background())
@@ -132,7 +156,16 @@ func (s *Source) start(ctx actor.Context) {
 	go func() {
 		defer close(s.done)
 		defer actors.Recover("journal reader", func(f *actors.GoroutineFailed) { root.Send(self, f) })
-		s.read(rctx, cursor, func(b *journalBatch) { root.Send(self, b) })
+		s.read(rctx, cursor, func(b *journalBatch) {
+			if len(b.events) > 0 {
+				select {
+				case credits <- struct{}{}:
+				case <-rctx.Done():
+					return // stopping: the batch was never acknowledged, so it is read again
+				}
+			}
+			root.Send(self, b)
+		})
 	}()
 	s.stop = timer.Every(ctx.ActorSystem(), s.cfg.CheckpointInterval, s.cfg.CheckpointInterval, self, journalTick{})
 }

@@ -447,3 +447,41 @@ func testHeartbeat(zooid string) *messages.Signal {
 		Facts: map[string]any{"zooid": zooid, "niche": "flood", "uptime_s": 1.0, "processed_count": 1},
 		TS:    float64(time.Now().UnixNano()) / 1e9, SchemaVersion: 1}
 }
+
+// TestChaosJournalBacklog starts the daemon on a journal that already holds
+// more critical lines than a mailbox holds (after an outage, or a restart
+// loop): every line gets its intent, none is dropped at a bounded mailbox
+// while the cursor checkpoint passes it.
+func TestChaosJournalBacklog(t *testing.T) {
+	base := t.TempDir()
+	state, jdir := filepath.Join(base, "state"), filepath.Join(base, "journal")
+	require.NoError(t, os.MkdirAll(jdir, 0o755))
+	jw := startJournalWriter(t, filepath.Join(jdir, "r.journal"))
+	n := scale(20000, 50000)
+	for i := 0; i < n; i += 1000 {
+		msgs := make([]string, 1000)
+		for k := range msgs {
+			msgs[k] = fmt.Sprintf("fatal: chaos line-%07d", i+k)
+		}
+		jw.write("kloros.service", 3, msgs...)
+	}
+	jw.close()
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	d := startDaemon(t, httpAddr, "--state-dir", state, "--journal-dir", jdir, "--journal-unit", "kloros.service",
+		"--journal-kernel=false", "--fswatch-enabled=false", "--scrape-enabled=false", "--chembus-enabled=false", "--log-level", "warn")
+	d.waitReady(30 * time.Second)
+	intents := filepath.Join(state, "intents")
+	key := `kloros_observer_intents_written_total{type="curiosity_investigate"}`
+	waitFor(t, 2*time.Minute, func() string {
+		m := d.metrics()
+		return fmt.Sprintf("%d intents (written %v, entries read %v, dropped at mailboxes %v)", n, m[key],
+			sum(m, "kloros_observer_journal_entries_read_total"), sum(m, "kloros_observer_mailbox_dropped_messages_total"))
+	}, func() bool { return d.metric(key) >= float64(n) || sum(d.metrics(), "kloros_observer_journal_entries_read_total") >= float64(n) && d.metric("kloros_observer_intents_queued") == 0 && d.metric(key) < float64(n) && sum(d.metrics(), "kloros_observer_mailbox_dropped_messages_total") > 0 })
+	m := d.metrics()
+	require.Zero(t, sum(m, "kloros_observer_mailbox_dropped_messages_total"), "nothing dropped at a bounded mailbox")
+	require.Equal(t, float64(n), m[key])
+	d.requireMemoryUnder(memBoundMB)
+	d.stop(30 * time.Second)
+	require.Len(t, verifyIntents(t, intents), n)
+	t.Logf("RESULT backlog: %d critical lines waiting at start, %d intents, 0 dropped", n, n)
+}
