@@ -59,7 +59,7 @@ func TestChaosDiskFullAndReadOnly(t *testing.T) {
 	mountTmpfs(t, intents, "2m")
 	require.NoError(t, os.MkdirAll(jdir, 0o755))
 	jw := startJournalWriter(t, filepath.Join(jdir, "remote.journal"))
-	cfg := writeConfig(t, base, "emitter:\n  max_queued: 300\n  retry_initial: 50ms\n  retry_max: 200ms\n")
+	cfg := writeConfig(t, base, "emitter:\n  max_queued: 100\n  retry_initial: 50ms\n  retry_max: 200ms\n")
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	d := startDaemon(t, httpAddr, "--config", cfg, "--state-dir", state, "--journal-dir", jdir, "--journal-unit", "kloros.service",
 		"--journal-kernel=false", "--fswatch-enabled=false", "--scrape-enabled=false", "--chembus-enabled=false", "--log-level", "warn")
@@ -93,35 +93,44 @@ func TestChaosDiskFullAndReadOnly(t *testing.T) {
 	d.waitReady(10 * time.Second)
 	require.Zero(t, d.metric("kloros_observer_intents_queued"))
 
-	// Read-only, past the queue bound.
+	// Read-only, past the queue bound. The journald source reads at most
+	// 8 batches ahead of what is durable (the journal is the better buffer),
+	// so of the 500 lines some are refused at max_queued (100), counted, and
+	// the rest wait in the journal until the directory heals.
 	remount(t, intents, "ro")
 	writeLines(500)
 	maxQueued := 0.0
 	waitFor(t, 30*time.Second, func() string {
-		return fmt.Sprintf("500 intents accepted or refused (queued %v, lost %v)", d.metric("kloros_observer_intents_queued"),
+		return fmt.Sprintf("max_queued reached (queued %v, refused %v)", d.metric("kloros_observer_intents_queued"),
 			d.metric(`kloros_observer_intents_lost_total{reason="queue_full"}`))
 	}, func() bool {
 		m := d.metrics()
 		q := m["kloros_observer_intents_queued"]
 		maxQueued = max(maxQueued, q)
-		return q+m[`kloros_observer_intents_lost_total{reason="queue_full"}`] >= 500
+		return q == 100 && m[`kloros_observer_intents_lost_total{reason="queue_full"}`] > 0
 	})
 	m := d.metrics()
-	require.LessOrEqual(t, maxQueued, 300.0, "intents_queued above emitter.max_queued")
-	require.Equal(t, 300.0, m["kloros_observer_intents_queued"], "the bound is reached, not overshot")
-	require.Equal(t, 200.0, m[`kloros_observer_intents_lost_total{reason="queue_full"}`], "the rest refused and counted")
 	require.Greater(t, m[`kloros_observer_intent_write_failures_total{reason="read_only"}`], 0.0)
 	c, b := d.readyz()
 	require.Equal(t, 503, c, "not ready while read-only: %s", b)
 	require.Contains(t, b, "read_only")
 	remount(t, intents, "rw")
-	waitFor(t, 30*time.Second, func() string { return fmt.Sprintf("360 intents after rw (have %d)", len(intentFiles(t, intents))) },
-		func() bool { return len(intentFiles(t, intents)) == 360 })
+	refused := func() float64 { return d.metric(`kloros_observer_intents_lost_total{reason="queue_full"}`) }
+	waitFor(t, 30*time.Second, func() string {
+		return fmt.Sprintf("560 intents landed or refused after rw (landed %d, refused %v)", len(intentFiles(t, intents)), refused())
+	}, func() bool {
+		m := d.metrics()
+		maxQueued = max(maxQueued, m["kloros_observer_intents_queued"])
+		return float64(len(intentFiles(t, intents)))+m[`kloros_observer_intents_lost_total{reason="queue_full"}`] == 560
+	})
 	d.waitReady(10 * time.Second)
+	m = d.metrics()
+	require.LessOrEqual(t, maxQueued, 100.0, "intents_queued above emitter.max_queued")
+	require.Zero(t, m["kloros_observer_intents_queued"])
 	d.requireMemoryUnder(memBoundMB)
 	d.stop(20 * time.Second)
 	files := verifyIntents(t, intents)
-	require.Len(t, files, 360, "every accepted intent landed once")
+	require.Equal(t, 560-int(m[`kloros_observer_intents_lost_total{reason="queue_full"}`]), len(files), "every accepted intent landed once")
 	t.Logf("RESULT disk: disk_full failures=%v read_only failures=%v max_queued_seen=%v refused=%v landed=%d",
 		m[`kloros_observer_intent_write_failures_total{reason="disk_full"}`], m[`kloros_observer_intent_write_failures_total{reason="read_only"}`],
 		maxQueued, m[`kloros_observer_intents_lost_total{reason="queue_full"}`], len(files))
