@@ -1,10 +1,12 @@
 package chaos
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -96,6 +98,8 @@ func TestChaosKill9UnderLoad(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 15))
 	start := time.Now()
 	var peak int64
+	runCounters := map[string]float64{}
+	defer func() { t.Logf("counters of the killed runs (sampled before each kill, when up): %v", runCounters) }()
 	for i := range n {
 		d := startDaemon(t, httpAddr, args...)
 		// Random instants: a third during start-up, the rest up to 0.8 s in.
@@ -105,6 +109,14 @@ func TestChaosKill9UnderLoad(t *testing.T) {
 			time.Sleep(time.Duration(rng.Int64N(int64(60 * time.Millisecond))))
 		}
 		require.True(t, d.alive(), "daemon died on its own before kill %d: %v\n%s", i, d.err, tail(d.logs.String(), 4000))
+		// What this run's counters said just before it died (when it was
+		// up far enough to answer): kept, to tell a loss's cause.
+		if m := quickMetrics(httpAddr); m != nil {
+			for _, k := range []string{"kloros_observer_intents_deduplicated_total", "kloros_observer_mailbox_dropped_messages_total",
+				"kloros_observer_intents_lost_total", "kloros_observer_intent_write_failures_total", "kloros_observer_actor_failures_total"} {
+				runCounters[k] += sum(m, k)
+			}
+		}
 		d.kill9()
 		peak = max(peak, d.hwm)
 		require.Less(t, d.hwm, int64(memBoundMB*1024), "run %d: VmHWM %d kB over %d MB", i, d.hwm, memBoundMB)
@@ -210,4 +222,29 @@ func tempDir(t *testing.T) string {
 	require.NoError(t, err)
 	t.Logf("keeping %s", d)
 	return d
+}
+
+// quickMetrics scrapes /metrics with a short timeout; nil if it does not answer.
+func quickMetrics(addr string) map[string]float64 {
+	c := &http.Client{Timeout: 200 * time.Millisecond}
+	resp, err := c.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		if i := strings.LastIndexByte(line, ' '); i > 0 {
+			if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+				out[line[:i]] = v
+			}
+		}
+	}
+	return out
 }
