@@ -22,7 +22,7 @@ DEB_TEST  := python3-zmq systemd systemd-journal-remote prometheus-node-exporter
 # Extra flags for `make run`, e.g. make run RUN_ARGS="--log-level debug".
 RUN_ARGS ?=
 
-.PHONY: all deps deps-build deps-test build run test test-short bench lint install clean
+.PHONY: all deps deps-build deps-test build run test test-short chaos bench lint install clean
 
 all: build
 
@@ -63,6 +63,10 @@ test: deps-build deps-test
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 9m ./...
 	$(GO) test -race -count=1 -timeout 5m ./actors/... ./supervision/...
+
+## chaos: the full chaos campaign (test/chaos, as root: ≥ 1,000 kill -9s, tmpfs, floods); `make test` runs its short form
+chaos: deps-build deps-test
+	set -o pipefail; $(GO) test -count=1 -timeout 120m -v -run 'TestChaos' ./test/chaos/ -args -chaos.full 2>&1 | tee test/chaos/last-run.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|RESULT|VmHWM'
 
 ## bench: benchmarks into bench/new.txt (compare runs with benchstat)
 bench: deps-build deps-test

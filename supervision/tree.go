@@ -9,6 +9,7 @@ import (
 	"github.com/kloros/kloros-observer/actors"
 	"github.com/kloros/kloros-observer/actors/chembus"
 	"github.com/kloros/kloros-observer/actors/rules"
+	"github.com/kloros/kloros-observer/actors/emit"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -72,6 +73,7 @@ type Builder struct {
 	bus  *chembus.Watermark // shared by the ChemBus actor and the registry
 	live *rules.Live        // the rules manager's running set, for the web API
 	web  webParts           // shared by the HTTP actor and the registry (tree_web.go)
+	health *emit.Health // shared by the emitter and /readyz
 }
 
 // busWatermark returns the one watermark the ChemBus actor and the zooid
@@ -101,7 +103,7 @@ func (b *Builder) PID(path string) *actor.PID {
 // size (use b.Config.Supervision.MailboxSize for anything a source can flood).
 // The actor also supervises any children it spawns with the daemon's policy.
 func (b *Builder) Leaf(name string, phase Phase, bound int, doc string, producer actor.Producer) ChildSpec {
-	opts := []actor.PropsOption{actor.WithSupervisor(b.Policy)}
+	opts := append([]actor.PropsOption{actor.WithSupervisor(b.Policy)}, chaosOptions()...)
 	if bound > 0 {
 		opts = append(opts, actor.WithMailbox(b.Mailboxes.Bounded(KindOf(name), bound)))
 	}

@@ -74,6 +74,9 @@ func webSpecs(b *Builder) ([]ChildSpec, error) {
 			if b.Ready != nil && !b.Ready.Load() {
 				return fmt.Errorf("the supervision tree is still starting")
 			}
+			if why := b.emitHealth().NotReady(); why != "" {
+				return errors.New(why) // an intent written now would not land
+			}
 			if err := web.ProbeWritable(c.IntentsDir); err != nil {
 				return fmt.Errorf("intents directory not writable: %w", err)
 			}
@@ -82,6 +85,7 @@ func webSpecs(b *Builder) ([]ChildSpec, error) {
 	if b.Deps.Metrics != nil {
 		o.Metrics = web.MetricsHandler(b.Deps.Metrics.Registry)
 	}
+	o.Handlers = chaosHandlers(b) // none in a normal build
 	// POST /-/reload reloads the rules as SIGHUP does for them (the
 	// manager checks the whole new set first; a bad one keeps the old).
 	o.Reload = func() error {

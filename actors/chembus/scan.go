@@ -14,6 +14,13 @@ import (
 
 var errSyntax = errors.New("invalid JSON")
 
+// errTooDeep: arrays and objects nested deeper than maxDepth (issue 15 #8:
+// facts nested 10,000 deep were accepted). Counted as reason too_deep.
+var errTooDeep = errors.New("JSON nested too deep")
+
+// maxDepth bounds nesting; a heartbeat's payload is two levels deep.
+const maxDepth = 64
+
 type scanner struct {
 	b []byte
 	i int
@@ -53,7 +60,10 @@ func (s *scanner) expect(c byte) bool {
 
 // object calls field for each member; field must consume the value.
 func (s *scanner) object(depth int, field func(key string) error) error {
-	if depth > 64 || !s.expect('{') {
+	if depth > maxDepth {
+		return errTooDeep
+	}
+	if !s.expect('{') {
 		return errSyntax
 	}
 	if s.expect('}') {
@@ -89,6 +99,9 @@ func (s *scanner) skip(depth int) error {
 	case c == '{':
 		return s.object(depth+1, func(string) error { return s.skip(depth + 1) })
 	case c == '[':
+		if depth+1 > maxDepth {
+			return errTooDeep
+		}
 		s.i++
 		if s.expect(']') {
 			return nil
@@ -275,20 +288,29 @@ type payloadFields struct {
 func scanPayload(b []byte) (f payloadFields, notObject bool, err error) {
 	s := &scanner{b: b}
 	if s.peek() != '{' {
-		if s.skip(0) == nil && s.atEnd() {
+		err := s.skip(0)
+		if err == nil && s.atEnd() {
 			return f, true, nil
 		}
-		return f, false, errSyntax
+		if err == nil {
+			err = errSyntax
+		}
+		return f, false, err
 	}
 	err = s.object(0, func(k string) error {
 		switch k {
+		// A key given twice takes its last value, as Python's json.loads
+		// does (so we and the colony agree on which zooid a message is):
+		// every case below sets or clears everything it decides.
 		case "signal":
+			f.signal, f.hasSignal = "", false
 			if s.kind() == 's' {
 				v, err := s.str()
 				f.signal, f.hasSignal = v, true
 				return err
 			}
 		case "incident_id":
+			f.incident, f.incidentBad = "", false
 			switch s.kind() {
 			case 's':
 				v, err := s.str()
@@ -299,6 +321,7 @@ func scanPayload(b []byte) (f payloadFields, notObject bool, err error) {
 				f.incidentBad = true
 			}
 		case "ts":
+			f.ts, f.tsBad = 0, false
 			if s.kind() == 'n' {
 				v, err := s.num()
 				f.ts = v
@@ -306,7 +329,9 @@ func scanPayload(b []byte) (f payloadFields, notObject bool, err error) {
 			}
 			f.tsBad = s.kind() != 'l'
 		case "facts":
-			f.factsSeen = true
+			f.factsSeen, f.factsNotObject = true, false
+			f.zooid, f.niche, f.zooidKind, f.nicheKind = "", "", 0, 0
+			f.uptime, f.processed, f.uptimeBad, f.processedBad, f.hasUptime, f.hasCount = 0, 0, false, false, false, false
 			if s.peek() != '{' {
 				f.factsNotObject = true
 				break
@@ -316,9 +341,9 @@ func scanPayload(b []byte) (f payloadFields, notObject bool, err error) {
 				case "zooid", "niche":
 					kind := s.kind()
 					if k == "zooid" {
-						f.zooidKind = kind
+						f.zooid, f.zooidKind = "", kind
 					} else {
-						f.nicheKind = kind
+						f.niche, f.nicheKind = "", kind
 					}
 					if kind == 's' {
 						v, err := s.str()
@@ -331,6 +356,11 @@ func scanPayload(b []byte) (f payloadFields, notObject bool, err error) {
 					}
 				case "uptime_s", "processed_count":
 					kind := s.kind()
+					if k == "uptime_s" {
+						f.uptime, f.hasUptime, f.uptimeBad = 0, false, false
+					} else {
+						f.processed, f.hasCount, f.processedBad = 0, false, false
+					}
 					if kind == 'n' {
 						v, err := s.num()
 						if k == "uptime_s" {

@@ -1,6 +1,7 @@
 package chembus
 
 import (
+	"errors"
 	"math"
 	"time"
 	"unicode"
@@ -71,6 +72,8 @@ func decodeFrames(frames [][]byte, maxBytes int, at time.Time) decoded {
 	switch {
 	case notObject:
 		return decoded{reason: "not_object", topic: t}
+	case errors.Is(err, errTooDeep):
+		return decoded{reason: "too_deep", topic: t}
 	case err != nil:
 		return decoded{reason: "invalid_json", topic: t}
 	case f.hasSignal && f.signal != t:

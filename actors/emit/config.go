@@ -15,8 +15,9 @@ type EmitterConfig struct {
 	RetryInitial time.Duration `yaml:"retry_initial"`
 	RetryMax     time.Duration `yaml:"retry_max"`
 	MaxBatch     int           `yaml:"max_batch"` // intents sharing one directory fsync
-	// MaxQueued bounds the intents held in memory, beyond the writer's
-	// channel, while the directory fails; past it new intents are refused
+	// MaxQueued bounds the intents accepted and not yet durable (waiting in
+	// memory, in the writer's channel or in its hands) while the directory
+	// fails; past it new intents are refused
 	// and counted (intents_lost_total{reason="queue_full"}). 0: 100000.
 	MaxQueued int `yaml:"max_queued"`
 	// Archive receives intents past Retention (and its quarantine those that
@@ -27,6 +28,12 @@ type EmitterConfig struct {
 	Dir          string        `yaml:"-"` // the intents directory (top-level intents_dir)
 	PruneEvery   time.Duration `yaml:"-"` // 0: Retention/24, at most 10 min
 	DrainTimeout time.Duration `yaml:"-"` // bound on finishing queued writes at stop (0: 5 s)
+	Health       *Health       `yaml:"-"` // where the writer reports failing/ok, for /readyz (nil: nowhere)
+	// DedupFile is where the dedup is checkpointed (see dedup.go); "":
+	// in memory only. Set by supervision to <state_dir>/emitter/dedup.json.
+	DedupFile string `yaml:"-"`
+	// DedupSaveEvery debounces the checkpoint (0: 1 s).
+	DedupSaveEvery time.Duration `yaml:"-"`
 }
 
 // DefaultMaxQueued is the default of MaxQueued for intents and events:
@@ -60,8 +67,8 @@ type SpoolConfig struct {
 	Enabled   bool          `yaml:"enabled"`
 	Dir       string        `yaml:"dir"` // "" = <state_dir>/events
 	Retention time.Duration `yaml:"retention"`
-	// MaxQueued bounds the events held in memory, beyond the writer's
-	// channel, while the directory fails; past it new events are not spooled
+	// MaxQueued bounds the events accepted and not yet durable (in memory, the writer's
+	// channel or its hands) while the directory fails; past it new events are not spooled
 	// and counted (spool_events_lost_total{reason="queue_full"}). 0: 100000.
 	MaxQueued int `yaml:"max_queued"`
 

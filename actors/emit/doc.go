@@ -1,6 +1,8 @@
 // Package emit writes files for the orchestrator and the operator:
 //   - Emitter (NewEmitter): receives *messages.EmitIntent from rules, encodes
-//     (actors/intentfile), deduplicates within an hour and writes each intent
+//     (actors/intentfile), deduplicates within an hour (across restarts:
+//     dedup.go checkpoints it and counts the intents on disk at start) and
+//     writes each intent
 //     atomically into the queue directory (SPEC §1.1); publishes
 //     *messages.IntentObserved; moves intents past their age into the
 //     intent archive (actors/archive), or its quarantine if they fail
@@ -12,7 +14,10 @@
 //
 // Both own one writer goroutine (writer.go: group commit — fsync each file,
 // rename, one directory fsync per batch — with capped backoff on failure),
-// drained within a bound on Stopping and Restarting.
+// drained within a bound on Stopping and Restarting. The emitter's writer
+// reports into a Health (health.go) that /readyz reads: not ready while
+// writes fail and intents wait. MaxQueued bounds every file accepted and not
+// yet durable, wherever it waits.
 //
 // Failure handling. Each intent is written as
 // .tmp, fsynced, renamed and the directory fsynced; bursts share one directory
@@ -26,7 +31,9 @@
 // (kloros_observer_intents_lost_total{reason="queue_full"}). Intents still
 // unwritten when the shutdown timeout ends are logged with their count and
 // types and counted (reason="shutdown"). Identical intents (type, reason,
-// priority, data) within dedup_window (1 h) are written once; stale .tmp files
+// priority, data) within dedup_window (1 h) are written once, across restarts
+// (dedup.go: checkpointed, and the queue directory counted as seen at start);
+// stale .tmp files
 // are removed at start; names that do not parse are left alone and logged
 // once.
 //

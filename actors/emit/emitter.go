@@ -55,6 +55,8 @@ type Emitter struct {
 	log  *slog.Logger
 
 	seen       map[string]time.Time // dedup hash → when written
+	seen8      map[string]time.Time // hash8 → time, of intents found on disk at start (see dedup.go)
+	dirty      bool                 // seen changed since the last checkpoint was queued
 	lastSweep  time.Time
 	writer     *ownedWriter
 	root       *actor.RootContext
@@ -64,6 +66,9 @@ type Emitter struct {
 }
 
 type pruneTick struct{}
+type dedupTick struct{}
+
+func (dedupTick) NotInfluenceReceiveTimeout() {}
 
 func (pruneTick) NotInfluenceReceiveTimeout() {}
 
@@ -77,6 +82,9 @@ func NewEmitter(cfg EmitterConfig, deps actors.Deps) actor.Producer {
 	}
 	if cfg.MaxQueued <= 0 {
 		cfg.MaxQueued = DefaultMaxQueued
+	}
+	if cfg.DedupSaveEvery <= 0 {
+		cfg.DedupSaveEvery = time.Second
 	}
 	if cfg.PruneEvery <= 0 {
 		cfg.PruneEvery = min(cfg.Retention/24, 10*time.Minute)
@@ -104,6 +112,8 @@ func (e *Emitter) Receive(ctx actor.Context) {
 		if e.writer != nil {
 			e.writer.pump()
 		}
+	case dedupTick:
+		e.queueDedupSave()
 	case pruneTick:
 		if e.writer.waiting() == 0 { // else the writer is behind: prune next time
 			e.writer.submit(writeJob{chore: e.prune})
@@ -117,8 +127,14 @@ func (e *Emitter) Receive(ctx actor.Context) {
 
 func (e *Emitter) start(ctx actor.Context) {
 	e.log = e.deps.Logger.With("actor", "emitter")
-	if e.seen == nil {
-		e.seen = map[string]time.Time{}
+	now := e.deps.Clock.Now()
+	seen, err := loadDedup(e.cfg.DedupFile, e.cfg.DedupWindow, now)
+	if err != nil {
+		e.log.Warn("cannot read the dedup checkpoint; starting from the intents on disk", "file", e.cfg.DedupFile, "err", err)
+	}
+	e.seen, e.seen8 = seen, queuedHashes(e.cfg.Dir, e.cfg.DedupWindow, now)
+	if len(seen)+len(e.seen8) > 0 {
+		e.log.Info("dedup restored", "from_checkpoint", len(seen), "from_intents_on_disk", len(e.seen8))
 	}
 	e.root = ctx.ActorSystem().Root
 	e.unparsable = map[string]bool{}
@@ -126,14 +142,20 @@ func (e *Emitter) start(ctx actor.Context) {
 	ac.Resolve(filepath.Dir(e.cfg.Dir))
 	e.archive = archive.New(ac)
 	self := ctx.Self()
-	bw := &batchWriter{dir: e.cfg.Dir, what: "intent", maxBatch: e.cfg.MaxBatch,
+	bw := &batchWriter{dir: e.cfg.Dir, what: "intent", maxBatch: e.cfg.MaxBatch, health: e.cfg.Health,
 		retryInitial: e.cfg.RetryInitial, retryMax: e.cfg.RetryMax, log: e.log,
 		failed: func(reason string) { e.deps.Metrics.Core.EmitFailures.WithLabelValues(reason).Inc() }}
 	bound := queueBound{max: e.cfg.MaxQueued, lost: e.deps.Metrics.Core.IntentsLost, queued: e.deps.Metrics.Core.IntentsQueued}
 	e.writer = startWriter(bw, 4*e.cfg.MaxBatch, bound, func() { e.root.Send(self, writerFreed{}) },
 		func(f *actors.GoroutineFailed) { e.root.Send(self, f) })
+	e.cfg.Health.attach(e.writer.pending.Load)
 	e.writer.submit(writeJob{chore: func() { e.removeStale(); e.prune() }}) // before any write
-	e.stopTimers = timer.Every(ctx.ActorSystem(), e.cfg.PruneEvery, e.cfg.PruneEvery, self, pruneTick{})
+	stopPrune := timer.Every(ctx.ActorSystem(), e.cfg.PruneEvery, e.cfg.PruneEvery, self, pruneTick{})
+	stopDedup := func() {}
+	if e.cfg.DedupFile != "" {
+		stopDedup = timer.Every(ctx.ActorSystem(), e.cfg.DedupSaveEvery, e.cfg.DedupSaveEvery, self, dedupTick{})
+	}
+	e.stopTimers = func() { stopPrune(); stopDedup() }
 }
 
 func (e *Emitter) release() {
@@ -144,8 +166,31 @@ func (e *Emitter) release() {
 	if e.writer == nil {
 		return
 	}
-	e.writer.stop(e.cfg.DrainTimeout)
+	lost := e.writer.stop(e.cfg.DrainTimeout)
 	e.writer = nil
+	// The final checkpoint names only durable intents: with some lost at
+	// the drain timeout, the last one queued (all durable) stands.
+	if e.cfg.DedupFile != "" && e.dirty && lost == 0 {
+		if err := saveDedup(e.cfg.DedupFile, encodeDedup(e.seen)); err != nil {
+			e.log.Error("cannot write the dedup checkpoint", "file", e.cfg.DedupFile, "err", err)
+		}
+		e.dirty = false
+	}
+}
+
+// queueDedupSave queues a checkpoint of seen behind the intents offered so
+// far: the writer runs it once they are all durable.
+func (e *Emitter) queueDedupSave() {
+	if !e.dirty || e.writer == nil {
+		return
+	}
+	e.dirty = false
+	body, path, log := encodeDedup(e.seen), e.cfg.DedupFile, e.log
+	e.writer.submit(writeJob{chore: func() {
+		if err := saveDedup(path, body); err != nil {
+			log.Error("cannot write the dedup checkpoint", "file", path, "err", err)
+		}
+	}})
 }
 
 func (e *Emitter) emit(ctx actor.Context, m *messages.EmitIntent) {
@@ -162,7 +207,13 @@ func (e *Emitter) emit(ctx actor.Context, m *messages.EmitIntent) {
 		return
 	}
 	e.sweep(now)
-	if at, dup := e.seen[enc.Dedup]; dup && now.Sub(at) < e.cfg.DedupWindow {
+	at, dup := e.seen[enc.Dedup]
+	dup = dup && now.Sub(at) < e.cfg.DedupWindow
+	if !dup && len(e.seen8) > 0 { // an identical intent already on disk at start
+		at, dup = e.seen8[enc.Dedup[:8]]
+		dup = dup && now.Sub(at) < e.cfg.DedupWindow
+	}
+	if dup {
 		e.deps.Metrics.Core.IntentsDedup.WithLabelValues(m.Intent.Type).Inc()
 		e.log.Debug("identical intent within the dedup window, not written", "intent_type", m.Intent.Type,
 			"first_written_seconds_ago", now.Sub(at).Seconds())
@@ -191,6 +242,7 @@ func (e *Emitter) emit(ctx actor.Context, m *messages.EmitIntent) {
 		return
 	}
 	e.seen[enc.Dedup] = now
+	e.dirty = true
 }
 
 // observe publishes what became of an intent on the observation stream. It
@@ -214,6 +266,12 @@ func (e *Emitter) sweep(now time.Time) {
 	for k, at := range e.seen {
 		if now.Sub(at) >= e.cfg.DedupWindow {
 			delete(e.seen, k)
+			e.dirty = true
+		}
+	}
+	for k, at := range e.seen8 {
+		if now.Sub(at) >= e.cfg.DedupWindow {
+			delete(e.seen8, k)
 		}
 	}
 }

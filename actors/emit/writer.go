@@ -39,6 +39,7 @@ type batchWriter struct {
 	retryMax     time.Duration
 	log          *slog.Logger
 	failed       func(reason string) // counts one failed attempt
+	health       *Health             // nil: not reported (the spool)
 }
 
 // run serves jobs until the channel is closed (after finishing what is
@@ -103,6 +104,7 @@ func (w *batchWriter) commit(ctx context.Context, batch []writeJob) []writeJob {
 				continue
 			}
 			w.failed(failureReason(err))
+			w.health.failing(failureReason(err))
 			if attempt == 1 || attempt%10 == 0 {
 				w.log.Error(w.what+" write failed, retrying", "file", files[k].Name, "attempt", attempt,
 					"retry_in_seconds", delay.Seconds(), "err", err)
@@ -112,6 +114,7 @@ func (w *batchWriter) commit(ctx context.Context, batch []writeJob) []writeJob {
 		}
 		files, owners = failed, failedOwners
 		if len(files) == 0 {
+			w.health.ok()
 			if attempt > 1 {
 				w.log.Info(w.what+" writes recovered", "attempts", attempt)
 			}
@@ -195,10 +198,15 @@ type ownedWriter struct {
 	cancel context.CancelFunc
 	left   []writeJob // written by the writer goroutine before done is closed
 
-	overflow  []writeJob // actor-owned; overflow[head:] are waiting
-	head      int
-	files     int         // file jobs among overflow[head:]
-	refused   int         // files refused since the overflow last had room (one episode)
+	overflow []writeJob // actor-owned; overflow[head:] are waiting
+	head     int
+	files    int // file jobs among overflow[head:]
+	refused  int // files refused since the overflow last had room (one episode)
+	// pending counts the files accepted by offer and not yet durable (nor
+	// given up at stop), wherever they are: overflow, channel or the
+	// writer's batch in hand. bound.max bounds it, so the bound holds
+	// whatever the channel's and the batch's sizes.
+	pending   atomic.Int64
 	wantFreed atomic.Bool // set by the actor, cleared by the writer when it calls freed
 }
 
@@ -221,23 +229,26 @@ func startWriter(w *batchWriter, queue int, bound queueBound, freed func(), onPa
 }
 
 // offer hands the file job j to the writer like submit and counts it as
-// queued until it is durable, unless bound.max files already wait in the
-// overflow: then j is refused (counted as lost, reason queue_full; logged at
+// queued until it is durable, unless bound.max files accepted earlier are
+// not yet durable (in the overflow, the channel or the writer's hands): then
+// j is refused (counted as lost, reason queue_full; logged at
 // the first refusal of an episode and every 1000th) and offer returns false.
 func (o *ownedWriter) offer(j writeJob) bool {
-	if o.files >= o.bound.max {
+	if o.pending.Load() >= int64(o.bound.max) {
 		o.refused++
 		o.bound.lost.WithLabelValues("queue_full").Inc()
 		if o.refused == 1 || o.refused%1000 == 0 {
 			what := o.w.what
 			o.w.log.Error(what+" queue full while the "+what+"s directory fails; refusing new "+what+"s", "count", o.refused,
-				"queued", o.files, "max_queued", o.bound.max, what+"_type", j.kind, "dir", o.w.dir)
+				"queued", o.pending.Load(), "max_queued", o.bound.max, what+"_type", j.kind, "dir", o.w.dir)
 		}
 		return false
 	}
 	queued, written := o.bound.queued, j.written
 	queued.Inc()
+	o.pending.Add(1)
 	j.written = func() {
+		o.pending.Add(-1) // on the writer goroutine
 		queued.Dec()
 		if written != nil {
 			written()
@@ -300,8 +311,8 @@ func (o *ownedWriter) waiting() int { return len(o.overflow) - o.head }
 
 // stop finishes the writer (see drain) and reports what it could not write:
 // the files not written are logged once with their count and kinds, counted
-// as lost (reason shutdown) and no longer as queued.
-func (o *ownedWriter) stop(timeout time.Duration) {
+// as lost (reason shutdown) and no longer as queued. It returns how many.
+func (o *ownedWriter) stop(timeout time.Duration) (lost int) {
 	what := o.w.what
 	if o.refused > 0 {
 		o.w.log.Error("stopping; "+what+"s were refused while the queue was full", "count", o.refused)
@@ -309,7 +320,7 @@ func (o *ownedWriter) stop(timeout time.Duration) {
 	}
 	left := o.drain(timeout)
 	if len(left) == 0 {
-		return
+		return 0
 	}
 	kinds := map[string]int{}
 	for _, j := range left {
@@ -317,8 +328,10 @@ func (o *ownedWriter) stop(timeout time.Duration) {
 	}
 	o.bound.lost.WithLabelValues("shutdown").Add(float64(len(left)))
 	o.bound.queued.Sub(float64(len(left)))
+	o.pending.Add(-int64(len(left)))
 	o.w.log.Error(what+"s not written before the drain timeout; they are lost", "count", len(left),
 		what+"_types", actors.CountsByName(kinds), "timeout_seconds", timeout.Seconds(), "dir", o.w.dir)
+	return len(left)
 }
 
 // drain hands the overflow to the writer, closes the queue and waits for the

@@ -5,6 +5,7 @@ package fswatch
 import (
 	"context"
 	"errors"
+	"hash/fnv"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -49,7 +50,12 @@ type Source struct {
 	// echo of a file a scan found, does not report the same file twice; a
 	// file made again under the same name (another inode or change time) is
 	// new. Removal and rename forget the name.
-	created map[string]fileID
+	//
+	// Keyed by a 64-bit hash of the path (not the path) so that
+	// maxRemembered entries cost ~5 MB: an overflow rescan of a directory of
+	// 50,000 files must still know which it reported (issue 15 #5).
+	created map[uint64]fileID
+	batch   []*messages.Event // non-nil during a scan: events wait here (see emit)
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -79,8 +85,20 @@ func (s *Source) Receive(ctx actor.Context) {
 	case fsError:
 		if errors.Is(m.err, fsnotify.ErrEventOverflow) {
 			s.deps.Metrics.FSWatch.Errors.WithLabelValues("overflow").Inc()
-			s.log.Warn("inotify queue overflowed; events may have been lost, rescanning watches", "err", m.err)
 			s.ensureAll(ctx, false)
+			// Events were lost: every watched directory is listed again and
+			// files not yet reported (by identity) are reported now, once.
+			dirs := make([]string, 0, len(s.watched))
+			for d := range s.watched {
+				dirs = append(dirs, d)
+			}
+			sort.Strings(dirs)
+			reported := 0
+			for _, d := range dirs {
+				reported += s.scan(ctx, d, true)
+			}
+			s.log.Warn("inotify queue overflowed; rescanned every watched directory", "dirs", len(dirs),
+				"files_reported", reported, "err", m.err)
 			return
 		}
 		s.deps.Metrics.FSWatch.Errors.WithLabelValues("other").Inc()
@@ -100,7 +118,7 @@ func (s *Source) start(ctx actor.Context) {
 	}
 	s.w = w
 	s.watched = map[string]bool{}
-	s.created = map[string]fileID{}
+	s.created = map[uint64]fileID{}
 	s.ensureAll(ctx, false)
 	rctx, cancel := context.WithCancel(context.Background())
 	s.cancel, s.done = cancel, make(chan struct{})
@@ -179,7 +197,7 @@ func (s *Source) ensure(ctx actor.Context, path string, report bool) bool {
 		// whatever exists there now.
 		s.forgetBelow(dir)
 		if report {
-			s.scan(ctx, dir)
+			s.scan(ctx, dir, false)
 		}
 		report = true // anything deeper appeared after we started
 	}
@@ -217,10 +235,18 @@ func nearest(path string) (string, bool) {
 }
 
 // scan reports the files already inside a directory that just appeared.
-func (s *Source) scan(ctx actor.Context, dir string) {
+// It returns how many events it sent.
+// batched: send them as EventBatches (an overflow rescan may find tens of
+// thousands, which one message each would drop at the dispatcher's bounded
+// mailbox).
+func (s *Source) scan(ctx actor.Context, dir string, batched bool) (reported int) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return
+		return 0
+	}
+	if batched {
+		s.batch = make([]*messages.Event, 0, scanBatch)
+		defer func() { s.flushBatch(ctx); s.batch = nil }()
 	}
 	names := make([]string, 0, len(entries))
 	for _, e := range entries {
@@ -230,8 +256,11 @@ func (s *Source) scan(ctx actor.Context, dir string) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		s.created1(ctx, filepath.Join(dir, n), fsnotify.Create)
+		if s.created1(ctx, filepath.Join(dir, n), fsnotify.Create) {
+			reported++
+		}
 	}
+	return reported
 }
 
 // fileID tells a file from another made later under the same name.
@@ -249,18 +278,28 @@ func identifyFile(path string) (fileID, bool) {
 }
 
 // created1 reports a created file unless this very file was reported already.
-func (s *Source) created1(ctx actor.Context, path string, op fsnotify.Op) {
+func (s *Source) created1(ctx actor.Context, path string, op fsnotify.Op) bool {
 	id, ok := identifyFile(path)
 	if ok {
-		if had, seen := s.created[path]; seen && had == id {
-			return
+		key := pathKey(path)
+		if had, seen := s.created[key]; seen && had == id {
+			return false
 		}
-		if len(s.created) >= 10000 {
+		if len(s.created) >= maxRemembered {
 			clear(s.created) // bounded; at worst a file is reported twice (the dispatcher dedups)
 		}
-		s.created[path] = id
+		s.created[key] = id
 	}
-	s.emit(ctx, path, op)
+	return s.emit(ctx, path, op)
+}
+
+// maxRemembered bounds Source.created.
+const maxRemembered = 1 << 18
+
+func pathKey(path string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(path))
+	return h.Sum64()
 }
 
 func (s *Source) handle(ctx actor.Context, ev fsnotify.Event) {
@@ -281,7 +320,7 @@ func (s *Source) handle(ctx actor.Context, ev fsnotify.Event) {
 			return
 		}
 	case ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename):
-		delete(s.created, path) // a file made again later is new
+		delete(s.created, pathKey(path)) // a file made again later is new
 		if s.watched[path] {
 			delete(s.watched, path) // inotify dropped the watch with the directory
 			_ = s.w.Remove(path)
@@ -324,12 +363,30 @@ func Classify(path string, op fsnotify.Op) string {
 	return ""
 }
 
-func (s *Source) emit(ctx actor.Context, path string, op fsnotify.Op) {
+func (s *Source) emit(ctx actor.Context, path string, op fsnotify.Op) bool {
 	typ := Classify(path, op)
 	if typ == "" {
-		return
+		return false
 	}
-	now := s.deps.Clock.Now()
-	ctx.Send(s.cfg.Dispatcher, &messages.Event{Source: "inotify", Type: typ, TS: now,
-		Data: map[string]any{"path": path, "name": filepath.Base(path), "op": op.String()}})
+	ev := &messages.Event{Source: "inotify", Type: typ, TS: s.deps.Clock.Now(),
+		Data: map[string]any{"path": path, "name": filepath.Base(path), "op": op.String()}}
+	if s.batch != nil { // a scan: sent in batches, so a big directory does not flood the dispatcher's mailbox
+		s.batch = append(s.batch, ev)
+		if len(s.batch) == scanBatch {
+			s.flushBatch(ctx)
+		}
+		return true
+	}
+	ctx.Send(s.cfg.Dispatcher, ev)
+	return true
+}
+
+// scanBatch is how many events a scan sends per message.
+const scanBatch = 256
+
+func (s *Source) flushBatch(ctx actor.Context) {
+	if len(s.batch) > 0 {
+		ctx.Send(s.cfg.Dispatcher, &messages.EventBatch{Events: s.batch})
+		s.batch = make([]*messages.Event, 0, scanBatch)
+	}
 }

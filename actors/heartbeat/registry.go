@@ -108,8 +108,11 @@ type Registry struct {
 	spawns             int
 	logWindow          time.Time
 	logged, suppressed int
-	lastRefuse         time.Time
-	sweeps             int
+	// the same for "zooid first seen" lines (newBudget)
+	newWindow                time.Time
+	newLogged, newSuppressed int
+	lastRefuse               time.Time
+	sweeps                   int
 
 	root    *actor.RootContext
 	cancels []timer.Cancel
@@ -383,7 +386,9 @@ func (r *Registry) beat(ctx actor.Context, hb *messages.HeartbeatReceived) {
 		r.gauges()
 		r.dirty = true
 		r.viewStale = true
-		r.log.Info("zooid first seen", "zooid", hb.Zooid, "niche", hb.Niche, "threshold_seconds", st.thresh().Seconds())
+		if r.newBudget(r.deps.Clock.Now()) {
+			r.log.Info("zooid first seen", "zooid", hb.Zooid, "niche", hb.Niche, "threshold_seconds", st.thresh().Seconds())
+		}
 		r.deps.Stream.Publish(&messages.ZooidObserved{At: hb.At, Change: messages.ZooidFirstSeen, Zooid: hb.Zooid, Niche: hb.Niche})
 		return
 	}
@@ -530,11 +535,37 @@ func (r *Registry) flushSuppressed() {
 	}
 }
 
+// newBudget allows 20 "zooid first seen" lines a second; past that the new
+// zooids of that second are summed up in one line (issue 15 #8: a burst of
+// 100,000 new names logged 100,000 lines).
+func (r *Registry) newBudget(now time.Time) bool {
+	if now.Sub(r.newWindow) >= time.Second {
+		r.flushNewSuppressed()
+		r.newWindow, r.newLogged = now, 0
+	}
+	if r.newLogged < 20 {
+		r.newLogged++
+		return true
+	}
+	r.newSuppressed++
+	return false
+}
+
+func (r *Registry) flushNewSuppressed() {
+	if r.newSuppressed > 0 {
+		r.log.Info("more zooids first seen (individual lines suppressed)", "count", r.newSuppressed, "zooids_total", len(r.zooids))
+		r.newSuppressed = 0
+	}
+}
+
 func (r *Registry) sweep(ctx actor.Context) {
 	now := r.deps.Clock.Now()
 	r.sweeps++
 	if now.Sub(r.logWindow) >= time.Second {
 		r.flushSuppressed()
+	}
+	if now.Sub(r.newWindow) >= time.Second {
+		r.flushNewSuppressed()
 	}
 	if r.gaugesStale {
 		r.gauges()

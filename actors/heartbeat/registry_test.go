@@ -2,9 +2,11 @@ package heartbeat
 
 import (
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,6 +19,7 @@ import (
 	"github.com/kloros/kloros-observer/actors/actortest"
 	"github.com/kloros/kloros-observer/actors/clock"
 	"github.com/kloros/kloros-observer/actors/intentfile"
+	"github.com/kloros/kloros-observer/actors/logbuf"
 	"github.com/kloros/kloros-observer/actors/timer"
 	"github.com/kloros/kloros-observer/messages"
 )
@@ -438,4 +441,28 @@ func TestWatcherPipelineWaitIsBounded(t *testing.T) {
 	g := m.gap()
 	require.Equal(t, intentfile.Epoch(first.Add(time.Second+PipelineWait)), g.Signal.TS)
 	require.Equal(t, (time.Second + PipelineWait).Seconds(), g.Signal.Facts["missing_seconds"])
+}
+
+// A burst of new names logs at most 20 "zooid first seen" lines a second and
+// one line summing up the rest (issue 15 #8: 100,000 lines for 100,000 names).
+func TestRegistryFirstSeenLinesRateLimited(t *testing.T) {
+	s := actortest.NewSystem(t)
+	bus, _ := actortest.Probe(t, s)
+	logs := &logbuf.Buffer{}
+	deps := actortest.Deps(t, nil)
+	deps.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	cfg := regCfg(t, bus, t.TempDir())
+	cfg.MaxZooids = 5000
+	reg := s.Root.Spawn(actor.PropsFromProducer(NewRegistry(cfg, deps)))
+	t.Cleanup(func() { _ = s.Root.StopFuture(reg).Wait() })
+	for i := range 1000 {
+		s.Root.Send(reg, &messages.HeartbeatReceived{Zooid: "burst_" + strconv.Itoa(i), Niche: "n", ProcessedCount: 1, At: time.Now()})
+	}
+	require.Eventually(t, func() bool {
+		return strings.Contains(logs.String(), "more zooids first seen (individual lines suppressed)")
+	}, 5*time.Second, 10*time.Millisecond, "a summary line")
+	lines := strings.Count(logs.String(), `msg="zooid first seen"`)
+	require.LessOrEqual(t, lines, 40, "at most 20 a second")
+	require.Positive(t, lines)
+	require.Contains(t, logs.String(), "count=")
 }

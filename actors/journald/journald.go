@@ -20,6 +20,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/coreos/go-systemd/v22/sdjournal"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 
 	"github.com/kloros/kloros-observer/actors/intentfile"
 	"github.com/kloros/kloros-observer/actors/journald/classify"
@@ -54,10 +55,19 @@ type Source struct {
 	done   chan struct{}
 	stop   timer.Cancel
 
-	nextID     uint64
-	pending    map[uint64]string // flush id -> cursor it makes durable
-	lastRead   string            // cursor of the last entry read
-	lastSent   string            // cursor covered by the last Flush sent
+	nextID  uint64
+	pending map[uint64]string // flush id -> cursor it makes durable
+	// credits bounds the batches of events in flight (sent and not yet
+	// answered by their Flush): the reader takes one before sending a batch
+	// with events, the actor gives it back when the batch's Flush is
+	// answered. Without it a backlog (30,000 critical lines after a restart)
+	// overran the emitter's bounded mailbox: 14,889 intents dropped there
+	// while the barrier behind them passed, so the cursor was checkpointed
+	// past intents never written.
+	credits    chan struct{}
+	credited   map[uint64]bool // flush ids that hold a credit
+	lastRead   string          // cursor of the last entry read
+	lastSent   string          // cursor covered by the last Flush sent
 	lastFlush  time.Time
 	ckptWriter chan string
 	ckptDone   chan struct{}
@@ -87,6 +97,7 @@ func (s *Source) Receive(ctx actor.Context) {
 		if len(m.events) > 0 {
 			ctx.Send(s.cfg.Dispatcher, &messages.EventBatch{Events: m.events})
 			s.flush(ctx)
+			s.credited[s.nextID] = true
 		}
 	case journalTick:
 		// A quiet source: make the cursor of entries read (even unmatched)
@@ -102,6 +113,13 @@ func (s *Source) Receive(ctx actor.Context) {
 		for id := range s.pending { // barriers are answered in order; older ones are covered
 			if id <= m.ID {
 				delete(s.pending, id)
+				if s.credited[id] {
+					delete(s.credited, id)
+					select {
+					case <-s.credits:
+					default:
+					}
+				}
 			}
 		}
 		s.checkpoint(cur)
@@ -112,6 +130,11 @@ func (s *Source) Receive(ctx actor.Context) {
 	}
 }
 
+// maxInflightBatches bounds the batches of up to 256 events a source has
+// sent and not yet seen acknowledged (see Source.credits): 2,048 events,
+// well under the dispatcher's, rules' and emitter's mailbox bound (10,000).
+const maxInflightBatches = 8
+
 func (s *Source) flush(ctx actor.Context) {
 	s.nextID++
 	s.pending[s.nextID] = s.lastRead
@@ -121,7 +144,9 @@ func (s *Source) flush(ctx actor.Context) {
 
 func (s *Source) start(ctx actor.Context) {
 	s.log = s.deps.Logger.With("actor", "sources/journald_"+s.cfg.Name)
-	s.pending = map[uint64]string{}
+	s.pending, s.credited = map[uint64]string{}, map[uint64]bool{}
+	credits := make(chan struct{}, maxInflightBatches)
+	s.credits = credits
 	s.ckptWriter, s.ckptDone = make(chan string, 1), make(chan struct{})
 	go s.writeCheckpoints()
 	rctx, cancel := context.WithCancel(context.Background())
@@ -131,7 +156,16 @@ func (s *Source) start(ctx actor.Context) {
 	go func() {
 		defer close(s.done)
 		defer actors.Recover("journal reader", func(f *actors.GoroutineFailed) { root.Send(self, f) })
-		s.read(rctx, cursor, func(b *journalBatch) { root.Send(self, b) })
+		s.read(rctx, cursor, func(b *journalBatch) {
+			if len(b.events) > 0 {
+				select {
+				case credits <- struct{}{}:
+				case <-rctx.Done():
+					return // stopping: the batch was never acknowledged, so it is read again
+				}
+			}
+			root.Send(self, b)
+		})
 	}()
 	s.stop = timer.Every(ctx.ActorSystem(), s.cfg.CheckpointInterval, s.cfg.CheckpointInterval, self, journalTick{})
 }
@@ -187,12 +221,35 @@ func (s *Source) writeCheckpoints() {
 // read runs on the reader goroutine: open (retrying with backoff), position,
 // then follow. It is the only user of the journal handle.
 func (s *Source) read(ctx context.Context, cursor string, send func(*journalBatch)) {
+	reopened := false
+	for ctx.Err() == nil {
+		var again bool
+		if cursor, again = s.readOnce(ctx, cursor, reopened, send); !again {
+			return
+		}
+		reopened = true
+	}
+}
+
+// dirCheckEvery is how often an idle reader of a --journal-dir checks that
+// the directory it opened is still the one at that path.
+const dirCheckEvery = time.Second
+
+// readOnce opens the journal at cursor and reads until ctx is done, or —
+// with a --journal-dir — until the directory is removed or replaced (rm -rf
+// and mkdir, a restore): sd-journal watches the directory it opened with
+// inotify, so it never sees files in a new one, and the reader stalled
+// silently (issue 15 #1). Then it returns the cursor of the last entry read
+// and true, and read opens the new directory after that cursor. Files
+// rotated, added or vacuumed inside the directory are sd-journal's own
+// business (its inotify watch sees them).
+func (s *Source) readOnce(ctx context.Context, cursor string, reopened bool, send func(*journalBatch)) (string, bool) {
 	m := s.deps.Metrics.Journald
 	delay := 100 * time.Millisecond
 	var j *sdjournal.Journal
 	for {
 		var err error
-		j, err = s.open(cursor)
+		j, err = s.open(cursor, reopened)
 		if err == nil {
 			break
 		}
@@ -203,12 +260,17 @@ func (s *Source) read(ctx context.Context, cursor string, send func(*journalBatc
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return cursor, false
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, 30*time.Second)
+		if reopened {
+			delay = min(delay, 2*time.Second) // the directory is expected back soon
+		}
 	}
 	defer j.Close()
+	opened, _ := dirIdentity(s.cfg.Dir)
+	lastCheck := time.Now()
 	if delay > 100*time.Millisecond {
 		s.log.Info("journal opened after retrying")
 	}
@@ -244,14 +306,41 @@ func (s *Source) read(ctx context.Context, cursor string, send func(*journalBatc
 		}
 		if batch.cursor != "" {
 			send(batch)
+			cursor = batch.cursor
 			continue
+		}
+		if s.cfg.Dir != "" && time.Since(lastCheck) >= dirCheckEvery {
+			lastCheck = time.Now()
+			if now, ok := dirIdentity(s.cfg.Dir); !ok || now != opened {
+				m.Errors.WithLabelValues(s.cfg.Name, "dir_replaced").Inc()
+				s.log.Warn("journal directory removed or replaced; reopening it after the last entry read", "dir", s.cfg.Dir)
+				return cursor, true
+			}
 		}
 		j.Wait(250 * time.Millisecond) // returns early on append or rotation
 	}
+	return cursor, false
+}
+
+// dirIdentity tells a directory from another made later at the same path:
+// device, inode and birth time (an inode number is often reused at once by
+// rm -rf; mkdir). Where the filesystem has no birth time, the change time
+// stands in: it also moves when a file is added, which costs a harmless
+// reopen at the same cursor. "" dir: none.
+func dirIdentity(dir string) ([4]int64, bool) {
+	var st unix.Statx_t
+	if dir == "" || unix.Statx(unix.AT_FDCWD, dir, 0, unix.STATX_INO|unix.STATX_BTIME|unix.STATX_CTIME, &st) != nil {
+		return [4]int64{}, dir == ""
+	}
+	t := st.Ctime
+	if st.Mask&unix.STATX_BTIME != 0 {
+		t = st.Btime
+	}
+	return [4]int64{int64(unix.Mkdev(st.Dev_major, st.Dev_minor)), int64(st.Ino), t.Sec, int64(t.Nsec)}, true
 }
 
 // open opens the journal with the source's matches and positions it.
-func (s *Source) open(cursor string) (*sdjournal.Journal, error) {
+func (s *Source) open(cursor string, reopened bool) (*sdjournal.Journal, error) {
 	var j *sdjournal.Journal
 	var err error
 	if s.cfg.Dir != "" {
@@ -286,6 +375,11 @@ func (s *Source) open(cursor string) (*sdjournal.Journal, error) {
 				resume("after the checkpointed cursor " + cursor)
 				return j, nil // positioned on the checkpointed entry: reading resumes after it
 			}
+		}
+		if reopened { // a new directory: its entries are all new to us
+			s.log.Info("reading the re-created journal directory from its oldest entry", "dir", s.cfg.Dir)
+			err = j.SeekHead()
+			break
 		}
 		missed := s.estimateMissed(j, cursor)
 		s.deps.Metrics.Journald.Missed.WithLabelValues(s.cfg.Name).Add(float64(missed))

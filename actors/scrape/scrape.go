@@ -47,6 +47,7 @@ type Source struct {
 
 	client   *http.Client
 	checker  *checker
+	wanted   map[string]bool // families the checks read (see lineFilter)
 	stop     timer.Cancel
 	base     context.Context // cancelled on stop: ends an in-flight scrape
 	cancel   context.CancelFunc
@@ -82,6 +83,7 @@ func (s *Source) Receive(ctx actor.Context) {
 		}
 		s.client = &http.Client{Timeout: s.cfg.Timeout}
 		s.checker = newChecker(s.cfg.Checks)
+		s.wanted = wantedNames(s.cfg.Checks)
 		s.base, s.cancel = context.WithCancel(context.Background())
 		s.stop = timer.Every(ctx.ActorSystem(), 0, s.cfg.Interval, ctx.Self(), scrapeTick{})
 	case *actor.Stopping, *actor.Restarting:
@@ -173,7 +175,8 @@ func (s *Source) scrape(ctx context.Context) *scrapeResult {
 		res.reason, res.err = "content_type", fmt.Errorf("unsupported Content-Type %q (scrape.fallback_protocol is none)", resp.Header.Get("Content-Type"))
 		return res
 	}
-	dec := expfmt.NewDecoder(in, expfmt.NewFormat(expfmt.TypeTextPlain))
+	filtered := newLineFilter(in, s.wanted)
+	dec := expfmt.NewDecoder(filtered, expfmt.NewFormat(expfmt.TypeTextPlain))
 	res.series = map[string][]series{}
 	for {
 		var mf dto.MetricFamily

@@ -663,8 +663,10 @@ func (s *Server) readiness() error {
 	return nil
 }
 
-// ProbeWritable creates and removes a file in dir (creating dir if needed):
-// /readyz's check that the intents directory is writable.
+// ProbeWritable creates, writes an intent's worth of bytes into, and removes
+// a file in dir (creating dir if needed): /readyz's check that the intents
+// directory is writable. An empty file can still be created on a full
+// filesystem; a write of data cannot.
 func ProbeWritable(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -674,9 +676,17 @@ func ProbeWritable(dir string) error {
 		return err
 	}
 	name := f.Name()
-	f.Close()
-	return os.Remove(name)
+	_, err = f.Write(probeBytes[:])
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if rerr := os.Remove(name); err == nil {
+		err = rerr
+	}
+	return err
 }
+
+var probeBytes [1024]byte
 
 // StatusJSON is GET /api/v1/status: the daemon at a glance.
 type StatusJSON struct {

@@ -57,6 +57,9 @@ type Options struct {
 	Reload func() error
 	// Metrics serves /metrics (nil: 404).
 	Metrics http.Handler
+	// Handlers are served besides the rest (the chaos build's
+	// failure-on-demand endpoint; nil in a normal build).
+	Handlers map[string]http.Handler
 	Version string
 	Started time.Time
 	// SnapshotTTL is how long one registry snapshot answers requests
@@ -183,6 +186,9 @@ func (s *Server) routes() {
 	m := s.mux
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	m.HandleFunc("GET /readyz", s.readyz)
+	for path, h := range s.o.Handlers {
+		m.Handle(path, h)
+	}
 	if s.o.Metrics != nil {
 		m.Handle("GET /metrics", s.o.Metrics)
 	}
