@@ -37,6 +37,12 @@ type RoutesChanged struct {
 	Retire []*actor.PID
 }
 
+// RoutesRequest asks the rules manager for the current routes; it answers
+// RoutesChanged (without actors to retire). Sent by: the dispatcher when it
+// starts, so that it never waits on a RoutesChanged the manager sent before
+// the dispatcher existed.
+type RoutesRequest struct{}
+
 // Drain asks an actor that owns children whose mailboxes hold work (the
 // rules manager) to let them finish it, save what must survive, stop them
 // and answer Drained. Sent by: supervision at shutdown, in its phase.

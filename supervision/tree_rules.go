@@ -65,7 +65,7 @@ func ruleSpecs(b *Builder) ([]ChildSpec, error) {
 	return []ChildSpec{
 		manager,
 		b.Leaf("dispatcher", PhaseRoute, c.Supervision.MailboxSize, "dedup and route events to rules",
-			dispatch.New(dispatch.Config{DedupWindow: c.Dispatcher.DedupWindow, Routes: routes, Rules: pids, AwaitRoutes: true}, b.Deps)),
+			dispatch.New(dispatch.Config{DedupWindow: c.Dispatcher.DedupWindow, Routes: routes, Rules: pids, AwaitRoutes: true, RoutesFrom: b.PID("rules")}, b.Deps)),
 	}, nil
 }
 

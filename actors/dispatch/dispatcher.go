@@ -30,6 +30,10 @@ type Config struct {
 	// *messages.RoutesChanged: the rules manager spawns its rule actors in
 	// its own start, and an event routed before they exist would be lost.
 	AwaitRoutes bool `yaml:"-"`
+	// RoutesFrom, with AwaitRoutes, is asked for the routes at start (the
+	// rules manager), in case its own RoutesChanged came before this actor
+	// existed.
+	RoutesFrom *actor.PID `yaml:"-"`
 }
 
 // DefaultConfig is the dispatcher section when nothing is set (SPEC §2.1).
@@ -128,7 +132,11 @@ func (d *Dispatcher) release(ctx actor.Context) {
 
 func (d *Dispatcher) receive(ctx actor.Context, msg any) {
 	switch m := msg.(type) {
-	case *actor.Started, *actor.Stopping, *actor.Restarting, *actor.Stopped:
+	case *actor.Started:
+		if d.waiting && d.cfg.RoutesFrom != nil {
+			ctx.Request(d.cfg.RoutesFrom, &messages.RoutesRequest{})
+		}
+	case *actor.Stopping, *actor.Restarting, *actor.Stopped:
 	case *messages.Event:
 		now := d.deps.Clock.Now()
 		d.sweep(now)

@@ -154,3 +154,18 @@ func TestDispatcherAwaitsFirstRoutes(t *testing.T) {
 	require.Equal(t, uint64(7), actortest.Next[*messages.Flushed](t, srcCh, 5*time.Second).ID)
 	require.Equal(t, "/p/2.json", actortest.Next[*messages.EventBatch](t, ch, 5*time.Second).Events[0].Data["path"])
 }
+
+// A dispatcher that waits for routes asks for them at start: the rules
+// manager may have sent its own before the dispatcher existed.
+func TestDispatcherAsksForRoutes(t *testing.T) {
+	s := actortest.NewSystem(t)
+	rule, ch := actortest.Probe(t, s)
+	manager := s.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		if _, ok := c.Message().(*messages.RoutesRequest); ok {
+			c.Respond(&messages.RoutesChanged{Routes: map[string][]*actor.PID{"promotion_new": {rule}}, Rules: []*actor.PID{rule}})
+		}
+	}))
+	d := s.Root.Spawn(actor.PropsFromProducer(New(Config{DedupWindow: time.Minute, AwaitRoutes: true, RoutesFrom: manager}, actortest.Deps(t, nil))))
+	s.Root.Send(d, ev("promotion_new", "/p/1.json"))
+	require.Equal(t, "/p/1.json", actortest.Next[*messages.Event](t, ch, 5*time.Second).Data["path"])
+}

@@ -167,6 +167,8 @@ func (m *Manager) Receive(ctx actor.Context) {
 		m.release()
 	case *messages.ReloadRules:
 		m.reload(ctx, msg, ctx.Sender())
+	case *messages.RoutesRequest:
+		ctx.Respond(m.routesMsg(nil))
 	case *loaded:
 		m.swap(ctx, msg)
 	case fileChanged:
@@ -261,6 +263,10 @@ func (m *Manager) spawn(ctx actor.Context, r *Compiled, state json.RawMessage) {
 
 // routes sends the dispatcher the current routes, retiring the given actors.
 func (m *Manager) routes(ctx actor.Context, retire []*actor.PID) {
+	ctx.Send(m.cfg.Dispatcher, m.routesMsg(retire))
+}
+
+func (m *Manager) routesMsg(retire []*actor.PID) *messages.RoutesChanged {
 	routes := map[string][]*actor.PID{}
 	all := make([]*actor.PID, 0, len(m.pids))
 	for _, r := range m.set.Rules() {
@@ -270,7 +276,7 @@ func (m *Manager) routes(ctx actor.Context, retire []*actor.PID) {
 			routes[t] = append(routes[t], pid)
 		}
 	}
-	ctx.Send(m.cfg.Dispatcher, &messages.RoutesChanged{Routes: routes, Rules: all, Retire: retire})
+	return &messages.RoutesChanged{Routes: routes, Rules: all, Retire: retire}
 }
 
 func (m *Manager) reload(ctx actor.Context, req *messages.ReloadRules, reply *actor.PID) {
