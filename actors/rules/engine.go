@@ -100,22 +100,55 @@ const maxGroups = 10000
 
 // runner evaluates a rule's programs against one event. Each instance owns
 // one, so the env map and the VM's stack are reused (no allocation per
-// event beyond what expressions themselves make).
+// event beyond what expressions themselves make). Plain reads (program.fast)
+// take the event, its time and the window from here, not from env.
 type runner struct {
 	env   map[string]any
 	vm    vm.VM
 	log   *slog.Logger
 	slots []any // values of the intent's combined program, while building one
+
+	ev                 *messages.Event // the event being handled (nil on a tick)
+	now                time.Time
+	window             map[string]any // window.* of the intent being built
+	typeBox, sourceBox boxed
 }
 
 func (r *runner) run(p *program) (any, error) {
 	if p.fast != nil {
-		return p.fast(r.env), nil
+		return p.fast(r), nil
 	}
 	if r.slots != nil && p.slot >= 0 {
 		return r.slots[p.slot], nil
 	}
 	return r.vm.Run(p.prog, r.env)
+}
+
+// evType, evSource and evTS are the event's fields as setEvent puts them in
+// env (and as clearEvent leaves them when there is no event).
+func (r *runner) evType() any {
+	if r.ev == nil {
+		return ""
+	}
+	return r.typeBox.box(r.ev.Type)
+}
+
+func (r *runner) evSource() any {
+	if r.ev == nil {
+		return ""
+	}
+	return r.sourceBox.box(r.ev.Source)
+}
+
+func (r *runner) evTS() any {
+	if r.ev == nil {
+		return 0.0
+	}
+	t := r.ev.TS
+	if t.IsZero() {
+		t = r.now
+	}
+	return epoch(t)
 }
 
 // Instance is one running rule: its definition and its state.
@@ -128,8 +161,7 @@ type Instance struct {
 	errs    int
 	dropped int
 
-	typeBox, sourceBox boxed
-	one                [1]messages.Intent // what fire returns
+	one [1]messages.Intent // what fire returns
 }
 
 type groupEntry struct {
@@ -184,10 +216,10 @@ func (in *Instance) setEvent(ev *messages.Event, now time.Time, u *eventVars) {
 	}
 	env := in.run.env
 	if u.typ {
-		env[varType] = in.box(&in.typeBox, ev.Type)
+		env[varType] = in.run.typeBox.box(ev.Type)
 	}
 	if u.source {
-		env[varSource] = in.box(&in.sourceBox, ev.Source)
+		env[varSource] = in.run.sourceBox.box(ev.Source)
 	}
 	if u.ts {
 		t := ev.TS
@@ -215,7 +247,7 @@ type boxed struct {
 	v any
 }
 
-func (in *Instance) box(b *boxed, s string) any {
+func (b *boxed) box(s string) any {
 	if b.v == nil || b.s != s {
 		b.s, b.v = s, s
 	}
@@ -231,10 +263,17 @@ func (in *Instance) fail(stage string, err error) {
 
 // OnEvent implements Rule.
 func (in *Instance) OnEvent(ev *messages.Event, now time.Time) []messages.Intent {
-	c := in.c
-	if !slices.Contains(c.on, ev.Type) { // a rule reads one or two types: cheaper than hashing into onSet
+	if !slices.Contains(in.c.on, ev.Type) { // a rule reads one or two types: cheaper than hashing into onSet
 		return none // the dispatcher routes by type; a rule still checks its own
 	}
+	in.run.ev, in.run.now = ev, now
+	out := in.onEvent(ev, now)
+	in.run.ev, in.run.window = nil, nil // keep no event alive
+	return out
+}
+
+func (in *Instance) onEvent(ev *messages.Event, now time.Time) []messages.Intent {
+	c := in.c
 	in.setEvent(ev, now, &c.eventVars)
 	if c.when != nil {
 		ok, err := in.run.run(c.when)
@@ -314,9 +353,11 @@ func (in *Instance) OnTick(now time.Time) []messages.Intent {
 		ge := in.groups[k]
 		if ge.g.tick(now) {
 			in.clearEvent()
+			in.run.ev, in.run.now = nil, now
 			out = append(out, in.fire(ge, k, now, nil)...)
 		}
 	}
+	in.run.window = nil
 	return out
 }
 
@@ -344,7 +385,10 @@ func (in *Instance) fire(ge *groupEntry, key string, now time.Time, ev *messages
 	if c.uses[varWindow] {
 		w := ge.g.vars(now)
 		w["key"] = key
-		in.run.env[varWindow] = w
+		in.run.window = w
+		if c.vmWindow {
+			in.run.env[varWindow] = w
+		}
 	}
 	intent, err := in.build(now)
 	if err != nil {

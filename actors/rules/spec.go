@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"sort"
 	"strconv"
@@ -113,6 +114,7 @@ type Compiled struct {
 	eventVars, intentVars      eventVars       // the event fields set per event, and only when firing
 	combined                   *program        // the intent's expressions as one list
 	fastReads                  []string        // env names the intent's plain reads use
+	vmWindow                   bool            // a program on the VM reads window (set in env)
 }
 
 type dataKey struct{ env, key string }
@@ -325,10 +327,12 @@ func compileRule(file string, n *yaml.Node, overrides map[string]any, errs *errL
 	if len(errs.errs) > before {
 		return nil
 	}
-	c.uses = map[string]bool{}
+	vmUses := map[string]bool{} // what programs on the VM read from env
 	for _, p := range c.programs() {
-		p.idents(c.uses)
+		p.idents(vmUses)
 	}
+	c.vmWindow = vmUses[varWindow]
+	c.uses = maps.Clone(vmUses)
 	for _, name := range c.fastReads {
 		c.uses[name] = true
 		if strings.HasPrefix(name, varWindow+".") {
@@ -351,8 +355,8 @@ func compileRule(file string, n *yaml.Node, overrides map[string]any, errs *errL
 			p.idents(early)
 		}
 	}
-	late := map[string]bool{}
-	for name := range c.uses {
+	late := map[string]bool{} // plain reads take the event's fields from the event itself
+	for name := range vmUses {
 		if !early[name] {
 			late[name] = true
 		}
@@ -454,7 +458,7 @@ func orEmpty(t *tmpl) *tmpl {
 func (c *Compiled) combine(env types.Map, errs *errList) {
 	var progs []*program
 	for _, p := range c.intentPrograms() {
-		if fast, names := simpleRead(p.src, env); fast != nil {
+		if fast, names := simpleRead(p.src, env, c.params); fast != nil {
 			p.fast = fast
 			c.fastReads = append(c.fastReads, names...)
 			continue
