@@ -161,7 +161,13 @@ type Instance struct {
 	errs    int
 	dropped int
 
-	one [1]messages.Intent // what fire returns
+	one    [1]messages.Intent // what fire returns
+	window map[string]any     // window.* when only plain reads see it (reused)
+}
+
+// varsInto is a group that can fill a given (empty) map with its vars.
+type varsInto interface {
+	varsInto(m map[string]any)
 }
 
 type groupEntry struct {
@@ -383,7 +389,18 @@ func (in *Instance) fire(ge *groupEntry, key string, now time.Time, ev *messages
 		in.setEvent(ev, now, &c.intentVars)
 	}
 	if c.uses[varWindow] {
-		w := ge.g.vars(now)
+		var w map[string]any
+		if vi, ok := ge.g.(varsInto); ok && !c.vmWindow {
+			// only plain reads see the window, during build: one map will do
+			if in.window == nil {
+				in.window = make(map[string]any, 8)
+			}
+			w = in.window
+			clear(w)
+			vi.varsInto(w)
+		} else {
+			w = ge.g.vars(now)
+		}
 		w["key"] = key
 		in.run.window = w
 		if c.vmWindow {

@@ -254,7 +254,13 @@ func simpleRead(src string, env types.Map, params map[string]any) (func(*runner)
 	}
 	switch id.Value {
 	case "str":
-		return func(r *runner) any { return text(arg(r)) }, []string{name}
+		return func(r *runner) any {
+			v := arg(r)
+			if _, ok := v.(string); ok {
+				return v // text of a string is itself: no new box
+			}
+			return text(v)
+		}, []string{name}
 	case "num":
 		return func(r *runner) any { f, _ := toFloat(arg(r)); return f }, []string{name}
 	case "isnum":

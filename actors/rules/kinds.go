@@ -154,23 +154,32 @@ func (g *countGroup) event(ev *messages.Event, now time.Time, r *runner) bool {
 func (g *countGroup) tick(time.Time) bool { return false }
 
 func (g *countGroup) vars(time.Time) map[string]any {
+	m := make(map[string]any, 6)
+	g.varsInto(m)
+	return m
+}
+
+// varsInto fills an empty map with what vars returns (an instance reuses
+// one map when nothing but plain reads sees the window).
+func (g *countGroup) varsInto(m map[string]any) {
 	w := g.window()
-	evs := make([]any, 0, len(w))
-	for _, s := range w {
-		if !g.k.events {
-			break
+	var evs []any
+	if g.k.events {
+		evs = make([]any, 0, len(w))
+		for _, s := range w {
+			d := s.Ev.Data
+			if d == nil {
+				d = map[string]any{}
+			}
+			evs = append(evs, map[string]any{"type": s.Ev.Type, "source": s.Ev.Source, "ts": epoch(s.Ev.TS), "data": d})
 		}
-		d := s.Ev.Data
-		if d == nil {
-			d = map[string]any{}
-		}
-		evs = append(evs, map[string]any{"type": s.Ev.Type, "source": s.Ev.Source, "ts": epoch(s.Ev.TS), "data": d})
+	} else {
+		evs = []any{} // not read (countKind.events)
 	}
-	m := map[string]any{"count": len(w), "value": g.value, "events": evs, "first_ts": 0.0, "last_ts": 0.0}
+	m["count"], m["value"], m["events"], m["first_ts"], m["last_ts"] = len(w), g.value, evs, 0.0, 0.0
 	if len(w) > 0 {
 		m["first_ts"], m["last_ts"] = epoch(w[0].At), epoch(w[len(w)-1].At)
 	}
-	return m
 }
 
 // savedEvent is a window entry in a checkpoint.
