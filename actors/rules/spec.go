@@ -275,6 +275,7 @@ func compileRule(file string, n *yaml.Node, overrides map[string]any, errs *errL
 					errs.expr(x, 0, e)
 					continue
 				}
+				p.fast = fastExpr(x.Value, env, c.params)
 				c.lets = append(c.lets, letDef{name: k.Value, p: p})
 				env[k.Value] = typeOf(p.out)
 			}
@@ -329,7 +330,9 @@ func compileRule(file string, n *yaml.Node, overrides map[string]any, errs *errL
 	}
 	vmUses := map[string]bool{} // what programs on the VM read from env
 	for _, p := range c.programs() {
-		p.idents(vmUses)
+		if p.fast == nil { // a fast program reads the event itself (lets from env, always set)
+			p.idents(vmUses)
+		}
 	}
 	c.vmWindow = vmUses[varWindow]
 	c.uses = maps.Clone(vmUses)
@@ -343,16 +346,20 @@ func compileRule(file string, n *yaml.Node, overrides map[string]any, errs *errL
 	// event; what only the intent reads is set when the rule fires.
 	early := map[string]bool{}
 	for _, p := range []*program{c.when, c.groupBy} {
-		if p != nil {
+		if p != nil && p.fast == nil {
 			p.idents(early)
 		}
 	}
 	for _, l := range c.lets {
-		l.p.idents(early)
+		if l.p.fast == nil {
+			l.p.idents(early)
+		}
 	}
 	if c.kind != nil {
 		for _, p := range c.kind.programs() {
-			p.idents(early)
+			if p.fast == nil {
+				p.idents(early)
+			}
 		}
 	}
 	late := map[string]bool{} // plain reads take the event's fields from the event itself
@@ -692,6 +699,7 @@ func (s *Settings) Expr(name string, asBool bool) *program {
 		s.errs.expr(n, 0, e)
 		return nil
 	}
+	p.fast = fastExpr(n.Value, s.env, s.params)
 	return p
 }
 
