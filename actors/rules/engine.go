@@ -450,11 +450,11 @@ func (in *Instance) build(now time.Time) (messages.Intent, error) {
 	}
 	data := messages.Object{}
 	if c.data != nil {
-		d, err := c.data.eval(r)
+		d, err := c.data.evalMap(r)
 		if err != nil {
 			return messages.Intent{}, fmt.Errorf("data.%w", err)
 		}
-		data = d.(messages.Object)
+		data = d
 	}
 	return messages.Intent{Type: ts, Priority: int(pf), Reason: text(reason), Data: data, GeneratedAt: now}, nil
 }

@@ -177,18 +177,7 @@ func (v *valueTmpl) eval(r *runner) (any, error) {
 	}
 	switch {
 	case v.isMap:
-		o := make(messages.Object, 0, len(v.keys))
-		for i, k := range v.keys {
-			x, err := v.vals[i].eval(r)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", k, err)
-			}
-			if v.omit[i] && (x == nil || x == "") {
-				continue
-			}
-			o = append(o, messages.KV{Key: k, Value: normalize(x)})
-		}
-		return o, nil
+		return v.evalMap(r)
 	case v.isSeq:
 		out := make([]any, 0, len(v.items))
 		for _, it := range v.items {
@@ -201,6 +190,25 @@ func (v *valueTmpl) eval(r *runner) (any, error) {
 		return out, nil
 	}
 	return v.scalar.eval(r)
+}
+
+// evalMap is eval of a mapping, unboxed (the intent's data).
+func (v *valueTmpl) evalMap(r *runner) (messages.Object, error) {
+	if v.isKonst {
+		return v.konst.(messages.Object), nil
+	}
+	o := make(messages.Object, 0, len(v.keys))
+	for i, k := range v.keys {
+		x, err := v.vals[i].eval(r)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		if v.omit[i] && (x == nil || x == "") {
+			continue
+		}
+		o = append(o, messages.KV{Key: k, Value: normalize(x)})
+	}
+	return o, nil
 }
 
 func (v *valueTmpl) programs() []*program {
@@ -221,7 +229,7 @@ func normalize(x any) any {
 	case nil, bool, string, int, int64, uint64, float64, messages.Object, map[string]any:
 		return v
 	case []any:
-		return v
+		return x // as it is (v would be boxed again)
 	case []string:
 		out := make([]any, len(v))
 		for i, s := range v {
