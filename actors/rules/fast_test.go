@@ -3,13 +3,17 @@ package rules
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/kloros/kloros-observer/actors/intentfile"
 	"github.com/kloros/kloros-observer/messages"
 )
 
@@ -110,4 +114,41 @@ rules:
 		}
 	}
 	require.Greater(t, fast, 10*len(evs), "most of these programs have a fast path")
+}
+
+// TestPyFloatUnchanged: text() of a float (intentfile.PyFloat, now
+// formatted on the stack) writes what the strconv.FormatFloat version did.
+func TestPyFloatUnchanged(t *testing.T) {
+	old := func(f float64) string {
+		e := strconv.FormatFloat(f, 'e', -1, 64)
+		exp, _ := strconv.Atoi(e[strings.IndexByte(e, 'e')+1:])
+		if exp < -4 || exp >= 16 {
+			return e
+		}
+		s := strconv.FormatFloat(f, 'f', -1, 64)
+		if !strings.ContainsRune(s, '.') {
+			s += ".0"
+		}
+		return s
+	}
+	fs := []float64{0, math.Copysign(0, -1), 1, -1, 0.1, 1e-4, 9.99e-5, 1e-5, 1e15, 9999999999999998, 1e16, 1e17, -1e16,
+		123456789.123, 1e308, -1e308, 5e-324, math.MaxFloat64, math.SmallestNonzeroFloat64, 1e100, 1e-100, 2.5, 7200, 11}
+	for i := -30; i <= 30; i++ {
+		fs = append(fs, math.Pow(10, float64(i)), -math.Pow(10, float64(i))*1.5, math.Nextafter(math.Pow(10, float64(i)), 0))
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 200000 {
+		f := math.Float64frombits(r.Uint64())
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			continue
+		}
+		fs = append(fs, f, float64(r.IntN(1<<20)), float64(r.IntN(1000))/float64(r.IntN(999)+1))
+	}
+	for _, f := range fs {
+		got, err := intentfile.PyFloat(f)
+		require.NoError(t, err)
+		if got != old(f) {
+			t.Fatalf("PyFloat(%v) = %q, want %q", f, got, old(f))
+		}
+	}
 }
