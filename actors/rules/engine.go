@@ -111,6 +111,7 @@ type runner struct {
 	ev                 *messages.Event // the event being handled (nil on a tick)
 	now                time.Time
 	window             map[string]any // window.* of the intent being built
+	buf                []byte         // a template's text while it is written
 	typeBox, sourceBox boxed
 }
 
@@ -444,7 +445,7 @@ func (in *Instance) build(now time.Time) (messages.Intent, error) {
 	if _, isStr := pv.(string); isStr || !ok || pf < 0 || pf > 10 || pf != float64(int(pf)) {
 		return messages.Intent{}, fmt.Errorf("priority %v: must be an integer 0..10", pv)
 	}
-	reason, err := c.reason.eval(r)
+	reason, err := c.reason.text(r)
 	if err != nil {
 		return messages.Intent{}, fmt.Errorf("reason: %w", err)
 	}
@@ -456,7 +457,7 @@ func (in *Instance) build(now time.Time) (messages.Intent, error) {
 		}
 		data = d
 	}
-	return messages.Intent{Type: ts, Priority: int(pf), Reason: text(reason), Data: data, GeneratedAt: now}, nil
+	return messages.Intent{Type: ts, Priority: int(pf), Reason: reason, Data: data, GeneratedAt: now}, nil
 }
 
 // validType reports whether t matches [a-z][a-z0-9_]*.
