@@ -222,7 +222,8 @@ type program struct {
 	slot int          // index in the intent's combined program (-1: none)
 	node *yaml.Node   // where the piece is, to report an error
 	off  int
-	fast func(r *runner) any // a plain read (x, data.x, str(data.x), window.x): no VM
+	fast func(r *runner) any             // a plain read (x, data.x, str(data.x), window.x): no VM
+	num  func(r *runner) (float64, bool) // with fast: its result as a number, unboxed (nil: use fast)
 }
 
 // simpleRead recognises a template piece that only reads a value — a

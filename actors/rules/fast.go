@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"math"
 	"time"
 
 	"github.com/expr-lang/expr/ast"
@@ -18,6 +19,9 @@ type fexpr struct {
 	// isInt: an integer literal (two are compared as ints by the VM, not
 	// as floats: left to it)
 	isInt bool
+	// n, when set, is what a count's value makes of the result without
+	// boxing it: its number and whether it is one (toFloat of a non-string)
+	n func(*runner) (float64, bool)
 }
 
 // fastExpr returns a Go function computing src, for the per-event
@@ -28,15 +32,12 @@ type fexpr struct {
 // cannot fail on any input and compute what the VM computes; anything else
 // (or a name env does not know) returns nil and the program runs on the VM.
 // src has been compiled (and type checked) already.
-func fastExpr(src string, env types.Map, params map[string]any) func(*runner) any {
+func fastExpr(src string, env types.Map, params map[string]any) *fexpr {
 	root := parsed(src)
 	if root == nil {
 		return nil
 	}
-	if e := fastNode(root, env, params); e != nil {
-		return e.a
-	}
-	return nil
+	return fastNode(root, env, params)
 }
 
 func boolExpr(b func(*runner) bool) *fexpr {
@@ -44,13 +45,16 @@ func boolExpr(b func(*runner) bool) *fexpr {
 }
 
 func floatExpr(f func(*runner) float64) *fexpr {
-	return &fexpr{f: f, a: func(r *runner) any { return f(r) }}
+	return &fexpr{f: f, a: func(r *runner) any { return f(r) }, n: func(r *runner) (float64, bool) {
+		x := f(r)
+		return x, !math.IsNaN(x)
+	}}
 }
 
 func fastNode(n ast.Node, env types.Map, params map[string]any) *fexpr {
 	switch x := n.(type) {
 	case *ast.NilNode:
-		return &fexpr{a: func(*runner) any { return nil }}
+		return &fexpr{a: func(*runner) any { return nil }, n: func(*runner) (float64, bool) { return 0, false }}
 	case *ast.BoolNode:
 		v := x.Value
 		return boolExpr(func(*runner) bool { return v })
@@ -59,7 +63,8 @@ func fastNode(n ast.Node, env types.Map, params map[string]any) *fexpr {
 		return floatExpr(func(*runner) float64 { return v })
 	case *ast.IntegerNode: // an int to the VM; compared with a float as a float
 		v, f := any(x.Value), float64(x.Value)
-		return &fexpr{a: func(*runner) any { return v }, f: func(*runner) float64 { return f }, isInt: true}
+		return &fexpr{a: func(*runner) any { return v }, f: func(*runner) float64 { return f }, isInt: true,
+			n: func(*runner) (float64, bool) { return f, true }}
 	case *ast.StringNode:
 		v := any(x.Value)
 		return &fexpr{a: func(*runner) any { return v }}
@@ -89,12 +94,21 @@ func fastNode(n ast.Node, env types.Map, params map[string]any) *fexpr {
 			return nil
 		}
 		cb, a1, a2 := c.b, e1.a, e2.a
-		return &fexpr{a: func(r *runner) any {
+		e := &fexpr{a: func(r *runner) any {
 			if cb(r) {
 				return a1(r)
 			}
 			return a2(r)
 		}}
+		if n1, n2 := e1.n, e2.n; n1 != nil && n2 != nil {
+			e.n = func(r *runner) (float64, bool) {
+				if cb(r) {
+					return n1(r)
+				}
+				return n2(r)
+			}
+		}
+		return e
 	}
 	return nil
 }

@@ -74,7 +74,7 @@ rules:
 	}
 	evs = append(evs, &messages.Event{Type: "x", Source: "s"}, &messages.Event{Type: "x", Data: map[string]any{}})
 
-	fast := 0
+	fast, nums := 0, 0
 	for _, c := range append(custom.Rules(), def.Rules()...) {
 		for _, ev := range evs {
 			progs := []*program{c.when, c.groupBy}
@@ -110,10 +110,23 @@ rules:
 				got := p.fast(&in.run)
 				require.Equal(t, fmt.Sprintf("%T %#v", want, want), fmt.Sprintf("%T %#v", got, got),
 					"%s: %s over %v", c.Name(), p.src, ev.Data)
+				if p.num != nil {
+					wf, wok := toFloat(want)
+					if _, isStr := want.(string); isStr {
+						wok = false
+					}
+					gf, gok := p.num(&in.run)
+					require.Equal(t, wok, gok, "%s: %s over %v", c.Name(), p.src, ev.Data)
+					if wok {
+						require.Equal(t, wf, gf, "%s: %s over %v", c.Name(), p.src, ev.Data)
+					}
+					nums++
+				}
 			}
 		}
 	}
 	require.Greater(t, fast, 10*len(evs), "most of these programs have a fast path")
+	require.Greater(t, nums, len(evs), "count values have a number path")
 }
 
 // TestPyFloatUnchanged: text() of a float (intentfile.PyFloat, now

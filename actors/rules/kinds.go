@@ -124,8 +124,13 @@ func (g *countGroup) window() []seenEvent {
 }
 
 func (g *countGroup) event(ev *messages.Event, now time.Time, r *runner) bool {
-	if g.k.value != nil {
-		v, err := r.run(g.k.value)
+	if p := g.k.value; p != nil && p.num != nil {
+		if f, ok := p.num(r); ok {
+			g.value, g.counted = f, false
+			return g.reached(f)
+		}
+	} else if p != nil {
+		v, err := r.run(p)
 		if err == nil {
 			if f, ok := toFloat(v); ok {
 				if _, isStr := v.(string); !isStr {

@@ -275,7 +275,9 @@ func compileRule(file string, n *yaml.Node, overrides map[string]any, errs *errL
 					errs.expr(x, 0, e)
 					continue
 				}
-				p.fast = fastExpr(x.Value, env, c.params)
+				if e := fastExpr(x.Value, env, c.params); e != nil {
+					p.fast = e.a
+				}
 				c.lets = append(c.lets, letDef{name: k.Value, p: p})
 				env[k.Value] = typeOf(p.out)
 			}
@@ -699,7 +701,9 @@ func (s *Settings) Expr(name string, asBool bool) *program {
 		s.errs.expr(n, 0, e)
 		return nil
 	}
-	p.fast = fastExpr(n.Value, s.env, s.params)
+	if e := fastExpr(n.Value, s.env, s.params); e != nil {
+		p.fast, p.num = e.a, e.n
+	}
 	return p
 }
 
