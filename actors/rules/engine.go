@@ -273,14 +273,8 @@ func (in *Instance) OnEvent(ev *messages.Event, now time.Time) []messages.Intent
 	if !slices.Contains(in.c.on, ev.Type) { // a rule reads one or two types: cheaper than hashing into onSet
 		return none // the dispatcher routes by type; a rule still checks its own
 	}
-	in.run.ev, in.run.now = ev, now
-	out := in.onEvent(ev, now)
-	in.run.ev, in.run.window = nil, nil // keep no event alive
-	return out
-}
-
-func (in *Instance) onEvent(ev *messages.Event, now time.Time) []messages.Intent {
 	c := in.c
+	in.run.ev, in.run.now = ev, now // kept until the next event or tick (one event per rule)
 	in.setEvent(ev, now, &c.eventVars)
 	if c.when != nil {
 		ok, err := in.run.run(c.when)
@@ -408,56 +402,57 @@ func (in *Instance) fire(ge *groupEntry, key string, now time.Time, ev *messages
 			in.run.env[varWindow] = w
 		}
 	}
-	intent, err := in.build(now)
-	if err != nil {
+	if err := in.build(now, &in.one[0]); err != nil { // no slice allocated per intent (see Rule.OnEvent)
+		in.one[0] = messages.Intent{}
 		in.fail("intent", err)
 		return none
 	}
 	ge.g.fired(now)
 	ge.lastFired = now
-	in.one[0] = intent // no slice allocated per intent (see Rule.OnEvent)
 	return in.one[:]
 }
 
-func (in *Instance) build(now time.Time) (messages.Intent, error) {
+// build writes the intent into out.
+func (in *Instance) build(now time.Time, out *messages.Intent) error {
 	c, r := in.c, &in.run
 	if c.combined != nil { // every expression of the intent in one run
 		v, err := r.vm.Run(c.combined.prog, r.env)
 		if err != nil {
-			return messages.Intent{}, err
+			return err
 		}
 		r.slots = v.([]any)
 		defer func() { r.slots = nil }()
 	}
 	typ, err := c.intentType.eval(r)
 	if err != nil {
-		return messages.Intent{}, fmt.Errorf("type: %w", err)
+		return fmt.Errorf("type: %w", err)
 	}
 	ts, _ := typ.(string)
 	if c.intentType.lit == nil && !validType(ts) { // a literal type was checked at load
-		return messages.Intent{}, fmt.Errorf("type %v: want [a-z][a-z0-9_]*", typ)
+		return fmt.Errorf("type %v: want [a-z][a-z0-9_]*", typ)
 	}
 	pv, err := c.priority.eval(r)
 	if err != nil {
-		return messages.Intent{}, fmt.Errorf("priority: %w", err)
+		return fmt.Errorf("priority: %w", err)
 	}
 	pf, ok := toFloat(pv)
 	if _, isStr := pv.(string); isStr || !ok || pf < 0 || pf > 10 || pf != float64(int(pf)) {
-		return messages.Intent{}, fmt.Errorf("priority %v: must be an integer 0..10", pv)
+		return fmt.Errorf("priority %v: must be an integer 0..10", pv)
 	}
 	reason, err := c.reason.text(r)
 	if err != nil {
-		return messages.Intent{}, fmt.Errorf("reason: %w", err)
+		return fmt.Errorf("reason: %w", err)
 	}
 	data := messages.Object{}
 	if c.data != nil {
 		d, err := c.data.evalMap(r)
 		if err != nil {
-			return messages.Intent{}, fmt.Errorf("data.%w", err)
+			return fmt.Errorf("data.%w", err)
 		}
 		data = d
 	}
-	return messages.Intent{Type: ts, Priority: int(pf), Reason: reason, Data: data, GeneratedAt: now}, nil
+	*out = messages.Intent{Type: ts, Priority: int(pf), Reason: reason, Data: data, GeneratedAt: now}
+	return nil
 }
 
 // validType reports whether t matches [a-z][a-z0-9_]*.
