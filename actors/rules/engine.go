@@ -111,7 +111,9 @@ type runner struct {
 	ev                 *messages.Event // the event being handled (nil on a tick)
 	now                time.Time
 	window             map[string]any // window.* of the intent being built
-	buf                []byte         // a template's text while it is written
+	wvars              windowVars     // or, when set, the group that gives window.* (and wkey)
+	wkey               string
+	buf                []byte // a template's text while it is written
 	typeBox, sourceBox boxed
 }
 
@@ -162,13 +164,12 @@ type Instance struct {
 	errs    int
 	dropped int
 
-	one    [1]messages.Intent // what fire returns
-	window map[string]any     // window.* when only plain reads see it (reused)
+	one [1]messages.Intent // what fire returns
 }
 
-// varsInto is a group that can fill a given (empty) map with its vars.
-type varsInto interface {
-	varsInto(m map[string]any)
+// windowVars is a group that gives one of its vars at a time.
+type windowVars interface {
+	windowVar(name string) any
 }
 
 type groupEntry struct {
@@ -383,23 +384,18 @@ func (in *Instance) fire(ge *groupEntry, key string, now time.Time, ev *messages
 	if ev != nil {
 		in.setEvent(ev, now, &c.intentVars)
 	}
+	in.run.wvars = nil
 	if c.uses[varWindow] {
-		var w map[string]any
-		if vi, ok := ge.g.(varsInto); ok && !c.vmWindow {
-			// only plain reads see the window, during build: one map will do
-			if in.window == nil {
-				in.window = make(map[string]any, 8)
-			}
-			w = in.window
-			clear(w)
-			vi.varsInto(w)
+		if wv, ok := ge.g.(windowVars); ok && !c.vmWindow {
+			// only plain reads see the window: they ask the group, no map is built
+			in.run.wvars, in.run.wkey = wv, key
 		} else {
-			w = ge.g.vars(now)
-		}
-		w["key"] = key
-		in.run.window = w
-		if c.vmWindow {
-			in.run.env[varWindow] = w
+			w := ge.g.vars(now)
+			w["key"] = key
+			in.run.window = w
+			if c.vmWindow {
+				in.run.env[varWindow] = w
+			}
 		}
 	}
 	if err := in.build(now, &in.one[0]); err != nil { // no slice allocated per intent (see Rule.OnEvent)

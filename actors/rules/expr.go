@@ -359,7 +359,15 @@ func plainRead(n ast.Node, env types.Map, params map[string]any) (func(*runner) 
 			if wt, _ := env[varWindow].(types.Map); wt[key] == nil {
 				return nil, ""
 			}
-			return func(r *runner) any { return r.window[key] }, varWindow + "." + key
+			return func(r *runner) any {
+				if r.wvars != nil {
+					if key == "key" {
+						return r.wkey
+					}
+					return r.wvars.windowVar(key)
+				}
+				return r.window[key]
+			}, varWindow + "." + key
 		}
 	}
 	return nil, ""

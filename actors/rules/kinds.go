@@ -164,13 +164,29 @@ func (g *countGroup) vars(time.Time) map[string]any {
 	return m
 }
 
-// varsInto fills an empty map with what vars returns (an instance reuses
-// one map when nothing but plain reads sees the window).
+// varsInto fills an empty map with what vars returns.
 func (g *countGroup) varsInto(m map[string]any) {
+	for _, k := range countVars {
+		m[k] = g.windowVar(k)
+	}
+}
+
+var countVars = [...]string{"count", "value", "events", "first_ts", "last_ts"}
+
+// windowVar is one of vars' values (nil for another name): plain reads of
+// window.X take it without a map being built.
+func (g *countGroup) windowVar(name string) any {
 	w := g.window()
-	var evs []any
-	if g.k.events {
-		evs = make([]any, 0, len(w))
+	switch name {
+	case "count":
+		return len(w)
+	case "value":
+		return g.value
+	case "events":
+		if !g.k.events {
+			return []any{} // not read (countKind.events)
+		}
+		evs := make([]any, 0, len(w))
 		for _, s := range w {
 			d := s.Ev.Data
 			if d == nil {
@@ -178,13 +194,19 @@ func (g *countGroup) varsInto(m map[string]any) {
 			}
 			evs = append(evs, map[string]any{"type": s.Ev.Type, "source": s.Ev.Source, "ts": epoch(s.Ev.TS), "data": d})
 		}
-	} else {
-		evs = []any{} // not read (countKind.events)
+		return evs
+	case "first_ts":
+		if len(w) == 0 {
+			return 0.0
+		}
+		return epoch(w[0].At)
+	case "last_ts":
+		if len(w) == 0 {
+			return 0.0
+		}
+		return epoch(w[len(w)-1].At)
 	}
-	m["count"], m["value"], m["events"], m["first_ts"], m["last_ts"] = len(w), g.value, evs, 0.0, 0.0
-	if len(w) > 0 {
-		m["first_ts"], m["last_ts"] = epoch(w[0].At), epoch(w[len(w)-1].At)
-	}
+	return nil
 }
 
 // savedEvent is a window entry in a checkpoint.
