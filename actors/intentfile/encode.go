@@ -1,6 +1,7 @@
 package intentfile
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -241,14 +242,31 @@ func PyFloat(f float64) (string, error) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return "", fmt.Errorf("%v cannot be written: NaN and infinities are not JSON", f)
 	}
-	e := strconv.FormatFloat(f, 'e', -1, 64) // e.g. -1.5e-07
-	exp, _ := strconv.Atoi(e[strings.IndexByte(e, 'e')+1:])
-	if exp < -4 || exp >= 16 {
-		return e, nil
+	var buf [32]byte                                  // formatted on the stack: the result is the one allocation
+	b := strconv.AppendFloat(buf[:0], f, 'e', -1, 64) // e.g. -1.5e-07
+	if exp := exponent(b); exp < -4 || exp >= 16 {
+		return string(b), nil
 	}
-	s := strconv.FormatFloat(f, 'f', -1, 64)
-	if !strings.ContainsRune(s, '.') {
-		s += ".0"
+	b = strconv.AppendFloat(buf[:0], f, 'f', -1, 64)
+	if bytes.IndexByte(b, '.') < 0 {
+		b = append(b, '.', '0')
 	}
-	return s, nil
+	return string(b), nil
+}
+
+// exponent reads the exponent of AppendFloat's 'e' format ("e-07" → -7).
+func exponent(b []byte) int {
+	i := bytes.IndexByte(b, 'e') + 1
+	neg := i < len(b) && b[i] == '-'
+	if i < len(b) && (b[i] == '-' || b[i] == '+') {
+		i++
+	}
+	n := 0
+	for ; i < len(b); i++ {
+		n = n*10 + int(b[i]-'0')
+	}
+	if neg {
+		return -n
+	}
+	return n
 }

@@ -101,7 +101,9 @@ func (a *Actor) snapshot() *SnapshotResponse {
 func (a *Actor) send(ctx actor.Context, intents []messages.Intent) {
 	for _, in := range intents {
 		a.log.Info("rule fired", "intent_type", in.Type, "priority", in.Priority, "reason", in.Reason)
-		a.stream.Publish(&messages.RuleFired{At: a.clock.Now(), Rule: a.name, IntentType: in.Type, Priority: in.Priority, Reason: in.Reason})
+		if a.stream.Wants(observe.Rules) { // as the dispatcher and the emitter: nothing built for no one
+			a.stream.Publish(&messages.RuleFired{At: a.clock.Now(), Rule: a.name, IntentType: in.Type, Priority: in.Priority, Reason: in.Reason})
+		}
 		ctx.Send(a.emitter, &messages.EmitIntent{Intent: in})
 	}
 }

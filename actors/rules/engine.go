@@ -100,22 +100,58 @@ const maxGroups = 10000
 
 // runner evaluates a rule's programs against one event. Each instance owns
 // one, so the env map and the VM's stack are reused (no allocation per
-// event beyond what expressions themselves make).
+// event beyond what expressions themselves make). Plain reads (program.fast)
+// take the event, its time and the window from here, not from env.
 type runner struct {
 	env   map[string]any
 	vm    vm.VM
 	log   *slog.Logger
 	slots []any // values of the intent's combined program, while building one
+
+	ev                 *messages.Event // the event being handled (nil on a tick)
+	now                time.Time
+	window             map[string]any // window.* of the intent being built
+	wvars              windowVars     // or, when set, the group that gives window.* (and wkey)
+	wkey               string
+	buf                []byte // a template's text while it is written
+	typeBox, sourceBox boxed
 }
 
 func (r *runner) run(p *program) (any, error) {
 	if p.fast != nil {
-		return p.fast(r.env), nil
+		return p.fast(r), nil
 	}
 	if r.slots != nil && p.slot >= 0 {
 		return r.slots[p.slot], nil
 	}
 	return r.vm.Run(p.prog, r.env)
+}
+
+// evType, evSource and evTS are the event's fields as setEvent puts them in
+// env (and as clearEvent leaves them when there is no event).
+func (r *runner) evType() any {
+	if r.ev == nil {
+		return ""
+	}
+	return r.typeBox.box(r.ev.Type)
+}
+
+func (r *runner) evSource() any {
+	if r.ev == nil {
+		return ""
+	}
+	return r.sourceBox.box(r.ev.Source)
+}
+
+func (r *runner) evTS() any {
+	if r.ev == nil {
+		return 0.0
+	}
+	t := r.ev.TS
+	if t.IsZero() {
+		t = r.now
+	}
+	return epoch(t)
 }
 
 // Instance is one running rule: its definition and its state.
@@ -128,8 +164,12 @@ type Instance struct {
 	errs    int
 	dropped int
 
-	typeBox, sourceBox boxed
-	one                [1]messages.Intent // what fire returns
+	one [1]messages.Intent // what fire returns
+}
+
+// windowVars is a group that gives one of its vars at a time.
+type windowVars interface {
+	windowVar(name string) any
 }
 
 type groupEntry struct {
@@ -184,10 +224,10 @@ func (in *Instance) setEvent(ev *messages.Event, now time.Time, u *eventVars) {
 	}
 	env := in.run.env
 	if u.typ {
-		env[varType] = in.box(&in.typeBox, ev.Type)
+		env[varType] = in.run.typeBox.box(ev.Type)
 	}
 	if u.source {
-		env[varSource] = in.box(&in.sourceBox, ev.Source)
+		env[varSource] = in.run.sourceBox.box(ev.Source)
 	}
 	if u.ts {
 		t := ev.TS
@@ -215,7 +255,7 @@ type boxed struct {
 	v any
 }
 
-func (in *Instance) box(b *boxed, s string) any {
+func (b *boxed) box(s string) any {
 	if b.v == nil || b.s != s {
 		b.s, b.v = s, s
 	}
@@ -231,10 +271,11 @@ func (in *Instance) fail(stage string, err error) {
 
 // OnEvent implements Rule.
 func (in *Instance) OnEvent(ev *messages.Event, now time.Time) []messages.Intent {
-	c := in.c
-	if !slices.Contains(c.on, ev.Type) { // a rule reads one or two types: cheaper than hashing into onSet
+	if !slices.Contains(in.c.on, ev.Type) { // a rule reads one or two types: cheaper than hashing into onSet
 		return none // the dispatcher routes by type; a rule still checks its own
 	}
+	c := in.c
+	in.run.ev, in.run.now = ev, now // kept until the next event or tick (one event per rule)
 	in.setEvent(ev, now, &c.eventVars)
 	if c.when != nil {
 		ok, err := in.run.run(c.when)
@@ -314,9 +355,11 @@ func (in *Instance) OnTick(now time.Time) []messages.Intent {
 		ge := in.groups[k]
 		if ge.g.tick(now) {
 			in.clearEvent()
+			in.run.ev, in.run.now = nil, now
 			out = append(out, in.fire(ge, k, now, nil)...)
 		}
 	}
+	in.run.window = nil
 	return out
 }
 
@@ -341,61 +384,71 @@ func (in *Instance) fire(ge *groupEntry, key string, now time.Time, ev *messages
 	if ev != nil {
 		in.setEvent(ev, now, &c.intentVars)
 	}
+	in.run.wvars = nil
 	if c.uses[varWindow] {
-		w := ge.g.vars(now)
-		w["key"] = key
-		in.run.env[varWindow] = w
+		if wv, ok := ge.g.(windowVars); ok && !c.vmWindow {
+			// only plain reads see the window: they ask the group, no map is built
+			in.run.wvars, in.run.wkey = wv, key
+		} else {
+			w := ge.g.vars(now)
+			w["key"] = key
+			in.run.window = w
+			if c.vmWindow {
+				in.run.env[varWindow] = w
+			}
+		}
 	}
-	intent, err := in.build(now)
-	if err != nil {
+	if err := in.build(now, &in.one[0]); err != nil { // no slice allocated per intent (see Rule.OnEvent)
+		in.one[0] = messages.Intent{}
 		in.fail("intent", err)
 		return none
 	}
 	ge.g.fired(now)
 	ge.lastFired = now
-	in.one[0] = intent // no slice allocated per intent (see Rule.OnEvent)
 	return in.one[:]
 }
 
-func (in *Instance) build(now time.Time) (messages.Intent, error) {
+// build writes the intent into out.
+func (in *Instance) build(now time.Time, out *messages.Intent) error {
 	c, r := in.c, &in.run
 	if c.combined != nil { // every expression of the intent in one run
 		v, err := r.vm.Run(c.combined.prog, r.env)
 		if err != nil {
-			return messages.Intent{}, err
+			return err
 		}
 		r.slots = v.([]any)
 		defer func() { r.slots = nil }()
 	}
 	typ, err := c.intentType.eval(r)
 	if err != nil {
-		return messages.Intent{}, fmt.Errorf("type: %w", err)
+		return fmt.Errorf("type: %w", err)
 	}
 	ts, _ := typ.(string)
 	if c.intentType.lit == nil && !validType(ts) { // a literal type was checked at load
-		return messages.Intent{}, fmt.Errorf("type %v: want [a-z][a-z0-9_]*", typ)
+		return fmt.Errorf("type %v: want [a-z][a-z0-9_]*", typ)
 	}
 	pv, err := c.priority.eval(r)
 	if err != nil {
-		return messages.Intent{}, fmt.Errorf("priority: %w", err)
+		return fmt.Errorf("priority: %w", err)
 	}
 	pf, ok := toFloat(pv)
 	if _, isStr := pv.(string); isStr || !ok || pf < 0 || pf > 10 || pf != float64(int(pf)) {
-		return messages.Intent{}, fmt.Errorf("priority %v: must be an integer 0..10", pv)
+		return fmt.Errorf("priority %v: must be an integer 0..10", pv)
 	}
-	reason, err := c.reason.eval(r)
+	reason, err := c.reason.text(r)
 	if err != nil {
-		return messages.Intent{}, fmt.Errorf("reason: %w", err)
+		return fmt.Errorf("reason: %w", err)
 	}
 	data := messages.Object{}
 	if c.data != nil {
-		d, err := c.data.eval(r)
+		d, err := c.data.evalMap(r)
 		if err != nil {
-			return messages.Intent{}, fmt.Errorf("data.%w", err)
+			return fmt.Errorf("data.%w", err)
 		}
-		data = d.(messages.Object)
+		data = d
 	}
-	return messages.Intent{Type: ts, Priority: int(pf), Reason: text(reason), Data: data, GeneratedAt: now}, nil
+	*out = messages.Intent{Type: ts, Priority: int(pf), Reason: reason, Data: data, GeneratedAt: now}
+	return nil
 }
 
 // validType reports whether t matches [a-z][a-z0-9_]*.

@@ -222,19 +222,22 @@ type program struct {
 	slot int          // index in the intent's combined program (-1: none)
 	node *yaml.Node   // where the piece is, to report an error
 	off  int
-	fast func(env map[string]any) any // a plain read (x, data.x, str(data.x), window.x): no VM
+	fast func(r *runner) any             // a plain read (x, data.x, str(data.x), window.x): no VM
+	num  func(r *runner) (float64, bool) // with fast: its result as a number, unboxed (nil: use fast)
 }
 
 // simpleRead recognises a template piece that only reads a value — a
 // variable, data.X, params.X, window.X, or str/num/isnum of one of those —
 // and returns a Go function for it and the env names it reads. Anything
-// else (or a name env does not know) returns nil and runs on the VM.
-func simpleRead(src string, env types.Map) (func(map[string]any) any, []string) {
+// else (or a name env does not know) returns nil and runs on the VM. The
+// function reads the event, the window and the parameters directly (not
+// through the env map), so what only plain reads use is never put in env.
+func simpleRead(src string, env types.Map, params map[string]any) (func(*runner) any, []string) {
 	root := parsed(src)
 	if root == nil {
 		return nil, nil
 	}
-	read, name := plainRead(root, env)
+	read, name := plainRead(root, env, params)
 	if read != nil {
 		return read, []string{name}
 	}
@@ -246,20 +249,26 @@ func simpleRead(src string, env types.Map) (func(map[string]any) any, []string) 
 	if !ok {
 		return nil, nil
 	}
-	arg, name := plainRead(call.Arguments[0], env)
+	arg, name := plainRead(call.Arguments[0], env, params)
 	if arg == nil {
 		return nil, nil
 	}
 	switch id.Value {
 	case "str":
-		return func(e map[string]any) any { return text(arg(e)) }, []string{name}
+		return func(r *runner) any {
+			v := arg(r)
+			if _, ok := v.(string); ok {
+				return v // text of a string is itself: no new box
+			}
+			return text(v)
+		}, []string{name}
 	case "num":
-		return func(e map[string]any) any { f, _ := toFloat(arg(e)); return f }, []string{name}
+		return func(r *runner) any { f, _ := toFloat(arg(r)); return f }, []string{name}
 	case "isnum":
-		return func(e map[string]any) any { _, ok := toFloat(arg(e)); return ok }, []string{name}
+		return func(r *runner) any { _, ok := toFloat(arg(r)); return ok }, []string{name}
 	case "pyfloat":
 		f := envFuncs["pyfloat"].(func(any) string)
-		return func(e map[string]any) any { return f(arg(e)) }, []string{name}
+		return func(r *runner) any { return f(arg(r)) }, []string{name}
 	case "seconds", "human":
 		// only over a duration parameter, so the type is known without the checker
 		pt, _ := env[varParams].(types.Map)
@@ -268,9 +277,9 @@ func simpleRead(src string, env types.Map) (func(map[string]any) any, []string) 
 			return nil, nil
 		}
 		if id.Value == "seconds" {
-			return func(e map[string]any) any { d, _ := arg(e).(time.Duration); return d.Seconds() }, []string{name}
+			return func(r *runner) any { d, _ := arg(r).(time.Duration); return d.Seconds() }, []string{name}
 		}
-		return func(e map[string]any) any { d, _ := arg(e).(time.Duration); return human(d) }, []string{name}
+		return func(r *runner) any { d, _ := arg(r).(time.Duration); return human(d) }, []string{name}
 	}
 	return nil, nil
 }
@@ -303,15 +312,25 @@ var (
 )
 
 // plainRead: a declared variable, data.X, params.X (declared) or window.X
-// (declared).
-func plainRead(n ast.Node, env types.Map) (func(map[string]any) any, string) {
+// (declared). The event's fields are read from the event being handled
+// (with no event, on a tick, as clearEvent leaves them: "", 0.0, nil), a
+// parameter is its value, a let value is read from env.
+func plainRead(n ast.Node, env types.Map, params map[string]any) (func(*runner) any, string) {
 	switch x := n.(type) {
 	case *ast.IdentifierNode:
 		if _, ok := env[x.Value]; !ok || x.Value == varData || x.Value == varParams || x.Value == varWindow {
 			return nil, ""
 		}
 		name := x.Value
-		return func(e map[string]any) any { return e[name] }, name
+		switch name {
+		case varType:
+			return (*runner).evType, name
+		case varSource:
+			return (*runner).evSource, name
+		case varTS:
+			return (*runner).evTS, name
+		}
+		return func(r *runner) any { return r.env[name] }, name
 	case *ast.MemberNode:
 		id, ok := x.Node.(*ast.IdentifierNode)
 		if !ok || x.Optional {
@@ -324,21 +343,30 @@ func plainRead(n ast.Node, env types.Map) (func(map[string]any) any, string) {
 		key := s.Value
 		switch id.Value {
 		case varData:
-			name := dataPrefix + key
-			return func(e map[string]any) any { return e[name] }, name
+			return func(r *runner) any {
+				if r.ev == nil {
+					return nil
+				}
+				return r.ev.Data[key]
+			}, dataPrefix + key
 		case varParams:
 			if pt, _ := env[varParams].(types.Map); pt[key] == nil {
 				return nil, ""
 			}
-			name := paramsPrefix + key
-			return func(e map[string]any) any { return e[name] }, name
+			v := params[key]
+			return func(*runner) any { return v }, paramsPrefix + key
 		case varWindow:
 			if wt, _ := env[varWindow].(types.Map); wt[key] == nil {
 				return nil, ""
 			}
-			return func(e map[string]any) any {
-				w, _ := e[varWindow].(map[string]any)
-				return w[key]
+			return func(r *runner) any {
+				if r.wvars != nil {
+					if key == "key" {
+						return r.wkey
+					}
+					return r.wvars.windowVar(key)
+				}
+				return r.window[key]
 			}, varWindow + "." + key
 		}
 	}

@@ -124,8 +124,13 @@ func (g *countGroup) window() []seenEvent {
 }
 
 func (g *countGroup) event(ev *messages.Event, now time.Time, r *runner) bool {
-	if g.k.value != nil {
-		v, err := r.run(g.k.value)
+	if p := g.k.value; p != nil && p.num != nil {
+		if f, ok := p.num(r); ok {
+			g.value, g.counted = f, false
+			return g.reached(f)
+		}
+	} else if p != nil {
+		v, err := r.run(p)
 		if err == nil {
 			if f, ok := toFloat(v); ok {
 				if _, isStr := v.(string); !isStr {
@@ -154,23 +159,54 @@ func (g *countGroup) event(ev *messages.Event, now time.Time, r *runner) bool {
 func (g *countGroup) tick(time.Time) bool { return false }
 
 func (g *countGroup) vars(time.Time) map[string]any {
-	w := g.window()
-	evs := make([]any, 0, len(w))
-	for _, s := range w {
-		if !g.k.events {
-			break
-		}
-		d := s.Ev.Data
-		if d == nil {
-			d = map[string]any{}
-		}
-		evs = append(evs, map[string]any{"type": s.Ev.Type, "source": s.Ev.Source, "ts": epoch(s.Ev.TS), "data": d})
-	}
-	m := map[string]any{"count": len(w), "value": g.value, "events": evs, "first_ts": 0.0, "last_ts": 0.0}
-	if len(w) > 0 {
-		m["first_ts"], m["last_ts"] = epoch(w[0].At), epoch(w[len(w)-1].At)
-	}
+	m := make(map[string]any, 6)
+	g.varsInto(m)
 	return m
+}
+
+// varsInto fills an empty map with what vars returns.
+func (g *countGroup) varsInto(m map[string]any) {
+	for _, k := range countVars {
+		m[k] = g.windowVar(k)
+	}
+}
+
+var countVars = [...]string{"count", "value", "events", "first_ts", "last_ts"}
+
+// windowVar is one of vars' values (nil for another name): plain reads of
+// window.X take it without a map being built.
+func (g *countGroup) windowVar(name string) any {
+	w := g.window()
+	switch name {
+	case "count":
+		return len(w)
+	case "value":
+		return g.value
+	case "events":
+		if !g.k.events {
+			return []any{} // not read (countKind.events)
+		}
+		evs := make([]any, 0, len(w))
+		for _, s := range w {
+			d := s.Ev.Data
+			if d == nil {
+				d = map[string]any{}
+			}
+			evs = append(evs, map[string]any{"type": s.Ev.Type, "source": s.Ev.Source, "ts": epoch(s.Ev.TS), "data": d})
+		}
+		return evs
+	case "first_ts":
+		if len(w) == 0 {
+			return 0.0
+		}
+		return epoch(w[0].At)
+	case "last_ts":
+		if len(w) == 0 {
+			return 0.0
+		}
+		return epoch(w[len(w)-1].At)
+	}
+	return nil
 }
 
 // savedEvent is a window entry in a checkpoint.

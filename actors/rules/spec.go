@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"sort"
 	"strconv"
@@ -113,6 +114,7 @@ type Compiled struct {
 	eventVars, intentVars      eventVars       // the event fields set per event, and only when firing
 	combined                   *program        // the intent's expressions as one list
 	fastReads                  []string        // env names the intent's plain reads use
+	vmWindow                   bool            // a program on the VM reads window (set in env)
 }
 
 type dataKey struct{ env, key string }
@@ -273,6 +275,9 @@ func compileRule(file string, n *yaml.Node, overrides map[string]any, errs *errL
 					errs.expr(x, 0, e)
 					continue
 				}
+				if e := fastExpr(x.Value, env, c.params); e != nil {
+					p.fast = e.a
+				}
 				c.lets = append(c.lets, letDef{name: k.Value, p: p})
 				env[k.Value] = typeOf(p.out)
 			}
@@ -325,10 +330,14 @@ func compileRule(file string, n *yaml.Node, overrides map[string]any, errs *errL
 	if len(errs.errs) > before {
 		return nil
 	}
-	c.uses = map[string]bool{}
+	vmUses := map[string]bool{} // what programs on the VM read from env
 	for _, p := range c.programs() {
-		p.idents(c.uses)
+		if p.fast == nil { // a fast program reads the event itself (lets from env, always set)
+			p.idents(vmUses)
+		}
 	}
+	c.vmWindow = vmUses[varWindow]
+	c.uses = maps.Clone(vmUses)
 	for _, name := range c.fastReads {
 		c.uses[name] = true
 		if strings.HasPrefix(name, varWindow+".") {
@@ -339,20 +348,24 @@ func compileRule(file string, n *yaml.Node, overrides map[string]any, errs *errL
 	// event; what only the intent reads is set when the rule fires.
 	early := map[string]bool{}
 	for _, p := range []*program{c.when, c.groupBy} {
-		if p != nil {
+		if p != nil && p.fast == nil {
 			p.idents(early)
 		}
 	}
 	for _, l := range c.lets {
-		l.p.idents(early)
+		if l.p.fast == nil {
+			l.p.idents(early)
+		}
 	}
 	if c.kind != nil {
 		for _, p := range c.kind.programs() {
-			p.idents(early)
+			if p.fast == nil {
+				p.idents(early)
+			}
 		}
 	}
-	late := map[string]bool{}
-	for name := range c.uses {
+	late := map[string]bool{} // plain reads take the event's fields from the event itself
+	for name := range vmUses {
 		if !early[name] {
 			late[name] = true
 		}
@@ -454,7 +467,7 @@ func orEmpty(t *tmpl) *tmpl {
 func (c *Compiled) combine(env types.Map, errs *errList) {
 	var progs []*program
 	for _, p := range c.intentPrograms() {
-		if fast, names := simpleRead(p.src, env); fast != nil {
+		if fast, names := simpleRead(p.src, env, c.params); fast != nil {
 			p.fast = fast
 			c.fastReads = append(c.fastReads, names...)
 			continue
@@ -687,6 +700,9 @@ func (s *Settings) Expr(name string, asBool bool) *program {
 	if e != nil {
 		s.errs.expr(n, 0, e)
 		return nil
+	}
+	if e := fastExpr(n.Value, s.env, s.params); e != nil {
+		p.fast, p.num = e.a, e.n
 	}
 	return p
 }

@@ -18,7 +18,6 @@ type tmpl struct {
 	lit   any
 	whole *program
 	parts []tmplPart
-	size  int // a first size for the builder of a text with parts
 }
 
 type tmplPart struct {
@@ -60,9 +59,6 @@ func compileTemplate(s string, node *yaml.Node, env types.Map, errs *errList) *t
 	if len(t.parts) == 1 && t.parts[0].p != nil {
 		t.whole, t.parts = t.parts[0].p, nil
 	}
-	for _, p := range t.parts { // the builder's first size: the literal text and a guess per value
-		t.size += len(p.lit) + 24
-	}
 	return t
 }
 
@@ -73,20 +69,39 @@ func (t *tmpl) eval(r *runner) (any, error) {
 	if t.parts == nil {
 		return t.lit, nil
 	}
-	var b strings.Builder
-	b.Grow(t.size)
+	return t.join(r)
+}
+
+// text is text(eval) without boxing a joined text.
+func (t *tmpl) text(r *runner) (string, error) {
+	if t.whole != nil || t.parts == nil {
+		v, err := t.eval(r)
+		return text(v), err
+	}
+	return t.join(r)
+}
+
+// join writes a text with parts.
+func (t *tmpl) join(r *runner) (string, error) {
+	var b []byte // the runner's buffer: the string is the one allocation
+	if r != nil {
+		b = r.buf[:0]
+	}
 	for _, p := range t.parts {
 		if p.p == nil {
-			b.WriteString(p.lit)
+			b = append(b, p.lit...)
 			continue
 		}
 		v, err := r.run(p.p)
 		if err != nil {
-			return nil, err
+			return "", err
 		}
-		b.WriteString(text(v))
+		b = append(b, text(v)...)
 	}
-	return b.String(), nil
+	if r != nil {
+		r.buf = b
+	}
+	return string(b), nil
 }
 
 func (t *tmpl) programs() []*program {
@@ -177,18 +192,7 @@ func (v *valueTmpl) eval(r *runner) (any, error) {
 	}
 	switch {
 	case v.isMap:
-		o := make(messages.Object, 0, len(v.keys))
-		for i, k := range v.keys {
-			x, err := v.vals[i].eval(r)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", k, err)
-			}
-			if v.omit[i] && (x == nil || x == "") {
-				continue
-			}
-			o = append(o, messages.KV{Key: k, Value: normalize(x)})
-		}
-		return o, nil
+		return v.evalMap(r)
 	case v.isSeq:
 		out := make([]any, 0, len(v.items))
 		for _, it := range v.items {
@@ -201,6 +205,25 @@ func (v *valueTmpl) eval(r *runner) (any, error) {
 		return out, nil
 	}
 	return v.scalar.eval(r)
+}
+
+// evalMap is eval of a mapping, unboxed (the intent's data).
+func (v *valueTmpl) evalMap(r *runner) (messages.Object, error) {
+	if v.isKonst {
+		return v.konst.(messages.Object), nil
+	}
+	o := make(messages.Object, 0, len(v.keys))
+	for i, k := range v.keys {
+		x, err := v.vals[i].eval(r)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		if v.omit[i] && (x == nil || x == "") {
+			continue
+		}
+		o = append(o, messages.KV{Key: k, Value: normalize(x)})
+	}
+	return o, nil
 }
 
 func (v *valueTmpl) programs() []*program {
@@ -221,7 +244,7 @@ func normalize(x any) any {
 	case nil, bool, string, int, int64, uint64, float64, messages.Object, map[string]any:
 		return v
 	case []any:
-		return v
+		return x // as it is (v would be boxed again)
 	case []string:
 		out := make([]any, len(v))
 		for i, s := range v {
