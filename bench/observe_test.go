@@ -49,26 +49,14 @@ func BenchmarkPipelineObserved(b *testing.B) {
 				disp, _ := pipeline(b, s, d)
 				b.ReportAllocs()
 				b.ResetTimer()
-				start := time.Now()
-				n := 0
-				for b.Loop() {
-					if batch == 1 {
-						s.Root.Send(disp, evs[n%len(evs)])
-					} else if n%batch == 0 {
-						k := n % len(evs)
-						s.Root.Send(disp, &messages.EventBatch{Events: evs[k : k+batch]})
-					}
-					n++
-				}
-				waitFlushed(b, s, disp, 1)
-				el := time.Since(start)
+				rate := drive(b, s, disp, evs, batch)
 				b.StopTimer()
 				var dropped uint64
 				for _, sub := range subscriptions {
 					dropped += sub.Dropped()
 				}
-				b.ReportMetric(float64(n)/el.Seconds(), "events/s")
-				b.ReportMetric(float64(dropped), "dropped-batches")
+				b.ReportMetric(rate, "events/s")
+				b.ReportMetric(float64(dropped), "dropped-observations")
 				for _, sub := range subscriptions {
 					sub.Close()
 				}

@@ -77,21 +77,27 @@ func BenchmarkPipeline(b *testing.B) {
 			disp, intents := pipeline(b, s, d)
 			b.ReportAllocs()
 			b.ResetTimer()
-			start := time.Now()
-			n := 0
-			for b.Loop() {
-				if batch == 1 {
-					s.Root.Send(disp, evs[n%len(evs)])
-				} else if n%batch == 0 {
-					k := n % len(evs)
-					s.Root.Send(disp, &messages.EventBatch{Events: evs[k : k+batch]})
-				}
-				n++
-			}
-			waitFlushed(b, s, disp, 1)
-			el := time.Since(start)
-			b.ReportMetric(float64(n)/el.Seconds(), "events/s")
+			b.ReportMetric(drive(b, s, disp, evs, batch), "events/s")
 			b.ReportMetric(float64(intents.Load()), "intents")
 		})
 	}
+}
+
+// drive sends the events into the dispatcher for b.Loop, one per message
+// (batch 1) or batch at a time, waits until they went through, and returns
+// the rate.
+func drive(b *testing.B, s *actor.ActorSystem, disp *actor.PID, evs []*messages.Event, batch int) float64 {
+	start := time.Now()
+	n := 0
+	for b.Loop() {
+		if batch == 1 {
+			s.Root.Send(disp, evs[n%len(evs)])
+		} else if n%batch == 0 {
+			k := n % len(evs)
+			s.Root.Send(disp, &messages.EventBatch{Events: evs[k : k+batch]})
+		}
+		n++
+	}
+	waitFlushed(b, s, disp, 1)
+	return float64(n) / time.Since(start).Seconds()
 }

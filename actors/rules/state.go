@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/kloros/kloros-observer/actors/intentfile"
 )
 
 // RuleState is one rule's saved windows and cooldowns, with the hash of the
@@ -47,39 +48,9 @@ func WriteCheckpoint(path string, states []RuleState, now time.Time) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("rules: checkpoint: %w", err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
+	// The daemon's one write protocol: tmp, fsync, rename, directory fsync.
+	if err := intentfile.CommitBatch(dir, []intentfile.File{{Name: filepath.Base(path), Body: append(b, '\n')}})[0]; err != nil {
 		return fmt.Errorf("rules: checkpoint: %w", err)
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			_ = os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("rules: checkpoint: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("rules: checkpoint: fsync: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("rules: checkpoint: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rules: checkpoint: %w", err)
-	}
-	ok = true
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("rules: checkpoint: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("rules: checkpoint: fsync dir: %w", err)
 	}
 	return nil
 }
