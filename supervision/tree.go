@@ -8,8 +8,8 @@ import (
 
 	"github.com/kloros/kloros-observer/actors"
 	"github.com/kloros/kloros-observer/actors/chembus"
-	"github.com/kloros/kloros-observer/actors/rules"
 	"github.com/kloros/kloros-observer/actors/emit"
+	"github.com/kloros/kloros-observer/actors/rules"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -70,10 +70,10 @@ type Builder struct {
 	// does (exit 0); an actor that must end the daemon calls it (nil: no-op).
 	Stop func(reason string)
 
-	bus  *chembus.Watermark // shared by the ChemBus actor and the registry
-	live *rules.Live        // the rules manager's running set, for the web API
-	web  webParts           // shared by the HTTP actor and the registry (tree_web.go)
-	health *emit.Health // shared by the emitter and /readyz
+	bus    *chembus.Watermark // shared by the ChemBus actor and the registry
+	live   *rules.Live        // the rules manager's running set, for the web API
+	web    webParts           // shared by the HTTP actor and the registry (tree_web.go)
+	health *emit.Health       // shared by the emitter and /readyz
 }
 
 // busWatermark returns the one watermark the ChemBus actor and the zooid

@@ -102,17 +102,14 @@ type Registry struct {
 	released  bool
 	soon      bool // a checkpointTick is queued
 
-	gaugesStale        bool                   // zooid gauges are refreshed by the 1 s sweep
-	viewStale          bool                   // View is republished by the 1 s sweep
-	held               map[string]*zooidState // open episodes a silence keeps unannounced
-	spawns             int
-	logWindow          time.Time
-	logged, suppressed int
-	// the same for "zooid first seen" lines (newBudget)
-	newWindow                time.Time
-	newLogged, newSuppressed int
-	lastRefuse               time.Time
-	sweeps                   int
+	gaugesStale bool                   // zooid gauges are refreshed by the 1 s sweep
+	viewStale   bool                   // View is republished by the 1 s sweep
+	held        map[string]*zooidState // open episodes a silence keeps unannounced
+	spawns      int
+	silentLines lineBudget // "zooid went silent" lines
+	newLines    lineBudget // "zooid first seen" lines
+	lastRefuse  time.Time
+	sweeps      int
 
 	root    *actor.RootContext
 	cancels []timer.Cancel
@@ -512,60 +509,61 @@ func (r *Registry) recovered(ctx actor.Context, m *messages.ZooidRecovered) {
 	}
 }
 
-// logBudget allows 20 per-zooid silence lines a second; past that the
-// silences of that second are summed up in one line (a switch dying takes
-// thousands of zooids with it: operators need one line, not thousands).
-func (r *Registry) logBudget(now time.Time) bool {
-	if now.Sub(r.logWindow) >= time.Second {
-		r.flushSuppressed()
-		r.logWindow, r.logged = now, 0
+// lineBudget allows 20 lines of one kind a second; past that the rest of
+// that second are summed up in one line by flush (a switch dying takes
+// thousands of zooids with it, a burst of new names brings 100,000:
+// operators need one line, not thousands).
+type lineBudget struct {
+	window     time.Time
+	logged     int
+	suppressed int
+}
+
+// allow reports whether a line may be logged at now; flush is called with
+// the count suppressed in the window that ended.
+func (b *lineBudget) allow(now time.Time, flush func(suppressed int)) bool {
+	if now.Sub(b.window) >= time.Second {
+		b.flush(flush)
+		b.window, b.logged = now, 0
 	}
-	if r.logged < 20 {
-		r.logged++
+	if b.logged < 20 {
+		b.logged++
 		return true
 	}
-	r.suppressed++
+	b.suppressed++
 	return false
 }
 
-func (r *Registry) flushSuppressed() {
-	if r.suppressed > 0 {
-		r.log.Warn("more zooids went silent (individual lines suppressed)", "count", r.suppressed, "silent_total", r.silent)
-		r.suppressed = 0
+// flush reports and resets what was suppressed.
+func (b *lineBudget) flush(report func(suppressed int)) {
+	if b.suppressed > 0 {
+		report(b.suppressed)
+		b.suppressed = 0
 	}
 }
 
-// newBudget allows 20 "zooid first seen" lines a second; past that the new
-// zooids of that second are summed up in one line (issue 15 #8: a burst of
-// 100,000 new names logged 100,000 lines).
-func (r *Registry) newBudget(now time.Time) bool {
-	if now.Sub(r.newWindow) >= time.Second {
-		r.flushNewSuppressed()
-		r.newWindow, r.newLogged = now, 0
-	}
-	if r.newLogged < 20 {
-		r.newLogged++
-		return true
-	}
-	r.newSuppressed++
-	return false
+// due reports whether the window ended (the sweep then flushes).
+func (b *lineBudget) due(now time.Time) bool { return now.Sub(b.window) >= time.Second }
+
+func (r *Registry) logBudget(now time.Time) bool { return r.silentLines.allow(now, r.reportSilent) }
+func (r *Registry) newBudget(now time.Time) bool { return r.newLines.allow(now, r.reportNew) }
+
+func (r *Registry) reportSilent(n int) {
+	r.log.Warn("more zooids went silent (individual lines suppressed)", "count", n, "silent_total", r.silent)
 }
 
-func (r *Registry) flushNewSuppressed() {
-	if r.newSuppressed > 0 {
-		r.log.Info("more zooids first seen (individual lines suppressed)", "count", r.newSuppressed, "zooids_total", len(r.zooids))
-		r.newSuppressed = 0
-	}
+func (r *Registry) reportNew(n int) {
+	r.log.Info("more zooids first seen (individual lines suppressed)", "count", n, "zooids_total", len(r.zooids))
 }
 
 func (r *Registry) sweep(ctx actor.Context) {
 	now := r.deps.Clock.Now()
 	r.sweeps++
-	if now.Sub(r.logWindow) >= time.Second {
-		r.flushSuppressed()
+	if r.silentLines.due(now) {
+		r.silentLines.flush(r.reportSilent)
 	}
-	if now.Sub(r.newWindow) >= time.Second {
-		r.flushNewSuppressed()
+	if r.newLines.due(now) {
+		r.newLines.flush(r.reportNew)
 	}
 	if r.gaugesStale {
 		r.gauges()

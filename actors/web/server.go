@@ -60,8 +60,8 @@ type Options struct {
 	// Handlers are served besides the rest (the chaos build's
 	// failure-on-demand endpoint; nil in a normal build).
 	Handlers map[string]http.Handler
-	Version string
-	Started time.Time
+	Version  string
+	Started  time.Time
 	// SnapshotTTL is how long one registry snapshot answers requests
 	// (0: 250 ms; negative: every request takes a fresh one).
 	SnapshotTTL time.Duration
