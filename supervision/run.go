@@ -197,21 +197,25 @@ func waitStarted(system *actor.ActorSystem, b *Builder, tree *ChildSpec, timeout
 	var errs []error
 	for p := PhaseInput; p <= PhaseSupport; p++ {
 		for _, path := range tree.Leaves("", p) {
-			select {
-			case err := <-fatal:
+			if err := fatalNow(fatal); err != nil {
 				return err
-			default:
 			}
 			pid := b.PID(path)
 			// Groups spawn their children in their own Started; a Touch sent
 			// before the child exists would only go to the dead letters.
 			for _, ok := system.ProcessRegistry.GetLocal(pid.Id); !ok && time.Now().Before(deadline); _, ok = system.ProcessRegistry.GetLocal(pid.Id) {
+				if err := fatalNow(fatal); err != nil {
+					return err
+				}
 				time.Sleep(time.Millisecond)
 			}
 			for {
 				_, err := system.Root.RequestFuture(pid, &actor.Touch{}, 200*time.Millisecond).Result()
 				if err == nil {
 					break
+				}
+				if err := fatalNow(fatal); err != nil {
+					return err // an actor was stopped for good (a configuration error): say that, not "did not start"
 				}
 				if time.Now().After(deadline) {
 					errs = append(errs, fmt.Errorf("actor %s did not start: %w", path, err))
@@ -340,4 +344,14 @@ func ChangedSettings(a, b Config) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// fatalNow returns a failure already reported on fatal, if any.
+func fatalNow(fatal chan error) error {
+	select {
+	case err := <-fatal:
+		return err
+	default:
+		return nil
+	}
 }

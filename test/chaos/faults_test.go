@@ -45,7 +45,7 @@ func fill(t *testing.T, dir string) string {
 	}
 }
 
-// TestChaosDiskFullAndReadOnly puts the intents directory on a 2 MiB tmpfs,
+// TestChaosDiskFullAndReadOnly puts the intents directory on a 4 MiB tmpfs,
 // fills it, then remounts it read-only, while critical journal lines keep
 // asking for intents. Asserts: write failures are counted by reason; /readyz
 // says not ready (with the reason) while an intent written now would not
@@ -56,7 +56,10 @@ func TestChaosDiskFullAndReadOnly(t *testing.T) {
 	base := t.TempDir()
 	state, jdir := filepath.Join(base, "state"), filepath.Join(base, "journal")
 	intents := filepath.Join(state, "intents")
-	mountTmpfs(t, intents, "2m")
+	// 4 MiB: room for the 560 intents of the run (a tmpfs gives each file
+	// at least a 4 KiB page; 2 MiB held 512 and the test then hung on a
+	// genuinely full disk after the read-only phase). The filler fills it.
+	mountTmpfs(t, intents, "4m")
 	require.NoError(t, os.MkdirAll(jdir, 0o755))
 	jw := startJournalWriter(t, filepath.Join(jdir, "remote.journal"))
 	cfg := writeConfig(t, base, "emitter:\n  max_queued: 100\n  retry_initial: 50ms\n  retry_max: 200ms\n")
