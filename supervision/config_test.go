@@ -1,6 +1,7 @@
 package supervision
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -249,4 +250,22 @@ func TestResolveExpandsHome(t *testing.T) {
 	c.Resolve()
 	require.Equal(t, filepath.Join(home, "state"), c.StateDir)
 	require.Equal(t, filepath.Join(home, "w"), c.FSWatch.Paths[0])
+}
+
+// journald.systemd turns the source of systemd's own messages off (and it
+// only exists in unit match mode).
+func TestJournaldSystemdSwitch(t *testing.T) {
+	tree := func(mut func(*Config)) string {
+		c := DefaultConfig()
+		c.StateDir = t.TempDir()
+		mut(&c)
+		c.Resolve()
+		require.NoError(t, c.Validate())
+		var sb strings.Builder
+		require.NoError(t, PrintTree(&sb, c, slog.New(slog.DiscardHandler)))
+		return sb.String()
+	}
+	require.Contains(t, tree(func(*Config) {}), "journald_systemd")
+	require.NotContains(t, tree(func(c *Config) { c.Journald.Systemd = false }), "journald_systemd")
+	require.NotContains(t, tree(func(c *Config) { c.Journald.Match = "identifier" }), "journald_systemd")
 }

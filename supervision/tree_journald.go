@@ -7,9 +7,9 @@ import (
 	"github.com/kloros/kloros-observer/actors/journald"
 )
 
-// journaldSources declares the units source, the source of systemd's own
-// messages about the units (restarts, failed results; unit match only) and,
-// with journald.kernel, the kernel source.
+// journaldSources declares the units source, with journald.systemd the
+// source of systemd's own messages about the units (restarts, failed
+// results; unit match only) and, with journald.kernel, the kernel source.
 func journaldSources(b *Builder) ([]ChildSpec, error) {
 	c := b.Config
 	if !c.Journald.Enabled {
@@ -26,7 +26,7 @@ func journaldSources(b *Builder) ([]ChildSpec, error) {
 	}
 	out := []ChildSpec{b.Leaf("journald_units", PhaseInput, 0, "journal entries of "+joinUnits(c.Journald.Units),
 		journald.New(mk("units", false), b.Deps))}
-	if c.Journald.Match == "unit" && len(c.Journald.Units) > 0 {
+	if c.Journald.Systemd && c.Journald.Match == "unit" && len(c.Journald.Units) > 0 {
 		// its own source, so the units source's match and per-entry reads stay
 		// as cheap as they were (one journal match of three groups read 30%
 		// fewer entries per second)

@@ -22,6 +22,10 @@ type Config struct {
 	Match string   `yaml:"match"`
 	// Kernel also runs a source on the kernel transport (_TRANSPORT=kernel).
 	Kernel bool `yaml:"kernel"`
+	// Systemd also runs a source on what systemd itself says about the
+	// units (restarts, failed results: PID 1's UNIT=, a user manager's
+	// USER_UNIT=); unit match only.
+	Systemd bool `yaml:"systemd"`
 	// Dir reads journal files from a directory instead of the system journal.
 	Dir string `yaml:"dir"`
 	// Since is where to start with no checkpoint: "" (the tail of the system
@@ -46,7 +50,7 @@ type Config struct {
 // DefaultConfig is the journald section when nothing is set: the colony's
 // 15 units (SPEC §1.4) and the kernel.
 func DefaultConfig() Config {
-	return Config{Enabled: true, Units: classify.DefaultUnits(), Match: "unit", Kernel: true,
+	return Config{Enabled: true, Units: classify.DefaultUnits(), Match: "unit", Kernel: true, Systemd: true,
 		CheckpointInterval: 30 * time.Second, MaxMessageBytes: 64 * 1024}
 }
 

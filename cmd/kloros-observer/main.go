@@ -172,6 +172,7 @@ func defineFlags(f *pflag.FlagSet, c *supervision.Config, o *options) {
 	f.StringArrayVar(&c.Journald.Units, "journal-unit", c.Journald.Units, "systemd unit to follow (repeatable; replaces the defaults)")
 	f.StringVar(&c.Journald.Match, "journal-match", c.Journald.Match, "match units on _SYSTEMD_UNIT (unit) or SYSLOG_IDENTIFIER (identifier)")
 	f.BoolVar(&c.Journald.Kernel, "journal-kernel", c.Journald.Kernel, "also follow the kernel transport")
+	f.BoolVar(&c.Journald.Systemd, "journal-systemd", c.Journald.Systemd, "also follow systemd's own messages about the units (restarts; unit match only)")
 	f.StringVar(&c.Journald.Dir, "journal-dir", c.Journald.Dir, "read journal files from this directory instead of the system journal")
 	f.StringVar(&c.Journald.Since, "journal-since", c.Journald.Since, "with no checkpoint, start at this RFC 3339 time")
 	f.BoolVar(&c.Journald.Enabled, "journald-enabled", c.Journald.Enabled, "run the journald sources")
