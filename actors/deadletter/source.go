@@ -34,10 +34,9 @@ type Source struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	nextID   uint64
-	pending  map[uint64]Position // flush id -> position it makes durable
-	ckpt     chan Position
-	ckptDone chan struct{}
+	nextID  uint64
+	pending map[uint64]Position      // flush id -> position it makes durable
+	ckpt    *intentfile.LatestWriter // the position's checkpoint file
 }
 
 // watchFailed reports a watch error the follower survived (an inotify
@@ -69,11 +68,8 @@ func (s *Source) Receive(ctx actor.Context) {
 				delete(s.pending, id)
 			}
 		}
-		select {
-		case <-s.ckpt: // a newer position replaces one not yet written
-		default:
-		}
-		s.ckpt <- pos
+		b, _ := json.Marshal(pos)
+		s.ckpt.Save(append(b, '\n'))
 	case *watchFailed:
 		s.m.errors.WithLabelValues("watch").Inc()
 		s.log.Warn("dead-letter watch error; file checked again", "file", s.cfg.File, "err", m.err)
@@ -122,8 +118,14 @@ func (s *Source) observed(ctx actor.Context, ob *observation) {
 func (s *Source) start(ctx actor.Context) {
 	s.log = s.deps.Logger.With("actor", "sources/deadletter")
 	s.pending = map[uint64]Position{}
-	s.ckpt, s.ckptDone = make(chan Position, 1), make(chan struct{})
-	go s.writeCheckpoints()
+	s.ckpt = intentfile.NewLatestWriter(s.cfg.CheckpointFile, func(err error) {
+		if err != nil {
+			s.m.errors.WithLabelValues("checkpoint").Inc()
+			s.log.Error("cannot write the dead-letter checkpoint", "file", s.cfg.CheckpointFile, "err", err)
+			return
+		}
+		s.m.checkpoints.Inc()
+	})
 	resume, err := s.readCheckpoint()
 	if err != nil {
 		s.log.Warn("cannot read the dead-letter checkpoint; reading the file as a backlog", "file", s.cfg.CheckpointFile, "err", err)
@@ -219,8 +221,7 @@ func (s *Source) release() {
 		s.cancel = nil
 	}
 	if s.ckpt != nil {
-		close(s.ckpt)
-		<-s.ckptDone
+		s.ckpt.Close()
 		s.ckpt = nil
 	}
 }
@@ -238,20 +239,6 @@ func (s *Source) readCheckpoint() (*Position, error) {
 		return nil, fmt.Errorf("%s: %w", s.cfg.CheckpointFile, err)
 	}
 	return &p, nil
-}
-
-func (s *Source) writeCheckpoints() {
-	defer close(s.ckptDone)
-	dir, name := filepath.Dir(s.cfg.CheckpointFile), filepath.Base(s.cfg.CheckpointFile)
-	for p := range s.ckpt {
-		b, _ := json.Marshal(p)
-		if errs := intentfile.CommitBatch(dir, []intentfile.File{{Name: name, Body: append(b, '\n')}}); errs[0] != nil {
-			s.m.errors.WithLabelValues("checkpoint").Inc()
-			s.log.Error("cannot write the dead-letter checkpoint", "file", s.cfg.CheckpointFile, "err", errs[0])
-			continue
-		}
-		s.m.checkpoints.Inc()
-	}
 }
 
 type metrics struct {

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -64,13 +63,12 @@ type Source struct {
 	// overran the emitter's bounded mailbox: 14,889 intents dropped there
 	// while the barrier behind them passed, so the cursor was checkpointed
 	// past intents never written.
-	credits    chan struct{}
-	credited   map[uint64]bool // flush ids that hold a credit
-	lastRead   string          // cursor of the last entry read
-	lastSent   string          // cursor covered by the last Flush sent
-	lastFlush  time.Time
-	ckptWriter chan string
-	ckptDone   chan struct{}
+	credits   chan struct{}
+	credited  map[uint64]bool // flush ids that hold a credit
+	lastRead  string          // cursor of the last entry read
+	lastSent  string          // cursor covered by the last Flush sent
+	lastFlush time.Time
+	ckpt      *intentfile.LatestWriter // the cursor's checkpoint file
 }
 
 type journalBatch struct {
@@ -147,8 +145,13 @@ func (s *Source) start(ctx actor.Context) {
 	s.pending, s.credited = map[uint64]string{}, map[uint64]bool{}
 	credits := make(chan struct{}, maxInflightBatches)
 	s.credits = credits
-	s.ckptWriter, s.ckptDone = make(chan string, 1), make(chan struct{})
-	go s.writeCheckpoints()
+	s.ckpt = intentfile.NewLatestWriter(s.cfg.CheckpointFile, func(err error) {
+		if err != nil {
+			s.log.Error("cannot write the journal checkpoint", "file", s.cfg.CheckpointFile, "err", err)
+			return
+		}
+		s.deps.Metrics.Journald.Checkpoints.WithLabelValues(s.cfg.Name).Inc()
+	})
 	rctx, cancel := context.WithCancel(context.Background())
 	s.cancel, s.done = cancel, make(chan struct{})
 	root, self := ctx.ActorSystem().Root, ctx.Self()
@@ -180,10 +183,9 @@ func (s *Source) release() {
 		<-s.done
 		s.cancel = nil
 	}
-	if s.ckptWriter != nil {
-		close(s.ckptWriter)
-		<-s.ckptDone
-		s.ckptWriter = nil
+	if s.ckpt != nil {
+		s.ckpt.Close()
+		s.ckpt = nil
 	}
 }
 
@@ -198,25 +200,7 @@ func (s *Source) readCheckpoint() string {
 	return strings.TrimSpace(string(b))
 }
 
-func (s *Source) checkpoint(cursor string) {
-	select {
-	case <-s.ckptWriter: // a newer cursor replaces one not yet written
-	default:
-	}
-	s.ckptWriter <- cursor
-}
-
-func (s *Source) writeCheckpoints() {
-	defer close(s.ckptDone)
-	dir, name := filepath.Dir(s.cfg.CheckpointFile), filepath.Base(s.cfg.CheckpointFile)
-	for c := range s.ckptWriter {
-		if errs := intentfile.CommitBatch(dir, []intentfile.File{{Name: name, Body: []byte(c + "\n")}}); errs[0] != nil {
-			s.log.Error("cannot write the journal checkpoint", "file", s.cfg.CheckpointFile, "err", errs[0])
-			continue
-		}
-		s.deps.Metrics.Journald.Checkpoints.WithLabelValues(s.cfg.Name).Inc()
-	}
-}
+func (s *Source) checkpoint(cursor string) { s.ckpt.Save([]byte(cursor + "\n")) }
 
 // read runs on the reader goroutine: open (retrying with backoff), position,
 // then follow. It is the only user of the journal handle.

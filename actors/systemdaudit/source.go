@@ -56,9 +56,8 @@ type Source struct {
 	queuedAt time.Time           // when the audit that filled the queue ran
 	pending  map[uint64]unitFile // flush id -> unit it reports
 	nextID   uint64
-	pacing   timer.Cancel // set while the pace timer runs
-	saveCh   chan []byte
-	saveDone chan struct{}
+	pacing   timer.Cancel             // set while the pace timer runs
+	saver    *intentfile.LatestWriter // the state file
 	busDown  bool
 	audited1 bool // an audit succeeded since start
 }
@@ -132,8 +131,12 @@ func (s *Source) start(ctx actor.Context) {
 		s.log.Warn("cannot read the audit state; auditing from scratch", "file", s.cfg.StateFile, "err", err)
 	}
 	s.st = st
-	s.saveCh, s.saveDone = make(chan []byte, 1), make(chan struct{})
-	go s.writeState()
+	s.saver = intentfile.NewLatestWriter(s.cfg.StateFile, func(err error) {
+		if err != nil {
+			s.m.stateErrors.Inc()
+			s.log.Error("cannot write the audit state", "file", s.cfg.StateFile, "err", err)
+		}
+	})
 	due := s.deps.Clock.Now()
 	if !st.LastAudit.IsZero() {
 		due = st.LastAudit.Add(s.cfg.Interval)
@@ -162,10 +165,9 @@ func (s *Source) release() {
 		<-s.done
 		s.cancel = nil
 	}
-	if s.saveCh != nil {
-		close(s.saveCh)
-		<-s.saveDone
-		s.saveCh = nil
+	if s.saver != nil {
+		s.saver.Close()
+		s.saver = nil
 	}
 }
 
@@ -289,22 +291,7 @@ func (s *Source) save() {
 	if err != nil {
 		panic(err) // a map of strings and a time: cannot fail
 	}
-	select {
-	case <-s.saveCh: // a newer state replaces one not yet written
-	default:
-	}
-	s.saveCh <- append(b, '\n')
-}
-
-func (s *Source) writeState() {
-	defer close(s.saveDone)
-	dir, name := filepath.Dir(s.cfg.StateFile), filepath.Base(s.cfg.StateFile)
-	for b := range s.saveCh {
-		if errs := intentfile.CommitBatch(dir, []intentfile.File{{Name: name, Body: b}}); errs[0] != nil {
-			s.m.stateErrors.Inc()
-			s.log.Error("cannot write the audit state", "file", s.cfg.StateFile, "err", errs[0])
-		}
-	}
+	s.saver.Save(append(b, '\n'))
 }
 
 // run is the auditor goroutine: it waits for the due time it was last
